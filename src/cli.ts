@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { withGlobalOptions } from './commands/options.js';
+import { commands } from './commands/index.js';
+
+// yargs wiring only: each command lives in src/commands/<name>.ts.
+const cli = withGlobalOptions(yargs(hideBin(process.argv)))
+  .scriptName('kubeadm-forever')
+  .usage('$0 <command> [options]\n\nA kubeadm that issues ~200-year certificates, built for your exact version.')
+  .env('KUBEADM_FOREVER')
+  .strict()
+  .demandCommand(1, 'Name a command; see --help.')
+  .recommendCommands()
+  .help()
+  .alias('h', 'help')
+  .version(false)
+  .wrap(Math.min(110, process.stdout.columns || 100))
+  .fail((msg, err) => {
+    if (err) throw err;
+    process.stderr.write(`error: ${msg}\nnext: see 'kubeadm-forever --help' for the commands and their flags\n`);
+    process.exit(2);
+  });
+
+for (const command of commands) cli.command(command);
+
+await cli.parseAsync();
