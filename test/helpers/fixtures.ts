@@ -1,0 +1,80 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fixturesDir, goImage, k8s1202, k8sTarball } from './env.js';
+
+/** Throws with the fix when scripts/test-env.sh has not prepared something. */
+export function requireFile(file: string, what: string): void {
+  if (!fs.existsSync(file)) {
+    throw new Error(`${what} missing at ${file}: run 'sudo bash scripts/test-env.sh up' first`);
+  }
+}
+
+/**
+ * The pristine Debian kubernetes 1.20.2 tree, unpacked once under test/.fixtures. Never modify
+ * it: copy it (copyTree) or use `patch --check`.
+ */
+export function k8sTree(): string {
+  requireFile(k8sTarball, "Debian's kubernetes source tarball");
+  const dir = path.join(fixturesDir, 'kubernetes-1.20.2');
+  const marker = path.join(fixturesDir, '.kubernetes-1.20.2.unpacked');
+  if (!fs.existsSync(marker)) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { recursive: true });
+    execFileSync('tar', ['-xzf', k8sTarball, '-C', dir, '--strip-components=1']);
+    fs.writeFileSync(marker, new Date().toISOString());
+  }
+  return dir;
+}
+
+/** A private copy of a tree (cp -a keeps symlinks and modes). */
+export function copyTree(src: string, dest: string): string {
+  execFileSync('cp', ['-a', `${src}/.`, dest]);
+  return dest;
+}
+
+/**
+ * An unpatched kubeadm 1.20.2 built from Debian's source with correct version strings, for
+ * tests that need a stock node (PKI, renew). Built once with the docker CLI (test
+ * infrastructure, not the tool under test) and kept under test/.fixtures.
+ */
+export function stockKubeadm(): string {
+  const out = path.join(fixturesDir, 'kubeadm-v1.20.2-stock');
+  if (fs.existsSync(out)) return out;
+  const tree = k8sTree();
+  const pkg = 'k8s.io/kubernetes/vendor/k8s.io';
+  const x = (p: string, k: string, v: string) => `-X ${pkg}/${p}.${k}=${v}`;
+  const ldflags = [
+    '-s -w',
+    ...['component-base/version', 'client-go/pkg/version'].flatMap((p) => [
+      x(p, 'gitVersion', k8s1202.gitVersion),
+      x(p, 'gitCommit', k8s1202.gitCommit),
+      x(p, 'gitTreeState', 'clean'),
+      x(p, 'gitMajor', '1'),
+      x(p, 'gitMinor', '20'),
+      x(p, 'buildDate', '2021-01-13T13:25:59Z'),
+    ]),
+  ].join(' ');
+  const name = `kf-test-stock-kubeadm-${process.pid}`;
+  try {
+    execFileSync(
+      'docker',
+      [
+        'run', '--name', name, '--label', 'kubeadm-forever-test=1',
+        '-v', `${tree}:/go/src/k8s.io/kubernetes:ro`, '-v', `${fixturesDir}:/out`,
+        '-e', 'GO111MODULE=off', '-e', 'CGO_ENABLED=0', '-e', 'GOCACHE=/tmp/gocache',
+        '-w', '/go/src/k8s.io/kubernetes', goImage,
+        'go', 'build', '-ldflags', ldflags, '-o', '/out/kubeadm-v1.20.2-stock.tmp', './cmd/kubeadm',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20 * 60_000 },
+    );
+    fs.renameSync(`${out}.tmp`, out);
+  } finally {
+    try {
+      execFileSync('docker', ['rm', '-f', name], { stdio: 'ignore' });
+    } catch {
+      /* already gone */
+    }
+  }
+  return out;
+}
