@@ -1,4 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
+import { UsageError } from '../errors.js';
 import { caExtend, caInit } from '../pki/ca.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
 import { parseValidity } from '../pki/validity-temp.js';
@@ -26,11 +27,15 @@ const init: CommandModule<GlobalArgs, InitArgs> = {
     y
       .option('out', { type: 'string', demandOption: true, describe: 'directory to write the CAs into' })
       .option('validity', { type: 'string', default: '200y', describe: 'CA validity: y (365 days), d or h' })
-      .option('key', { type: 'string', choices: KEY_TYPES, default: 'rsa-2048', describe: 'key type (kubeadm uses rsa-2048)' })
+      .option('key', { type: 'string', default: 'rsa-2048', describe: `key type: ${KEY_TYPES.join(', ')} (kubeadm uses rsa-2048)` })
       .option('force', { type: 'boolean', default: false, describe: 'replace existing CA files (backed up first)' }) as unknown as Argv<InitArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       const validity = parseValidity(a.validity, '--validity');
+      // validated here, not with yargs `choices`, to keep the two-line error contract
+      if (!(KEY_TYPES as readonly string[]).includes(a.key)) {
+        throw new UsageError(`invalid --key ${JSON.stringify(a.key)}`, `pass --key ${KEY_TYPES.join(', ')}`);
+      }
       out.step(`creating three ${a.key} CAs valid ${validity.text} in ${a.out}`);
       const r = await caInit({ outDir: a.out, validity, keyType: a.key as KeyType, force: a.force });
       if (r.backupDir) out.info(`backed up ${r.backedUp.length} existing file(s) to ${r.backupDir}`);
