@@ -60,6 +60,56 @@ describe('plan', () => {
     expect(b).toEqual(a);
   });
 
+  /** A stand-in kubeadm: a shell script that answers `version` like a real one (or fails -o json). */
+  function fakeKubeadm(jsonWorks: boolean): string {
+    const dir = temp(fs.mkdtempSync(path.join(os.tmpdir(), 'kf-fake-kubeadm-')));
+    fs.writeFileSync(path.join(dir, 'json.txt'), V12415_JSON);
+    fs.writeFileSync(path.join(dir, 'default.txt'), V12415_DEFAULT);
+    const bin = path.join(dir, 'kubeadm');
+    fs.writeFileSync(
+      bin,
+      [
+        '#!/bin/sh',
+        `echo "$@" >> "${dir}/calls"`,
+        '[ "$1" = version ] || exit 3',
+        `if [ "$2" = -o ]; then ${jsonWorks ? `cat "${dir}/json.txt"; exit 0` : 'echo "invalid output format" >&2; exit 1'}; fi`,
+        `cat "${dir}/default.txt"`,
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    return bin;
+  }
+
+  it('runs --kubeadm PATH with version -o json', () => {
+    const bin = fakeKubeadm(true);
+    const r = runCli(['plan', '--kubeadm', bin, '--json']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).gitCommit).toBe(COMMIT);
+    expect(fs.readFileSync(path.join(path.dirname(bin), 'calls'), 'utf8')).toBe('version -o json\n');
+  });
+
+  it('falls back to the default output when -o json fails', () => {
+    const bin = fakeKubeadm(false);
+    const r = runCli(['plan', '--kubeadm', bin, '--json']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).image).toBe('golang:1.19.10-alpine');
+    expect(fs.readFileSync(path.join(path.dirname(bin), 'calls'), 'utf8')).toBe('version -o json\nversion\n');
+  });
+
+  it('reports a kubeadm that fails both ways with exit 1 and two lines', () => {
+    const dir = temp(fs.mkdtempSync(path.join(os.tmpdir(), 'kf-fake-kubeadm-')));
+    const bin = path.join(dir, 'kubeadm');
+    fs.writeFileSync(bin, '#!/bin/sh\necho "segfault" >&2\nexit 139\n', { mode: 0o755 });
+    expectTwoLineError(runCli(['plan', '--kubeadm', bin]), 1, /version` failed/);
+  });
+
+  it('uses kubeadm on PATH by default', () => {
+    const bin = fakeKubeadm(true);
+    const r = runCli(['plan', '--json'], { env: { PATH: `${path.dirname(bin)}:${process.env.PATH}` } });
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).gitVersion).toBe('v1.24.15');
+  });
+
   it('prints human text by default', () => {
     const r = runCli(['plan', '--kubernetes-version', 'v1.24.15']);
     expect(r.status).toBe(0);
