@@ -2,10 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KfError } from '../errors.js';
 import type { Validity } from '../core/types.js';
-import { createCa, extendCa, loadCaPair, type CaPair, type NewCa } from './certs.js';
+import { createCa, extendCa, isIssuedBy, loadCaPair, parseCertificatesPem, type CaPair, type NewCa } from './certs.js';
+import { akidHasIssuerSerial } from './der.js';
 import {
   assertWritableDir,
   backupFiles,
+  certFilesUnder,
   CERT_MODE,
   fileTimestamp,
   KEY_MODE,
@@ -116,7 +118,8 @@ export interface CaExtendOptions {
 export interface CaExtendResult {
   pkiDir: string;
   validity: string;
-  extended: (CaSummary & { oldNotAfter: string; oldSerial: string })[];
+  /** serialKept: a certificate's AKID names the CA serial, so the serial could not change */
+  extended: (CaSummary & { oldNotAfter: string; oldSerial: string; serialKept: boolean })[];
   skipped: string[];
   kubeconfigDir?: string;
   kubeconfigs: { file: string; clusters: string[] }[];
@@ -170,11 +173,22 @@ export async function caExtend(opts: CaExtendOptions): Promise<CaExtendResult> {
     throw new KfError(`no CA found in ${pkiDir} (looked for ca.crt, etcd/ca.crt, front-proxy-ca.crt)`, 'pass --pki-dir with the cluster PKI (/etc/kubernetes/pki)');
   }
 
+  // Certificates already issued whose AKID names the CA's serial only chain if it is kept.
+  const issued = certFilesUnder(pkiDir).flatMap((f) => {
+    try {
+      return parseCertificatesPem(fs.readFileSync(f, 'utf8'), f);
+    } catch {
+      return []; // unreadable files are check's business, not a reason to stop here
+    }
+  });
   const extended: CaExtendResult['extended'] = [];
   const writes: PendingWrite[] = [];
   const replacements: { oldDer: Buffer; newPem: string; caFile: string }[] = [];
   for (const { name, pair } of pairs) {
-    const fresh = await extendCa(pair, opts.validity.hours, now);
+    const keepSerial =
+      akidHasIssuerSerial(pair.der) ||
+      issued.some((c) => !c.ca && isIssuedBy(c, pair.cert) && akidHasIssuerSerial(new Uint8Array(c.raw)));
+    const fresh = await extendCa(pair, opts.validity.hours, now, keepSerial);
     const mode = fs.statSync(pair.certFile).mode & 0o777;
     writes.push({ file: pair.certFile, data: fresh.pem, mode: mode || CERT_MODE });
     replacements.push({ oldDer: Buffer.from(pair.der), newPem: fresh.pem, caFile: pair.certFile });
@@ -182,6 +196,7 @@ export async function caExtend(opts: CaExtendOptions): Promise<CaExtendResult> {
       ...summary(name, pair.certFile, pair.keyFile, fresh),
       oldNotAfter: new Date(pair.cert.validTo).toISOString(),
       oldSerial: pair.cert.serialNumber,
+      serialKept: keepSerial,
     });
   }
 
