@@ -1,5 +1,5 @@
 import crypto, { X509Certificate } from 'node:crypto';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KfError } from '../../src/errors.js';
 import { createCa, createLeaf, extendCa, isIssuedBy, loadCaPair, parseCertificatesPem, randomSerialHex, type CaPair } from '../../src/pki/certs.js';
 import { decodeOid, DerError, equalBytes, readTlv, tbsParts } from '../../src/pki/der.js';
