@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
 import { caExtend, caInit } from '../pki/ca.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
-import { parseValidity } from '../pki/validity-temp.js';
+import { DEFAULT_CA_VALIDITY, parseValidity } from '../core/validity.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
 
@@ -26,7 +26,7 @@ const init: CommandModule<GlobalArgs, InitArgs> = {
   builder: (y: Argv<GlobalArgs>) =>
     y
       .option('out', { type: 'string', demandOption: true, describe: 'directory to write the CAs into' })
-      .option('validity', { type: 'string', default: '200y', describe: 'CA validity: y (365 days), d or h' })
+      .option('validity', { type: 'string', default: DEFAULT_CA_VALIDITY, describe: 'CA validity: y (365 days), d or h' })
       .option('key', { type: 'string', default: 'rsa-2048', describe: `key type: ${KEY_TYPES.join(', ')} (kubeadm uses rsa-2048)` })
       .option('force', { type: 'boolean', default: false, describe: 'replace existing CA files (backed up first)' }) as unknown as Argv<InitArgs>,
   handler: (argv) =>
@@ -55,7 +55,7 @@ const extend: CommandModule<GlobalArgs, ExtendArgs> = {
         defaultDescription: 'the parent of --pki-dir when it is named pki',
       })
       .option('backup-dir', { type: 'string', describe: 'where the old files go', defaultDescription: '<pki-dir>-backup-<UTC timestamp>' })
-      .option('validity', { type: 'string', default: '200y', describe: 'new CA validity from now: y (365 days), d or h' }) as unknown as Argv<ExtendArgs>,
+      .option('validity', { type: 'string', default: DEFAULT_CA_VALIDITY, describe: 'new CA validity from now: y (365 days), d or h' }) as unknown as Argv<ExtendArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       const validity = parseValidity(a.validity, '--validity');
