@@ -168,6 +168,27 @@ export async function extendCa(ca: CaPair, validityHours: number, now = new Date
   return { pem, cert };
 }
 
+/**
+ * Checks that `fresh` is `old` extended: a self-signed CA with the same subject and public key
+ * byte for byte, and a later NotAfter. Used where the CA key is absent (worker nodes).
+ */
+export function assertSameCa(old: X509Certificate, oldFile: string, fresh: X509Certificate, freshFile: string): void {
+  const a = tbsParts(new Uint8Array(old.raw));
+  const b = tbsParts(new Uint8Array(fresh.raw));
+  if (!fresh.ca || !equalBytes(b.subject, b.issuer) || !fresh.verify(fresh.publicKey)) {
+    throw new KfError(`${freshFile} is not a self-signed CA certificate`, "pass --new-ca-dir with the control plane's pki directory after ca extend");
+  }
+  if (!equalBytes(a.subject, b.subject) || !equalBytes(a.spki, b.spki)) {
+    throw new KfError(
+      `${freshFile} is not the same CA as ${oldFile} (subject or key differ)`,
+      'copy the CA certificates that ca extend wrote on a control-plane node of this cluster',
+    );
+  }
+  if (new Date(fresh.validTo) <= new Date(old.validTo)) {
+    throw new KfError(`${freshFile} does not last longer than ${oldFile} (until ${new Date(fresh.validTo).toISOString()})`, 'run ca extend on a control-plane node first, then copy its result');
+  }
+}
+
 /** Hex of the CA's subjectKeyIdentifier, if it has one. */
 function subjectKeyIdHex(ca: CaPair): string | undefined {
   const ext = new x509.X509Certificate(ca.der).getExtension(x509.SubjectKeyIdentifierExtension);

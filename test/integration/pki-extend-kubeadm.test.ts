@@ -142,6 +142,51 @@ describe.skipIf(skipDockerTests)('ca extend on a kubeadm 1.20.2 PKI', () => {
     expect(runCli(['check', '--pki-dir', pki, '--kubeconfig-dir', root, '--kubelet-dir', path.join(root, 'none'), '--min-years', '150']).status).toBe(1);
   }, 180_000);
 
+  it('brings a node without CA keys (a worker) to the extended CA with --new-ca-dir', () => {
+    const cp = node();
+    const worker = tempDir('kubeadm-worker');
+    dirs.push(worker);
+    // a worker has the cluster ca.crt (no key) and a kubelet.conf embedding it
+    fs.mkdirSync(path.join(worker, 'pki'));
+    fs.copyFileSync(path.join(cp, 'pki/ca.crt'), path.join(worker, 'pki/ca.crt'));
+    fs.copyFileSync(path.join(cp, 'kubelet.conf'), path.join(worker, 'kubelet.conf'));
+    const oldConf = fs.readFileSync(path.join(worker, 'kubelet.conf'), 'utf8');
+
+    // without keys and without --new-ca-dir: a clear refusal
+    const before = snapshot(worker);
+    const refused = runCli(['ca', 'extend', '--pki-dir', path.join(worker, 'pki')]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/^error: .+ has no key beside it.+\nnext: .+--new-ca-dir.*\n$/);
+    // the control plane's CA that was never extended is refused as "not longer"
+    const notLonger = runCli(['ca', 'extend', '--pki-dir', path.join(worker, 'pki'), '--new-ca-dir', path.join(cp, 'pki')]);
+    expect(notLonger.status).toBe(1);
+    expect(notLonger.stderr).toMatch(/does not last longer/);
+    // a CA of another cluster is refused
+    const stranger = tempDir('stranger');
+    dirs.push(stranger);
+    expect(runCli(['ca', 'init', '--out', stranger]).status).toBe(0);
+    const wrong = runCli(['ca', 'extend', '--pki-dir', path.join(worker, 'pki'), '--new-ca-dir', stranger]);
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toMatch(/is not the same CA as/);
+    expect(snapshot(worker)).toEqual(before);
+
+    expect(runCli(['ca', 'extend', '--pki-dir', path.join(cp, 'pki'), '--kubeconfig-dir', cp]).status).toBe(0);
+    const r = runCli(['ca', 'extend', '--pki-dir', path.join(worker, 'pki'), '--new-ca-dir', path.join(cp, 'pki'), '--json']);
+    expect(r.status).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.kubeconfigDir).toBe(worker); // the parent of a dir named pki
+    const newCa = fs.readFileSync(path.join(cp, 'pki/ca.crt'), 'utf8');
+    expect(fs.readFileSync(path.join(worker, 'pki/ca.crt'), 'utf8')).toBe(newCa);
+    const conf = fs.readFileSync(path.join(worker, 'kubelet.conf'), 'utf8');
+    expect(caDataOf(conf)).toEqual([newCa]);
+    const blank = (t: string) => t.replace(/certificate-authority-data: \S+/, 'certificate-authority-data: X');
+    expect(blank(conf)).toBe(blank(oldConf));
+    expect(fs.readFileSync(path.join(doc.backupDir, 'kubelet.conf'), 'utf8')).toBe(oldConf);
+    // the kubelet's client certificate (issued by the old CA) verifies against what the worker now trusts
+    const v = opensslVerify(path.join(worker, 'pki/ca.crt'), [path.join(cp, 'pki/apiserver-kubelet-client.crt')]);
+    expect(v.ok).toBe(true);
+  }, 180_000);
+
   it('refuses a CA key that does not match, a non-CA as CA and a truncated CA, changing nothing', () => {
     const cases: [string, (pki: string) => void, RegExp][] = [
       ['wrong key', (pki) => fs.copyFileSync(path.join(pki, 'front-proxy-ca.key'), path.join(pki, 'ca.key')), /ca\.key does not match/],
