@@ -90,7 +90,7 @@ const extend: CommandModule<GlobalArgs, ExtendArgs> = {
 };
 
 const command: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'ca <command>',
+  command: 'ca',
   describe: 'long-lived cluster CAs: create new ones, or extend the existing ones with their own keys',
   builder: (y) => y.command(init).command(extend).demandCommand(1, 'Name a subcommand: init or extend.'),
   handler: () => undefined,
