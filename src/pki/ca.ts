@@ -1,8 +1,8 @@
+import type { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfError } from '../errors.js';
 import type { Validity } from '../core/types.js';
-import type { X509Certificate } from 'node:crypto';
 import { assertSameCa, createCa, extendCa, isIssuedBy, loadCaPair, parseCertificatesPem, type CaPair, type NewCa } from './certs.js';
 import { akidHasIssuerSerial } from './der.js';
 import {
