@@ -19,6 +19,8 @@ export interface PackOptions {
   overrides?: ReadonlyMap<string, string | Buffer>;
   /** top-level names left out, e.g. [".git"] */
   exclude?: readonly string[];
+  /** empty directories to add (with their parents), e.g. ["tmp/out"] */
+  extraDirs?: readonly string[];
 }
 
 /**
@@ -37,10 +39,14 @@ export function packDirectory(dir: string, opts: PackOptions = {}): Readable {
   // Parent directories of the prefix come first, so the archive can be put at "/" of any
   // image (putArchive needs an existing target directory; "/" always exists).
   const lead = tarStream.pack();
-  const parts = prefix ? prefix.split('/') : [];
-  for (let i = 1; i < parts.length; i++) {
-    lead.entry({ name: parts.slice(0, i).join('/'), type: 'directory', mode: 0o755, uid: 0, gid: 0 });
-  }
+  const dirs = new Set<string>();
+  const addParents = (p: string, self: boolean) => {
+    const parts = p.split('/').filter(Boolean);
+    for (let i = 1; i <= (self ? parts.length : parts.length - 1); i++) dirs.add(parts.slice(0, i).join('/'));
+  };
+  if (prefix) addParents(prefix, false);
+  for (const d of opts.extraDirs ?? []) addParents(d, true);
+  for (const name of dirs) lead.entry({ name, type: 'directory', mode: 0o755, uid: 0, gid: 0 });
   const pack = tarFs.pack(dir, {
     pack: lead,
     ignore: (abs) => exclude.has(path.relative(dir, abs).split(path.sep)[0] ?? ''),

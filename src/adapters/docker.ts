@@ -248,13 +248,24 @@ export class BuildContainer {
 
 /**
  * Runs `body` with a fresh container and removes it afterwards whatever happens: success,
- * failure, or SIGINT/SIGTERM (then the process exits 130/143 once the container is gone).
+ * failure, or SIGINT/SIGTERM (then `alsoOnSignal` cleans up what else the run made, and the
+ * process exits 130/143 once the container is gone).
  */
-export async function withBuildContainer<T>(docker: Docker, spec: ContainerSpec, body: (c: BuildContainer) => Promise<T>): Promise<T> {
+export async function withBuildContainer<T>(
+  docker: Docker,
+  spec: ContainerSpec,
+  body: (c: BuildContainer) => Promise<T>,
+  alsoOnSignal?: () => Promise<void>,
+): Promise<T> {
   const c = await BuildContainer.create(docker, spec);
   const onSignal = (signal: NodeJS.Signals) => {
     process.stderr.write(`\n${signal}: removing build container ${c.id.slice(0, 12)}\n`);
-    void c.remove().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    void c
+      .remove()
+      .catch(() => undefined)
+      .then(() => alsoOnSignal?.())
+      .catch(() => undefined)
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

@@ -8,26 +8,28 @@ import { KfError, messageOf } from '../errors.js';
 export const DEFAULT_OUT = './kubeadm-custom';
 
 export interface ExtractedBinary {
-  /** absolute path of the written binary */
-  path: string;
+  /** the complete binary under a temp name next to `finalPath` (verify runs it there) */
+  tempPath: string;
+  /** absolute path it gets by placeBinary */
+  finalPath: string;
   sha256: string;
   size: number;
 }
 
 /**
- * Takes the one binary out of a getArchive tar stream, writes it to a temp name next to
- * `out` while hashing it, makes it 0755 and renames it into place (atomic: `out` is either
- * the old file or the complete new one, never half a binary).
+ * Takes the one binary out of a getArchive tar stream and writes it, hashing it on the way, to
+ * a temp name next to `out`, mode 0755. `out` itself is only touched by placeBinary (an atomic
+ * rename), so a failed build or verify leaves nothing there.
  */
 export async function extractBinary(tar: NodeJS.ReadableStream, fileName: string, out: string): Promise<ExtractedBinary> {
-  const dest = path.resolve(out);
-  const dir = path.dirname(dest);
+  const finalPath = path.resolve(out);
+  const dir = path.dirname(finalPath);
   if (!fs.existsSync(dir)) {
     throw new KfError(`the directory of --out ${out} does not exist`, `create ${dir} first or pass another --out`);
   }
-  const tmp = path.join(dir, `.${path.basename(dest)}.tmp-${process.pid}-${Date.now()}`);
+  const tempPath = path.join(dir, `.${path.basename(finalPath)}.tmp-${process.pid}-${Date.now()}`);
   const hash = createHash('sha256');
-  const file = fs.createWriteStream(tmp, { mode: 0o700 });
+  const file = fs.createWriteStream(tempPath, { mode: 0o700 });
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
       hash.update(chunk);
@@ -42,14 +44,29 @@ export async function extractBinary(tar: NodeJS.ReadableStream, fileName: string
   try {
     const size = await takeOneFile(tar, fileName, sink);
     if (size === 0) throw new KfError(`the build produced an empty ${fileName}`, 'rerun with --verbose to see the build log');
-    fs.chmodSync(tmp, 0o755);
-    fs.renameSync(tmp, dest);
-    return { path: dest, sha256: hash.digest('hex'), size };
+    fs.chmodSync(tempPath, 0o755);
+    return { tempPath, finalPath, sha256: hash.digest('hex'), size };
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
+    fs.rmSync(tempPath, { force: true });
     if (err instanceof KfError) throw err;
-    throw new KfError(`cannot write the binary to ${out}: ${messageOf(err)}`, 'check free space and permissions there, or pass another --out');
+    throw new KfError(`cannot write the binary next to ${out}: ${messageOf(err)}`, 'check free space and permissions there, or pass another --out');
   }
+}
+
+/** Renames the extracted binary into place (atomic on one file system). */
+export function placeBinary(bin: ExtractedBinary): string {
+  try {
+    fs.renameSync(bin.tempPath, bin.finalPath);
+  } catch (err) {
+    fs.rmSync(bin.tempPath, { force: true });
+    throw new KfError(`cannot write ${bin.finalPath}: ${messageOf(err)}`, 'check that it is not a directory and that it is writable, or pass another --out');
+  }
+  return bin.finalPath;
+}
+
+/** Removes the temp binary (failed verify, or an interrupted run). */
+export function discardBinary(bin: ExtractedBinary): void {
+  fs.rmSync(bin.tempPath, { force: true });
 }
 
 const BUILDINFO_MAGIC = Buffer.from('\xff Go buildinf:', 'latin1');

@@ -51,7 +51,8 @@ export interface VerifyReport {
 
 export interface VerifyInput {
   binary: string;
-  expected: { gitVersion: string; gitCommit: string };
+  /** the target; without one the binary's own version must be a release version (not v0.0.0-…) */
+  expected?: { gitVersion: string; gitCommit: string } | undefined;
   validity: Validities;
   /** platform the binary was built for; defaults to this host's */
   platform?: Platform;
@@ -115,23 +116,29 @@ export async function verifyBinary(input: VerifyInput): Promise<VerifyReport> {
   } catch (err) {
     throw new KfError(`'version -o json' printed no kubeadm version: ${messageOf(err)}`, `check that ${input.binary} is a kubeadm binary`);
   }
+  const own = { gitVersion: info.gitVersion ?? '', gitCommit: info.gitCommit ?? '' };
+  if (input.expected) {
+    if (own.gitVersion !== input.expected.gitVersion) failures.push(`gitVersion is ${own.gitVersion}, expected ${input.expected.gitVersion}`);
+    if (own.gitCommit !== input.expected.gitCommit) failures.push(`gitCommit is ${own.gitCommit}, expected ${input.expected.gitCommit}`);
+  } else if (!/^v[1-9]\d*\.\d+\.\d+/.test(own.gitVersion) || !/^[0-9a-f]{40}$/.test(own.gitCommit)) {
+    // An -X flag that missed its package leaves v0.0.0-master+…, which kubeadm init refuses.
+    failures.push(`the binary reports ${own.gitVersion} ${own.gitCommit}: not a release version (wrong -X flags at build time?)`);
+  }
   const version: VersionCheck = {
-    gitVersion: info.gitVersion ?? '',
-    gitCommit: info.gitCommit ?? '',
+    ...own,
     goVersion: info.goVersion ?? '',
     major: info.major ?? '',
     minor: info.minor ?? '',
     platform: info.platform ?? '',
-    ok: info.gitVersion === input.expected.gitVersion && info.gitCommit === input.expected.gitCommit,
+    ok: failures.length === 0,
   };
-  if (version.gitVersion !== input.expected.gitVersion) failures.push(`gitVersion is ${version.gitVersion}, expected ${input.expected.gitVersion}`);
-  if (version.gitCommit !== input.expected.gitCommit) failures.push(`gitCommit is ${version.gitCommit}, expected ${input.expected.gitCommit}`);
+  const kubernetesVersion = input.expected?.gitVersion ?? own.gitVersion;
 
   const certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubeadm-forever-verify-'));
   const certificates: CertificateCheck[] = [];
   try {
     const started = Date.now();
-    await runBinary(input.binary, ['init', 'phase', 'certs', 'all', '--cert-dir', certDir, '--kubernetes-version', input.expected.gitVersion]);
+    await runBinary(input.binary, ['init', 'phase', 'certs', 'all', '--cert-dir', certDir, '--kubernetes-version', kubernetesVersion]);
     const files = listCertificates(certDir);
     if (files.length === 0) failures.push('init phase certs all wrote no certificates');
     for (const file of files) {
