@@ -259,7 +259,7 @@ export async function withBuildContainer<T>(
 ): Promise<T> {
   const c = await BuildContainer.create(docker, spec);
   const onSignal = (signal: NodeJS.Signals) => {
-    process.stderr.write(`\n${signal}: removing build container ${c.id.slice(0, 12)}\n`);
+    process.stderr.write(`\nerror: interrupted by ${signal}; removing build container ${c.id.slice(0, 12)}\nnext: run the build again; nothing was written\n`);
     void c
       .remove()
       .catch(() => undefined)
