@@ -220,6 +220,7 @@ export class BuildContainer {
     });
     await this.container.start();
     const result = (await this.container.wait()) as { StatusCode: number };
+    if (this.removed) throw new KfError('the build container was removed while it ran', 'run the build again');
     // The attach stream ends right after the exit; do not hang if the engine keeps it open.
     await Promise.race([ended, new Promise((r) => setTimeout(r, 2000).unref())]);
     if (pending) emit(pending);
@@ -258,7 +259,9 @@ export async function withBuildContainer<T>(
   alsoOnSignal?: () => Promise<void>,
 ): Promise<T> {
   const c = await BuildContainer.create(docker, spec);
+  let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
+    signalled = true;
     process.stderr.write(`\nerror: interrupted by ${signal}; removing build container ${c.id.slice(0, 12)}\nnext: run the build again; nothing was written\n`);
     void c
       .remove()
@@ -271,9 +274,16 @@ export async function withBuildContainer<T>(
   process.once('SIGTERM', onSignal);
   try {
     return await body(c);
+  } catch (err) {
+    // The container vanished under a running step because of the signal: stay quiet and let
+    // the signal handler finish (it exits), instead of reporting a second, confusing error.
+    if (signalled) await new Promise<never>(() => undefined);
+    throw err;
   } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-    await c.remove();
+    if (!signalled) {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+      await c.remove();
+    }
   }
 }

@@ -72,8 +72,8 @@ function humanSummary(r: BuildResult): string {
     lines.push(...describeVerify(b.verify.executed ? b.verify : { ...b.verify, certificates: [], failures: [] }).map((l) => `  ${l}`));
   }
   lines.push(`  validity: leaf ${r.plan.validity.leaf.text}, CA ${r.plan.validity.ca.text}`);
-  const notes = r.plan.notes.filter((n) => /1\.3[1-9]|ClusterConfiguration/.test(n));
-  const exe = r.binaries.length === 1 ? `./${path.basename(r.binaries[0]!.path)}` : `./${path.basename(r.binaries[0]!.path)}`;
+  const notes = r.plan.notes.filter((n) => /ClusterConfiguration|kubelet|dirty/.test(n));
+  const exe = `./${path.basename(r.binaries[0]!.path)}`;
   lines.push('');
   lines.push(`next: copy it to each control-plane node and run: sudo ${exe} certs renew all`);
   for (const n of notes) lines.push(`note: ${n}`);
