@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { goImage, k8s1202, k8sTarball, runCli, skipDockerTests } from '../helpers/env.js';
-import { requireFile } from '../helpers/fixtures.js';
+import { k8sTree, requireFile } from '../helpers/fixtures.js';
 import { leftoverContainers } from '../integration/docker-helpers.js';
 
 // The real thing: kubeadm from Debian's kubernetes 1.20.2 source tarball, built in the local Go
@@ -55,5 +55,22 @@ describe.skipIf(skipDockerTests)('build of the real kubeadm v1.20.2', () => {
     for (const ca of ['ca.crt', 'etcd/ca.crt', 'front-proxy-ca.crt']) {
       expect(yearsLeft(path.join(pki, ca)), ca).toBeGreaterThanOrEqual(199.9);
     }
+  }, 25 * 60_000);
+
+  it('builds from --source-dir without changing the tree (the patch travels in the tar stream)', () => {
+    const tree = k8sTree();
+    const watched = ['cmd/kubeadm/app/constants/constants.go', 'staging/src/k8s.io/client-go/util/cert/cert.go'].map((f) => path.join(tree, f));
+    const before = watched.map((f) => fs.readFileSync(f, 'utf8'));
+    const versionFile = path.join(work, 'kubeadm-version.json');
+    fs.writeFileSync(versionFile, k8s1202.versionJson);
+    const out = path.join(work, 'kubeadm-from-dir');
+    const r = runCli(['build', '--json', '--version-file', versionFile, '--source-dir', tree, '--image', goImage, '--out', out, '--cache-dir', path.join(work, 'cache')], {
+      timeout: 25 * 60_000,
+    });
+    expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<build failed>');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).verify).toMatchObject({ executed: true, passed: true });
+    expect(watched.map((f) => fs.readFileSync(f, 'utf8'))).toEqual(before);
+    expect(before[0]).toContain('CertificateValidity = time.Hour * 24 * 365');
   }, 25 * 60_000);
 });
