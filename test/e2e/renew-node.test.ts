@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { makeControlPlaneNode, readTree, runCliInNode, type TestNode } from '../helpers/control-plane-node.js';
 import { customKubeadm } from '../helpers/custom-kubeadm.js';
@@ -219,4 +219,104 @@ describe.skipIf(skipDockerTests)('renew on a kubeadm 1.20.2 control-plane node',
     const stateAfter = treeOf(node);
     for (const [name, data] of stateBefore) expect(stateAfter.get(name)?.equals(data), name).toBe(true);
   }, 180_000);
+});
+
+/**
+ * Kubernetes 1.31+: there is no 1.31 kubeadm here, so a script stands in for it (it answers
+ * `version -o json` as v1.31.0 and logs `certs renew`), and a fake kubectl on PATH serves the
+ * kubeadm-config ConfigMap of a stock 1.31 cluster (test/fixtures/renew). What is tested is the
+ * tool's part: read, fix, back up, replace before `certs renew`, diff, advice.
+ */
+describe.skipIf(skipDockerTests)('renew for Kubernetes 1.31+ (kubeadm-config ConfigMap, fake kubectl on PATH)', () => {
+  const fixtures = path.join(repoRoot, 'test/fixtures/renew');
+  let node: TestNode;
+  let env: NodeJS.ProcessEnv;
+  let kubeadm131: string;
+  let log: string;
+
+  beforeAll(() => {
+    if (process.getuid?.() !== 0) throw new Error('these tests need root: `unshare -m` and bind mounts make the private /etc/kubernetes');
+    node = makeControlPlaneNode(stockKubeadm());
+    for (const m of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
+      const f = path.join(node.kubernetesDir, `manifests/${m}.yaml`);
+      fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace(`k8s.gcr.io/${m}:v1.20.2`, `registry.k8s.io/${m}:v1.31.0`));
+    }
+    const bin = path.join(node.root, 'bin');
+    fs.mkdirSync(bin);
+    fs.copyFileSync(path.join(fixtures, 'fake-kubectl'), path.join(bin, 'kubectl'));
+    fs.chmodSync(path.join(bin, 'kubectl'), 0o755);
+    log = path.join(node.root, 'calls.log');
+    kubeadm131 = path.join(node.root, 'kubeadm-v1.31.0');
+    const json = k8s1202.versionJson.replace(/v1\.20\.2/g, 'v1.31.0').replace('"minor":"20"', '"minor":"31"');
+    fs.writeFileSync(
+      kubeadm131,
+      `#!/bin/sh\ncase "$1" in\n  version) echo '${json}' ;;\n  certs) echo "kubeadm $*" >>"${log}"; echo "[fake kubeadm v1.31.0] $*" ;;\n  *) exit 1 ;;\nesac\n`,
+      { mode: 0o755 },
+    );
+    env = {
+      PATH: `${bin}:${process.env.PATH ?? ''}`,
+      FAKE_KUBECTL_LOG: log,
+      FAKE_KUBECTL_CM: path.join(fixtures, 'kubeadm-config-v1.31.yaml'),
+      FAKE_KUBECTL_REPLACED: path.join(node.root, 'replaced.yaml'),
+    };
+  }, 40 * 60_000);
+  afterAll(() => node?.cleanup());
+
+  beforeEach(() => fs.rmSync(log, { force: true }));
+  const base = () => ['renew', '--kubeadm', kubeadm131, '--restart', 'none', '--kubelet-pki-dir', node.kubeletPkiDir, '--backup-dir', node.backupDir];
+
+  it('--dry-run shows the ConfigMap diff and the upgrade advice, and replaces nothing', () => {
+    const before = treeOf(node);
+    const r = runCliInNode(node, [...base(), '--dry-run'], { env });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('-certificateValidityPeriod: 8760h0m0s');
+    expect(r.stderr).toContain('+certificateValidityPeriod: 1743240h0m0s');
+    expect(r.stderr).toContain('+caCertificateValidityPeriod: 1752000h0m0s');
+    expect(r.stderr).toContain('--certificate-renewal=false');
+    expect(fs.readFileSync(log, 'utf8').trim().split('\n')).toEqual(['--kubeconfig /etc/kubernetes/admin.conf -n kube-system get configmap kubeadm-config -o yaml']);
+    expect(fs.existsSync(env.FAKE_KUBECTL_REPLACED!)).toBe(false);
+    expectUnchanged(node, before);
+  }, 60_000);
+
+  it('backs up the ConfigMap, replaces it with long lifetimes before `certs renew`, and advises on upgrades', () => {
+    const r = runCliInNode(node, [...base(), '--json'], { env });
+    expect(r.status, r.stderr).toBe(0);
+    const calls = fs.readFileSync(log, 'utf8').trim().split('\n');
+    expect(calls[0]).toContain(' get configmap kubeadm-config');
+    expect(calls[1]).toMatch(/ replace -f /);
+    expect(calls[2]).toBe('kubeadm certs renew all --cert-dir /etc/kubernetes/pki');
+    const replaced = parse(fs.readFileSync(env.FAKE_KUBECTL_REPLACED!, 'utf8')) as { metadata: { resourceVersion: string }; data: { ClusterConfiguration: string } };
+    expect(replaced.metadata.resourceVersion).toBe('210');
+    const cc = parse(replaced.data.ClusterConfiguration) as Record<string, string>;
+    expect([cc.certificateValidityPeriod, cc.caCertificateValidityPeriod, cc.kubernetesVersion]).toEqual(['1743240h0m0s', '1752000h0m0s', 'v1.31.0']);
+    const doc = JSON.parse(r.stdout) as { backup: string; config: { fixes: unknown[] }; advice: string[] };
+    expect(doc.config.fixes).toHaveLength(2);
+    expect(doc.advice.join(' ')).toContain('kubeadm upgrade apply vX.Y.Z --certificate-renewal=false');
+    const x = path.join(node.root, 'x131');
+    fs.mkdirSync(x);
+    execFileSync('tar', ['-xzf', doc.backup, '-C', x]);
+    expect(fs.readFileSync(path.join(x, 'extra/kubeadm-config.yaml'), 'utf8')).toBe(fs.readFileSync(env.FAKE_KUBECTL_CM!, 'utf8'));
+  }, 60_000);
+
+  it('with --config FILE: fixes the file (backed up), passes it to kubeadm and asks no kubectl', () => {
+    const file = path.join(node.root, 'kubeadm.yaml');
+    const original = fs.readFileSync(path.join(fixtures, 'kubeadm-config-file-v1.31.yaml'), 'utf8');
+    fs.writeFileSync(file, original, { mode: 0o640 });
+    const r = runCliInNode(node, [...base(), '--config', file, '--json'], { env });
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.readFileSync(log, 'utf8').trim().split('\n')).toEqual([`kubeadm certs renew all --config ${file}`]);
+    const fixed = fs.readFileSync(file, 'utf8');
+    expect(fixed).toBe(
+      original.replace('certificateValidityPeriod: 8760h0m0s\n', 'certificateValidityPeriod: 1743240h0m0s\n').replace(
+        'controlPlaneEndpoint: "cp.example.internal:6443"\n',
+        'controlPlaneEndpoint: "cp.example.internal:6443"\ncaCertificateValidityPeriod: 1752000h0m0s\n',
+      ),
+    );
+    expect(fs.statSync(file).mode & 0o777).toBe(0o640);
+    const doc = JSON.parse(r.stdout) as { backup: string };
+    const x = path.join(node.root, 'xfile');
+    fs.mkdirSync(x);
+    execFileSync('tar', ['-xzf', doc.backup, '-C', x]);
+    expect(fs.readFileSync(path.join(x, 'extra/config-file.yaml'), 'utf8')).toBe(original);
+  }, 60_000);
 });

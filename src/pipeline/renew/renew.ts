@@ -202,6 +202,7 @@ export async function renew(o: RenewOptions): Promise<RenewReport> {
         '  4. check the renewed certificates',
       ].join('\n'),
     );
+    for (const a of advice) progress.info(a);
     return report;
   }
 
