@@ -7,7 +7,7 @@
 export interface VersionInfo {
   /** e.g. "v1.24.15" or "v1.31.0-rc.1" */
   gitVersion: string;
-  /** 40 lowercase hex digits */
+  /** 40 lowercase hex digits; "" when unknown (-o short, or --kubernetes-version without --commit) */
   gitCommit: string;
   /** "clean" | "dirty" | "" when unknown */
   gitTreeState: string;
@@ -71,10 +71,23 @@ export interface FilePatch {
   after: string;
 }
 
+/** One rewritten target (added for reports: where, what stood there, what stands now). */
+export interface TargetChange {
+  file: string;
+  target: string;
+  /** 1-based line of the rewritten expression */
+  line: number;
+  before: string;
+  after: string;
+}
+
 export interface PatchResult {
+  /** only files whose content changes (empty when the tree is already patched with these values) */
   files: FilePatch[];
   /** unified diff of all files, `a/` and `b/` prefixed */
   diff: string;
+  /** every target, changed or already at the wanted value */
+  changes: TargetChange[];
 }
 
 export interface BuildPlan {

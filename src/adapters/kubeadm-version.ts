@@ -1,0 +1,72 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { KfError, UsageError, messageOf } from '../errors.js';
+import { parseVersionOutput, type ParsedVersion } from '../core/version.js';
+
+const execFileAsync = promisify(execFile);
+
+/** How long `kubeadm version` may take: it is instant unless the binary is broken. */
+const VERSION_TIMEOUT_MS = 30_000;
+
+async function runVersion(kubeadm: string, args: string[]): Promise<string> {
+  const { stdout } = await execFileAsync(kubeadm, args, {
+    timeout: VERSION_TIMEOUT_MS,
+    maxBuffer: 1024 * 1024,
+    encoding: 'utf8',
+  });
+  return stdout;
+}
+
+/**
+ * Runs `kubeadm version -o json` (argument array, no shell) and parses it; falls back to the
+ * default output for kubeadm builds whose `-o json` fails.
+ */
+export async function readKubeadmVersion(kubeadm: string): Promise<ParsedVersion> {
+  let firstError: unknown;
+  try {
+    return parseVersionOutput(await runVersion(kubeadm, ['version', '-o', 'json']));
+  } catch (err) {
+    if (
+      (err as NodeJS.ErrnoException).code === 'ENOENT' ||
+      (err as NodeJS.ErrnoException).code === 'EACCES'
+    ) {
+      throw new UsageError(
+        `cannot run kubeadm at ${JSON.stringify(kubeadm)}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : 'permission denied'}`,
+        'pass --kubeadm PATH, or --version-file FILE with the saved output of `kubeadm version`',
+      );
+    }
+    firstError = err;
+  }
+  try {
+    return parseVersionOutput(await runVersion(kubeadm, ['version']));
+  } catch (err) {
+    if (err instanceof KfError) throw err;
+    throw new KfError(
+      `\`${kubeadm} version\` failed: ${messageOf(firstError ?? err).split('\n')[0]}`,
+      'check that the file is a working kubeadm, or pass --version-file with its saved `kubeadm version` output',
+    );
+  }
+}
+
+/** Reads everything from stdin. */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin)
+    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Reads and parses a saved `kubeadm version` output; `-` reads stdin (the air-gapped case). */
+export async function readVersionFile(file: string): Promise<ParsedVersion> {
+  let text: string;
+  try {
+    text = file === '-' ? await readStdin() : await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(
+      `cannot read --version-file ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`,
+      'save `kubeadm version -o json` from the cluster into a file and pass its path (or - for stdin)',
+    );
+  }
+  return parseVersionOutput(text);
+}

@@ -1,0 +1,128 @@
+import type { Argv } from 'yargs';
+import { UsageError } from '../errors.js';
+import { readKubeadmVersion, readVersionFile } from '../adapters/kubeadm-version.js';
+import { parsePlatformList } from '../core/plan.js';
+import type { Platform, Validities, VersionInfo } from '../core/types.js';
+import { DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY, resolveValidityPair } from '../core/validity.js';
+import { versionInfoFromFlags } from '../core/version.js';
+
+/** The target-selection flags shared by `plan` and `build`. */
+export interface TargetArgs {
+  kubeadm?: string;
+  versionFile?: string;
+  kubernetesVersion?: string;
+  commit?: string;
+  goVersion?: string;
+  platform?: string | string[];
+}
+
+/** The validity flags shared by `plan`, `patch` and `build`. */
+export interface ValidityArgs {
+  validity: string;
+  caValidity: string;
+}
+
+/** Adds --kubeadm, --version-file, --kubernetes-version, --commit, --go-version and --platform. */
+export function withTargetOptions<T>(y: Argv<T>) {
+  return y
+    .option('kubeadm', {
+      type: 'string',
+      describe: 'kubeadm binary to read the version from (runs `version -o json`); default: kubeadm on PATH',
+    })
+    .option('version-file', {
+      type: 'string',
+      describe: 'saved output of `kubeadm version` in any format; - reads stdin',
+    })
+    .option('kubernetes-version', {
+      type: 'string',
+      describe: 'target version vX.Y.Z instead of asking a kubeadm',
+    })
+    .option('commit', { type: 'string', describe: 'with --kubernetes-version: its 40-hex git commit' })
+    .option('go-version', {
+      type: 'string',
+      describe: 'with --kubernetes-version: the Go version it was built with, X.Y.Z',
+    })
+    .option('platform', {
+      type: 'string',
+      describe: 'os/arch to build for, comma-separated (default: the platform of the kubeadm version)',
+    });
+}
+
+/** Adds --validity (leaf, default 199y) and --ca-validity (default 200y). */
+export function withValidityOptions<T>(y: Argv<T>) {
+  return y
+    .option('validity', {
+      type: 'string',
+      default: DEFAULT_LEAF_VALIDITY,
+      describe: 'leaf certificate validity: N with unit y (365 days), d or h; at most 290y',
+    })
+    .option('ca-validity', {
+      type: 'string',
+      default: DEFAULT_CA_VALIDITY,
+      describe: 'CA certificate validity (same units); at least --validity',
+    });
+}
+
+function given(v: unknown): v is string {
+  return typeof v === 'string';
+}
+
+function single(v: unknown, flag: string): string | undefined {
+  if (Array.isArray(v)) throw new UsageError(`${flag} was given ${v.length} times`, `pass ${flag} once`);
+  if (v === undefined || v === null) return undefined;
+  return String(v);
+}
+
+/**
+ * Resolves the target version from exactly one source: --version-file, --kubernetes-version
+ * (with optional --commit/--go-version) or --kubeadm (default: `kubeadm` on PATH).
+ */
+export async function resolveTarget(argv: TargetArgs): Promise<VersionInfo> {
+  const kubeadm = single(argv.kubeadm, '--kubeadm');
+  const versionFile = single(argv.versionFile, '--version-file');
+  const kubernetesVersion = single(argv.kubernetesVersion, '--kubernetes-version');
+  const commit = single(argv.commit, '--commit');
+  const goVersion = single(argv.goVersion, '--go-version');
+  const sources = [
+    given(kubeadm) && '--kubeadm',
+    given(versionFile) && '--version-file',
+    given(kubernetesVersion) && '--kubernetes-version',
+  ].filter(Boolean);
+  if (sources.length > 1) {
+    throw new UsageError(
+      `${sources.join(' and ')} both name the target version`,
+      'pass only one of --kubeadm, --version-file, --kubernetes-version',
+    );
+  }
+  if (!given(kubernetesVersion) && (given(commit) || given(goVersion))) {
+    throw new UsageError(
+      `${given(commit) ? '--commit' : '--go-version'} only goes with --kubernetes-version`,
+      '--kubeadm and --version-file already give the commit and Go version',
+    );
+  }
+  if (given(kubernetesVersion)) {
+    if (kubernetesVersion.trim() === '')
+      throw new UsageError('--kubernetes-version is empty', 'pass --kubernetes-version vX.Y.Z');
+    return versionInfoFromFlags({ kubernetesVersion, commit, goVersion });
+  }
+  if (given(versionFile)) {
+    if (versionFile === '')
+      throw new UsageError('--version-file is empty', 'pass --version-file FILE, or - for stdin');
+    return (await readVersionFile(versionFile)).info;
+  }
+  if (kubeadm === '') throw new UsageError('--kubeadm is empty', 'pass --kubeadm PATH');
+  return (await readKubeadmVersion(kubeadm ?? 'kubeadm')).info;
+}
+
+/** The --platform list (empty: the plan uses the version's own platform). */
+export function resolvePlatforms(argv: TargetArgs): Platform[] {
+  return parsePlatformList(argv.platform);
+}
+
+/** Leaf and CA validities from --validity / --ca-validity, validated. */
+export function resolveValidities(argv: Partial<ValidityArgs>): Validities {
+  return resolveValidityPair(
+    single(argv.validity, '--validity') ?? DEFAULT_LEAF_VALIDITY,
+    single(argv.caValidity, '--ca-validity') ?? DEFAULT_CA_VALIDITY,
+  );
+}

@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/errors.js';
+import {
+  normalizeGoVersion,
+  parseKubeVersion,
+  parsePlatform,
+  parseVersionOutput,
+  versionInfoFromFlags,
+} from '../../src/core/version.js';
+
+import {
+  COMMIT,
+  V1202_YAML,
+  V12415_DEFAULT,
+  V12415_JSON,
+  V1330_DEFAULT,
+} from './fixtures/version-outputs.js';
+
+function usageErrorOf(fn: () => unknown): UsageError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(UsageError);
+    return err as UsageError;
+  }
+  throw new Error('expected a UsageError');
+}
+
+describe('parseVersionOutput', () => {
+  it('reads the default format of v1.24.15', () => {
+    const { format, info } = parseVersionOutput(V12415_DEFAULT);
+    expect(format).toBe('default');
+    expect(info).toEqual({
+      gitVersion: 'v1.24.15',
+      gitCommit: COMMIT,
+      gitTreeState: 'clean',
+      buildDate: '2023-06-14T19:17:05Z',
+      goVersion: 'go1.19.10',
+      compiler: 'gc',
+      platform: 'linux/amd64',
+      major: '1',
+      minor: '24',
+    });
+  });
+
+  it('reads -o json to the same VersionInfo as the default format', () => {
+    const json = parseVersionOutput(V12415_JSON);
+    expect(json.format).toBe('json');
+    expect(json.info).toEqual(parseVersionOutput(V12415_DEFAULT).info);
+  });
+
+  it('reads the 1.33+ default format with (empty) emulation fields', () => {
+    const { info } = parseVersionOutput(V1330_DEFAULT);
+    expect(info.gitVersion).toBe('v1.33.0');
+    expect(info.platform).toBe('linux/arm64');
+    expect(info.emulationMajor).toBe('');
+    expect(info.minCompatibilityMinor).toBe('');
+  });
+
+  it('reads filled emulation fields from json', () => {
+    const doc = JSON.parse(V12415_JSON);
+    Object.assign(doc.clientVersion, {
+      emulationMajor: '1',
+      emulationMinor: '33',
+      minCompatibilityMajor: '1',
+      minCompatibilityMinor: '32',
+    });
+    const { info } = parseVersionOutput(JSON.stringify(doc));
+    expect([
+      info.emulationMajor,
+      info.emulationMinor,
+      info.minCompatibilityMajor,
+      info.minCompatibilityMinor,
+    ]).toEqual(['1', '33', '1', '32']);
+  });
+
+  it('reads -o yaml', () => {
+    const { format, info } = parseVersionOutput(V1202_YAML);
+    expect(format).toBe('yaml');
+    expect(info.gitVersion).toBe('v1.20.2');
+    expect(info.gitCommit).toBe('faecb196815e248d3ecfb03c680a4507229c2a56');
+    expect(info.goVersion).toBe('go1.15.5');
+  });
+
+  it('reads -o short as a version with unknown commit and Go version', () => {
+    const { format, info } = parseVersionOutput('v1.24.15\n');
+    expect(format).toBe('short');
+    expect(info.gitVersion).toBe('v1.24.15');
+    expect(info.gitCommit).toBe('');
+    expect(info.goVersion).toBe('');
+    expect(info.minor).toBe('24');
+  });
+
+  it('finds the version line among other output (e.g. warnings)', () => {
+    const { info } = parseVersionOutput(`W0101 some warning\n${V12415_DEFAULT}`);
+    expect(info.gitCommit).toBe(COMMIT);
+  });
+
+  it.each([
+    ['gitVersion', V12415_DEFAULT.replace('v1.24.15', '1.24.15'), '"1.24.15"'],
+    ['gitVersion', V12415_DEFAULT.replace('v1.24.15', 'v1.24.15+k3s1'), '"v1.24.15+k3s1"'],
+    ['gitCommit', V12415_DEFAULT.replace(COMMIT, COMMIT.slice(0, 12)), `"${COMMIT.slice(0, 12)}"`],
+    ['gitCommit', V12415_DEFAULT.replace(COMMIT, `${COMMIT.slice(0, 39)}g`), `${COMMIT.slice(0, 39)}g"`],
+    ['goVersion', V12415_DEFAULT.replace('go1.19.10', 'go1.19.10; rm -rf /'), 'rm -rf'],
+    ['goVersion', V12415_DEFAULT.replace('go1.19.10', '1.x'), '"1.x"'],
+    ['platform', V12415_DEFAULT.replace('linux/amd64', 'linux'), '"linux"'],
+    ['platform', V12415_DEFAULT.replace('linux/amd64', 'linux/amd64/v8'), 'linux/amd64/v8'],
+    ['buildDate', V12415_DEFAULT.replace('2023-06-14T19:17:05Z', 'yesterday'), 'yesterday'],
+  ])('refuses a bad %s, naming the field and value', (field, text, value) => {
+    const err = usageErrorOf(() => parseVersionOutput(text));
+    expect(err.what).toContain(field);
+    expect(err.what).toContain(value);
+  });
+
+  it('refuses a default line with a missing field', () => {
+    const err = usageErrorOf(() => parseVersionOutput(V12415_DEFAULT.replace(/GitCommit:"[^"]*", /, '')));
+    expect(err.what).toBe('the kubeadm version output has no gitCommit');
+  });
+
+  it('refuses garbage, empty input, bad JSON and JSON without clientVersion', () => {
+    expect(usageErrorOf(() => parseVersionOutput('hello\nworld')).what).toContain('first line: hello');
+    expect(usageErrorOf(() => parseVersionOutput('  \n')).what).toContain('empty');
+    expect(usageErrorOf(() => parseVersionOutput('{"clientVersion":')).what).toContain('not valid JSON');
+    expect(usageErrorOf(() => parseVersionOutput('{"serverVersion":{}}')).what).toContain('no clientVersion');
+    expect(usageErrorOf(() => parseVersionOutput('kubeadm version: &version.Info{Major:1}')).what).toContain(
+      'near',
+    );
+  });
+});
+
+describe('field validators', () => {
+  it('parses kube versions with pre-releases', () => {
+    expect(parseKubeVersion('v1.31.0-rc.1')).toEqual({ major: 1, minor: 31, patch: 0, pre: 'rc.1' });
+    expect(() => parseKubeVersion('v1.031.0')).toThrow(UsageError);
+  });
+  it('normalizes Go versions with or without the go prefix', () => {
+    expect(normalizeGoVersion('1.19.10')).toBe('go1.19.10');
+    expect(normalizeGoVersion('go1.15')).toBe('go1.15');
+    expect(() => normalizeGoVersion('1.19.10-alpine')).toThrow(/goVersion "1.19.10-alpine"/);
+  });
+  it('parses platforms', () => {
+    expect(parsePlatform('linux/arm64')).toEqual({ os: 'linux', arch: 'arm64' });
+    expect(() => parsePlatform('Linux/AMD64', '--platform')).toThrow(/--platform "Linux\/AMD64"/);
+  });
+  it('builds a VersionInfo from flags, commit and Go optional', () => {
+    const v = versionInfoFromFlags({
+      kubernetesVersion: 'v1.24.15',
+      commit: COMMIT.toUpperCase(),
+      goVersion: '1.19.10',
+    });
+    expect(v.gitCommit).toBe(COMMIT);
+    expect(v.goVersion).toBe('go1.19.10');
+    expect(v.major).toBe('1');
+    expect(v.minor).toBe('24');
+    expect(versionInfoFromFlags({ kubernetesVersion: 'v1.24.15' }).gitCommit).toBe('');
+    expect(() => versionInfoFromFlags({ kubernetesVersion: '1.24' })).toThrow(/--kubernetes-version "1.24"/);
+    expect(() => versionInfoFromFlags({ kubernetesVersion: 'v1.24.15', commit: 'abc' })).toThrow(
+      /--commit "abc"/,
+    );
+  });
+});
