@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
+import { DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY, parseValidity, resolveValidityPair } from '../core/validity.js';
 import { UsageError } from '../errors.js';
 import { checkNode } from '../pipeline/renew/check.js';
-import { parseHours } from '../pipeline/renew/duration.js';
 import { nodeLayout } from '../pipeline/renew/node.js';
 import { renew, type RenewReport } from '../pipeline/renew/renew.js';
 import { restartStrategies, type RestartStrategy } from '../pipeline/renew/restart.js';
@@ -64,8 +64,8 @@ const command: CommandModule<GlobalArgs, RenewArgs> = {
       .option('restart-wait', { type: 'number', default: 20, describe: 'seconds the manifests stay out when crictl cannot confirm the pods stopped' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print every step, change nothing' })
       .option('rollback', { type: 'string', describe: 'restore this backup (verified first) instead of renewing' })
-      .option('validity', { type: 'string', default: '199y', describe: 'leaf validity the custom kubeadm issues (CA check, 1.31+ config)' })
-      .option('ca-validity', { type: 'string', default: '200y', describe: 'CA validity for the 1.31+ caCertificateValidityPeriod' })
+      .option('validity', { type: 'string', default: DEFAULT_LEAF_VALIDITY, describe: 'leaf validity the custom kubeadm issues (CA check, 1.31+ config)' })
+      .option('ca-validity', { type: 'string', default: DEFAULT_CA_VALIDITY, describe: 'CA validity for the 1.31+ caCertificateValidityPeriod' })
       .option('config', { type: 'string', describe: 'kubeadm config file with the ClusterConfiguration (instead of the kubeadm-config ConfigMap)' })
       .option('kubelet-signing-duration', { type: 'string', describe: 'set kube-controller-manager --cluster-signing-duration, e.g. 1752000h' })
       .option('kubectl', { type: 'string', default: 'kubectl', describe: 'kubectl binary (1.31+ ConfigMap)' })
@@ -91,11 +91,9 @@ const command: CommandModule<GlobalArgs, RenewArgs> = {
         return 0;
       }
       if (!a.kubeadm) throw new UsageError('renew needs --kubeadm PATH (or --rollback BACKUP)', 'pass the custom kubeadm built by `kubeadm-forever build`');
-      const leaf = parseHours(a.validity, '--validity');
-      const ca = parseHours(a.caValidity, '--ca-validity');
-      if (leaf.hours > ca.hours) throw new UsageError(`--validity ${leaf.text} is longer than --ca-validity ${ca.text}`, 'a leaf cannot outlive its CA: shorten --validity');
+      const { leaf, ca } = resolveValidityPair(a.validity, a.caValidity);
       const kubeletSigningDuration =
-        a.kubeletSigningDuration === undefined ? undefined : parseHours(a.kubeletSigningDuration, '--kubelet-signing-duration');
+        a.kubeletSigningDuration === undefined ? undefined : parseValidity(a.kubeletSigningDuration, '--kubelet-signing-duration');
       const r = await renew({
         layout,
         kubeadm: a.kubeadm,

@@ -65,11 +65,11 @@ describe.skipIf(skipDockerTests)('renew on a kubeadm 1.20.2 control-plane node',
   };
   const nodeArgs = (n: TestNode) => ['--kubelet-pki-dir', n.kubeletPkiDir, '--backup-dir', n.backupDir];
 
-  beforeAll(() => {
+  beforeAll(async () => {
     if (process.getuid?.() !== 0) throw new Error('these tests need root: `unshare -m` and bind mounts make the private /etc/kubernetes');
     if (!fs.existsSync(path.join(repoRoot, 'dist/cli.js'))) throw new Error('dist/cli.js missing: run `npm run build` first');
     stock = stockKubeadm();
-    custom = customKubeadm();
+    custom = await customKubeadm();
   }, 40 * 60_000);
   afterAll(() => {
     for (const n of nodes) n.cleanup();
@@ -81,9 +81,9 @@ describe.skipIf(skipDockerTests)('renew on a kubeadm 1.20.2 control-plane node',
     let before = treeOf(node);
 
     const missing = runCliInNode(node, [...base, '--kubeadm', path.join(node.root, 'no-such-kubeadm')]);
-    expect(missing.status).toBe(1);
+    expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(twoLineError);
-    expect(missing.stderr).toContain('no-such-kubeadm does not exist');
+    expect(missing.stderr).toMatch(/cannot run kubeadm at ".*no-such-kubeadm": not found/);
     expectUnchanged(node, before);
 
     // a kubeadm of another release (a script answering `version -o json` like kubeadm 1.21.0 would)

@@ -1,24 +1,27 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fixturesDir, runCli } from './env.js';
+import { readPatchSources, writePatch } from '../../src/adapters/source-tree.js';
+import { computePatch } from '../../src/core/patch.js';
+import { resolveValidityPair } from '../../src/core/validity.js';
+import { fixturesDir } from './env.js';
 import { buildKubeadmFixture, copyTree, k8sTree } from './fixtures.js';
 
 export const customKubeadmName = 'kubeadm-v1.20.2-199y';
 
 /**
- * kubeadm 1.20.2 patched by this tool (`patch DIR --validity 199y --ca-validity 200y` on a copy
- * of the pristine tree) and built like stockKubeadm(); cached under test/.fixtures. Needs a
- * built CLI (dist/cli.js).
+ * kubeadm 1.20.2 patched by this tool's patch stage (199y leaves, 200y CAs) on a copy of the
+ * pristine tree, built like stockKubeadm() and cached under test/.fixtures. The patch goes
+ * through the same core + adapter functions the `patch` command uses.
  */
-export function customKubeadm(): string {
+export async function customKubeadm(): Promise<string> {
   const out = path.join(fixturesDir, customKubeadmName);
   if (fs.existsSync(out)) return out;
   const tree = fs.mkdtempSync(path.join(os.tmpdir(), 'kf-test-tree-'));
   try {
     copyTree(k8sTree(), tree);
-    const r = runCli(['patch', tree, '--validity', '199y', '--ca-validity', '200y']);
-    if (r.status !== 0) throw new Error(`\`kubeadm-forever patch\` failed (exit ${String(r.status)}):\n${r.stderr}`);
+    const result = computePatch(await readPatchSources(tree), resolveValidityPair('199y', '200y'));
+    await writePatch(tree, result);
     return buildKubeadmFixture(tree, customKubeadmName);
   } finally {
     fs.rmSync(tree, { recursive: true, force: true });

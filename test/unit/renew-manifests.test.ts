@@ -1,10 +1,11 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { unifiedDiff } from '../../src/pipeline/renew/cluster-config.js';
 import { setClusterSigningDuration } from '../../src/pipeline/renew/controller-manager.js';
-import { certsRenewArgs, gitVersionFromJson, parseGitVersion } from '../../src/pipeline/renew/kubeadm.js';
+import { certsRenewArgs, probeKubeadm } from '../../src/pipeline/renew/kubeadm.js';
 import { compareVersions, manifestImages } from '../../src/pipeline/renew/preflight.js';
 import { repoRoot, k8s1202 } from '../helpers/env.js';
 
@@ -16,12 +17,16 @@ const changedLines = (before: string, after: string) =>
     .filter((l) => /^[-+](?![-+]{2} )/.test(l));
 
 describe('kubeadm version and arguments', () => {
-  it('reads gitVersion from `version -o json`', () => {
-    expect(gitVersionFromJson(k8s1202.versionJson)).toBe('v1.20.2');
-    expect(gitVersionFromJson('kubeadm version: &version.Info{}')).toBeUndefined();
-    expect(parseGitVersion('v1.31.0-rc.1')).toEqual({ major: 1, minor: 31 });
-    expect(parseGitVersion('v0.0.0-master+faecb196815e2')).toEqual({ major: 0, minor: 0 });
-    expect(parseGitVersion('1.20.2')).toBeUndefined();
+  it('runs `kubeadm version` and keeps gitVersion, major and minor', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kf-test-probe-'));
+    try {
+      const script = path.join(dir, 'kubeadm');
+      fs.writeFileSync(script, `#!/bin/sh\necho '${k8s1202.versionJson.replace(/v1\.20\.2/g, 'v1.31.0-rc.1')}'\n`, { mode: 0o755 });
+      expect(await probeKubeadm(script)).toEqual({ path: script, gitVersion: 'v1.31.0-rc.1', major: 1, minor: 31 });
+      await expect(probeKubeadm(path.join(dir, 'missing'))).rejects.toMatchObject({ what: expect.stringMatching(/not found/) });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('uses `alpha certs` before 1.20 and drops --cert-dir with --config', () => {

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createTwoFilesPatch } from 'diff';
 import { isMap, parseAllDocuments, parseDocument, type Document } from 'yaml';
+import { goDurationString } from '../../core/validity.js';
+import { unifiedDiff } from '../../core/patch.js';
 import { KfError } from '../../errors.js';
 import { setTopLevelScalar } from './yaml-edit.js';
 import { execFile, firstLine } from './exec.js';
@@ -53,7 +54,7 @@ function fixDocument(source: string, doc: Document, asked: Record<ValidityField,
     const current = typeof value === 'string' ? value : undefined;
     const hours = current === undefined ? undefined : goDurationHours(current);
     if (hours === undefined || hours < asked[field]) {
-      const after = `${asked[field]}h0m0s`;
+      const after = goDurationString(asked[field]);
       // each edit shifts offsets: re-parse the edited text before the next one
       text = setTopLevelScalar(text, parseDocument(text), field, after);
       fixes.push({ field, before: current as string | undefined, after });
@@ -112,9 +113,7 @@ export function fixConfigMap(
   return { text: cm.toString({ lineWidth: 0 }), fixes: one.fixes, clusterConfigurationBefore: inner, clusterConfiguration: one.text };
 }
 
-export function unifiedDiff(name: string, before: string, after: string): string {
-  return createTwoFilesPatch(`a/${name}`, `b/${name}`, before, after, undefined, undefined, { context: 3 });
-}
+export { unifiedDiff };
 
 /** kubectl with the node's admin.conf, argument arrays only. */
 export class Kubectl {
