@@ -1,15 +1,176 @@
-import type { CommandModule } from 'yargs';
-import { KfError } from '../errors.js';
+import fs from 'node:fs/promises';
+import type { Argv, CommandModule } from 'yargs';
+import { BinaryCache } from '../cache/store.js';
+import { platformText } from '../cache/manifest.js';
+import { exportBundle, selectEntries } from '../bundle/export.js';
+import { importBundle } from '../bundle/import.js';
+import { BundleError, readBundle } from '../bundle/read.js';
+import { KfError, UsageError } from '../errors.js';
+import { TOOL_VERSION } from '../version.js';
 import type { GlobalArgs } from './options.js';
+import { parsePlatformList } from './platform-flag.js';
 import { runCommand } from './run.js';
 
-// Placeholder until its issue lands: fails loudly rather than pretending to work.
+type ExportArgs = GlobalArgs & { out: string; version?: string; platform?: string[]; key?: string[] };
+type FileArgs = GlobalArgs & { file: string; force?: boolean };
+
+async function requireBundleFile(file: string): Promise<void> {
+  const st = await fs.stat(file).catch(() => null);
+  if (!st)
+    throw new UsageError(
+      `no bundle at ${file}`,
+      "give the .tar.gz written by 'kubeadm-forever bundle export'",
+    );
+  if (!st.isFile())
+    throw new UsageError(
+      `${file} is not a file`,
+      "give the .tar.gz written by 'kubeadm-forever bundle export'",
+    );
+}
+
+/** Reads and checks a bundle, turning its problems into the two-line error. */
+async function checkedRead<T>(file: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof BundleError) {
+      throw new KfError(
+        `bundle ${file} is refused: ${err.message}`,
+        'get a fresh copy of the bundle from where it was built and compare its sha256; nothing was imported',
+      );
+    }
+    throw err;
+  }
+}
+
+const exportCmd: CommandModule<GlobalArgs, ExportArgs> = {
+  command: 'export',
+  describe: 'write cached binaries, their manifests, SHA256SUMS and a README into one tar.gz',
+  builder: (y) =>
+    (y as Argv<GlobalArgs>)
+      .option('out', { type: 'string', demandOption: true, describe: 'the bundle file to write (.tar.gz)' })
+      .option('version', { type: 'string', describe: 'only this Kubernetes version, e.g. v1.20.2' })
+      .option('platform', {
+        type: 'string',
+        array: true,
+        describe: 'only these os/arch (comma-separated or repeated)',
+      })
+      .option('key', {
+        type: 'string',
+        array: true,
+        describe: 'only these cache keys',
+      }) as unknown as Argv<ExportArgs>,
+  handler: (argv) =>
+    runCommand(argv, async (a, out) => {
+      if (a.version !== undefined && !/^v\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$/.test(a.version)) {
+        throw new UsageError(
+          `--version ${JSON.stringify(a.version)} is not vX.Y.Z`,
+          'e.g. --version v1.20.2',
+        );
+      }
+      const platforms = a.platform ? parsePlatformList(a.platform) : [];
+      const outDir = await fs.stat(a.out).catch(() => null);
+      if (outDir?.isDirectory())
+        throw new UsageError(
+          `--out ${a.out} is a directory`,
+          'give a file name, e.g. --out kubeadm-bundle.tar.gz',
+        );
+      const cache = new BinaryCache(a.cacheDir);
+      out.step('checking cache entries');
+      const { entries, corrupt } = await selectEntries(cache, { version: a.version, platforms, keys: a.key });
+      if (corrupt.length > 0) {
+        throw new KfError(
+          `refusing to export corrupt cache entries: ${corrupt.join('; ')}`,
+          "rebuild them ('kubeadm-forever cache rm KEY', then build), or narrow the selection",
+        );
+      }
+      if (entries.length === 0) {
+        const what = [a.version, platforms.map(platformText).join(','), a.key?.join(',')]
+          .filter(Boolean)
+          .join(' ');
+        throw new KfError(
+          `no cached binaries${what ? ` match ${what}` : ''} in ${cache.root}`,
+          "build them first, or see 'kubeadm-forever cache ls'",
+        );
+      }
+      out.step(`writing ${entries.length} binaries to ${a.out}`);
+      const r = await exportBundle(entries, a.out, TOOL_VERSION);
+      out.result(
+        r,
+        [
+          `wrote ${r.out} (${r.size} bytes)`,
+          `sha256 ${r.sha256}`,
+          ...r.entries.map((e) => `  ${e.gitVersion} ${e.platform} ${e.sha256}`),
+        ].join('\n'),
+      );
+    }),
+};
+
+const verifyCmd: CommandModule<GlobalArgs, FileArgs> = {
+  command: 'verify <file>',
+  describe: 'check a bundle: member names and types, SHA256SUMS, manifests against binaries',
+  builder: (y) =>
+    (y as Argv<GlobalArgs>).positional('file', {
+      type: 'string',
+      demandOption: true,
+    }) as unknown as Argv<FileArgs>,
+  handler: (argv) =>
+    runCommand(argv, async (a, out) => {
+      await requireBundleFile(a.file);
+      out.step(`verifying ${a.file}`);
+      const c = await checkedRead(a.file, () => readBundle(a.file));
+      const entries = c.entries.map((e) => ({
+        key: e.key,
+        platform: platformText(e.platform),
+        gitVersion: e.manifest.gitVersion,
+        sha256: e.manifest.sha256,
+      }));
+      out.result(
+        { file: a.file, ok: true, files: c.files, entries },
+        [
+          `ok: ${a.file} (${c.files} files)`,
+          ...entries.map((e) => `  ${e.gitVersion} ${e.platform} ${e.sha256}`),
+        ].join('\n'),
+      );
+    }),
+};
+
+const importCmd: CommandModule<GlobalArgs, FileArgs> = {
+  command: 'import <file>',
+  describe: 'verify a bundle, then add its binaries to the cache (existing entries kept unless --force)',
+  builder: (y) =>
+    (y as Argv<GlobalArgs>)
+      .positional('file', { type: 'string', demandOption: true })
+      .option('force', {
+        type: 'boolean',
+        default: false,
+        describe: 'replace existing entries of the same key',
+      }) as unknown as Argv<FileArgs>,
+  handler: (argv) =>
+    runCommand(argv, async (a, out) => {
+      await requireBundleFile(a.file);
+      const cache = new BinaryCache(a.cacheDir);
+      out.step(`verifying and importing ${a.file}`);
+      const r = await checkedRead(a.file, () => importBundle(a.file, cache, { force: Boolean(a.force) }));
+      for (const e of r.entries)
+        if (e.status === 'kept')
+          out.info(`kept the existing ${e.gitVersion} ${e.platform} entry ${e.key} (--force replaces it)`);
+      out.result(
+        r.entries,
+        r.entries.map((e) => `${e.status}: ${e.gitVersion} ${e.platform} ${e.path}`).join('\n'),
+      );
+    }),
+};
+
 const command: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'bundle <action>',
-  describe: '(not implemented yet)',
-  handler: (argv) =>
-    runCommand(argv, async () => {
-      throw new KfError("'bundle' is not implemented yet", 'use a released version of kubeadm-forever');
-    }),
+  describe: 'carry binaries into an air gap: export, verify FILE, import FILE',
+  builder: (y) =>
+    y
+      .command(exportCmd)
+      .command(verifyCmd)
+      .command(importCmd)
+      .demandCommand(1, 'Name a bundle action: export, verify or import.'),
+  handler: () => undefined,
 };
 export default command;

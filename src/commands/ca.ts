@@ -1,15 +1,85 @@
-import type { CommandModule } from 'yargs';
-import { KfError } from '../errors.js';
+import type { Argv, CommandModule } from 'yargs';
+import { UsageError } from '../errors.js';
+import { caExtend, caInit } from '../pki/ca.js';
+import { KEY_TYPES, type KeyType } from '../pki/keys.js';
+import { parseValidity } from '../pki/validity-temp.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
 
-// Placeholder until its issue lands: fails loudly rather than pretending to work.
-const command: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'ca <action>',
-  describe: '(not implemented yet)',
+interface InitArgs extends GlobalArgs {
+  out: string;
+  validity: string;
+  key: string;
+  force: boolean;
+}
+
+interface ExtendArgs extends GlobalArgs {
+  pkiDir: string;
+  kubeconfigDir?: string;
+  backupDir?: string;
+  validity: string;
+}
+
+const init: CommandModule<GlobalArgs, InitArgs> = {
+  command: 'init',
+  describe: 'create ca, etcd/ca and front-proxy-ca (laid out like /etc/kubernetes/pki)',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .option('out', { type: 'string', demandOption: true, describe: 'directory to write the CAs into' })
+      .option('validity', { type: 'string', default: '200y', describe: 'CA validity: y (365 days), d or h' })
+      .option('key', { type: 'string', default: 'rsa-2048', describe: `key type: ${KEY_TYPES.join(', ')} (kubeadm uses rsa-2048)` })
+      .option('force', { type: 'boolean', default: false, describe: 'replace existing CA files (backed up first)' }) as unknown as Argv<InitArgs>,
   handler: (argv) =>
-    runCommand(argv, async () => {
-      throw new KfError("'ca' is not implemented yet", 'use a released version of kubeadm-forever');
+    runCommand(argv, async (a, out) => {
+      const validity = parseValidity(a.validity, '--validity');
+      // validated here, not with yargs `choices`, to keep the two-line error contract
+      if (!(KEY_TYPES as readonly string[]).includes(a.key)) {
+        throw new UsageError(`invalid --key ${JSON.stringify(a.key)}`, `pass --key ${KEY_TYPES.join(', ')}`);
+      }
+      out.step(`creating three ${a.key} CAs valid ${validity.text} in ${a.out}`);
+      const r = await caInit({ outDir: a.out, validity, keyType: a.key as KeyType, force: a.force });
+      if (r.backupDir) out.info(`backed up ${r.backedUp.length} existing file(s) to ${r.backupDir}`);
+      out.result(r, r.cas.map((c) => `${c.cert}  ${c.subject}  until ${c.notAfter}`).join('\n'));
     }),
+};
+
+const extend: CommandModule<GlobalArgs, ExtendArgs> = {
+  command: 'extend',
+  describe: 're-sign the existing CAs with their own keys for a new validity; kubeconfigs get the new CA data',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .option('pki-dir', { type: 'string', demandOption: true, describe: 'the cluster PKI, e.g. /etc/kubernetes/pki' })
+      .option('kubeconfig-dir', {
+        type: 'string',
+        describe: 'kubeconfigs (*.conf) whose certificate-authority-data to update',
+        defaultDescription: 'the parent of --pki-dir when it is named pki',
+      })
+      .option('backup-dir', { type: 'string', describe: 'where the old files go', defaultDescription: '<pki-dir>-backup-<UTC timestamp>' })
+      .option('validity', { type: 'string', default: '200y', describe: 'new CA validity from now: y (365 days), d or h' }) as unknown as Argv<ExtendArgs>,
+  handler: (argv) =>
+    runCommand(argv, async (a, out) => {
+      const validity = parseValidity(a.validity, '--validity');
+      out.step(`re-signing the CAs in ${a.pkiDir} with their own keys for ${validity.text}`);
+      const r = await caExtend({ pkiDir: a.pkiDir, kubeconfigDir: a.kubeconfigDir, backupDir: a.backupDir, validity });
+      out.succeed();
+      if (!r.kubeconfigDir) out.warn('no kubeconfig directory (pass --kubeconfig-dir): kubeconfigs were not updated');
+      for (const u of r.kubeconfigsUnmatched) {
+        out.warn(`${u.file}: cluster(s) ${u.clusters.join(', ')} embed a CA that is none of these; left unchanged`);
+      }
+      out.info(`old certificates and kubeconfigs backed up to ${r.backupDir}`);
+      out.info('copy the new ca.crt to every node (kubelet --client-ca-file, /etc/kubernetes/pki/ca.crt) before the old one expires');
+      const human = [
+        ...r.extended.map((c) => `${c.cert}  ${c.subject}  ${c.oldNotAfter} -> ${c.notAfter}`),
+        ...r.kubeconfigs.map((k) => `${k.file}  certificate-authority-data updated (${k.clusters.join(', ')})`),
+      ];
+      out.result(r, human.join('\n'));
+    }),
+};
+
+const command: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'ca <command>',
+  describe: 'long-lived cluster CAs: create new ones, or extend the existing ones with their own keys',
+  builder: (y) => y.command(init).command(extend).demandCommand(1, 'Name a subcommand: init or extend.'),
+  handler: () => undefined,
 };
 export default command;

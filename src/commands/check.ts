@@ -1,15 +1,33 @@
-import type { CommandModule } from 'yargs';
-import { KfError } from '../errors.js';
+import type { Argv, CommandModule } from 'yargs';
+import { UsageError } from '../errors.js';
+import { checkPki, formatCheckReport } from '../pki/check.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
 
-// Placeholder until its issue lands: fails loudly rather than pretending to work.
-const command: CommandModule<GlobalArgs, GlobalArgs> = {
+interface CheckArgs extends GlobalArgs {
+  pkiDir: string;
+  kubeconfigDir: string;
+  kubeletDir: string;
+  minYears: number;
+}
+
+const command: CommandModule<GlobalArgs, CheckArgs> = {
   command: 'check',
-  describe: '(not implemented yet)',
+  describe: 'expiry, key match and chain of every certificate in a PKI dir, the kubelet dir and the kubeconfigs',
+  builder: (y) =>
+    y
+      .option('pki-dir', { type: 'string', default: '/etc/kubernetes/pki', describe: 'PKI directory (read recursively)' })
+      .option('kubeconfig-dir', { type: 'string', default: '/etc/kubernetes', describe: 'directory with the kubeconfigs (*.conf)' })
+      .option('kubelet-dir', { type: 'string', default: '/var/lib/kubelet/pki', describe: "the kubelet's certificate directory" })
+      .option('min-years', { type: 'number', default: 0, describe: 'fail any certificate with fewer years left' }) as unknown as Argv<CheckArgs>,
   handler: (argv) =>
-    runCommand(argv, async () => {
-      throw new KfError("'check' is not implemented yet", 'use a released version of kubeadm-forever');
+    runCommand(argv, async (a, out) => {
+      if (!Number.isFinite(a.minYears) || a.minYears < 0) {
+        throw new UsageError(`invalid --min-years ${JSON.stringify(String(a.minYears))}`, 'pass a number of years, e.g. --min-years 150');
+      }
+      const report = checkPki({ pkiDir: a.pkiDir, kubeconfigDir: a.kubeconfigDir, kubeletDir: a.kubeletDir, minYears: a.minYears });
+      out.result(report, formatCheckReport(report));
+      return report.ok ? 0 : 1;
     }),
 };
 export default command;

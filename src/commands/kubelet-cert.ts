@@ -1,15 +1,37 @@
-import type { CommandModule } from 'yargs';
-import { KfError } from '../errors.js';
+import type { Argv, CommandModule } from 'yargs';
+import { issueKubeletCert } from '../pki/kubelet.js';
+import { parseValidity } from '../pki/validity-temp.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
 
-// Placeholder until its issue lands: fails loudly rather than pretending to work.
-const command: CommandModule<GlobalArgs, GlobalArgs> = {
+interface KubeletCertArgs extends GlobalArgs {
+  node: string;
+  pkiDir: string;
+  out: string;
+  validity: string;
+}
+
+const command: CommandModule<GlobalArgs, KubeletCertArgs> = {
   command: 'kubelet-cert',
-  describe: '(not implemented yet)',
+  describe: 'issue a kubelet client certificate (system:node:NAME) and point kubelet-client-current.pem at it',
+  builder: (y) =>
+    y
+      .option('node', { type: 'string', demandOption: true, describe: 'node name, as `kubectl get nodes` shows it' })
+      .option('pki-dir', { type: 'string', demandOption: true, describe: 'directory with the cluster ca.crt and ca.key' })
+      .option('out', { type: 'string', default: '/var/lib/kubelet/pki', describe: "the kubelet's certificate directory" })
+      .option('validity', { type: 'string', default: '199y', describe: 'validity: y (365 days), d or h' }) as unknown as Argv<KubeletCertArgs>,
   handler: (argv) =>
-    runCommand(argv, async () => {
-      throw new KfError("'kubelet-cert' is not implemented yet", 'use a released version of kubeadm-forever');
+    runCommand(argv, async (a, out) => {
+      const validity = parseValidity(a.validity, '--validity');
+      out.step(`issuing a kubelet client certificate for node ${a.node}`);
+      const r = await issueKubeletCert({ nodeName: a.node, pkiDir: a.pkiDir, outDir: a.out, validity });
+      out.succeed();
+      for (const w of r.warnings) out.warn(w);
+      if (r.replacedFileBackup) out.info(`the previous ${r.link} (a plain file) was saved as ${r.replacedFileBackup}`);
+      out.info(
+        `the kubelet rotates this certificate through CSRs; to keep rotated ones as long-lived, run kube-controller-manager with --cluster-signing-duration=${r.clusterSigningDuration}`,
+      );
+      out.result(r, `${r.file}  ${r.subject}  until ${r.notAfter}\n${r.link} -> ${r.file}`);
     }),
 };
 export default command;

@@ -1,0 +1,16 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * This tool's version, from package.json (one level above both src/ and dist/), recorded in
+ * every cache manifest and bundle so a binary can be traced to the tool that built it.
+ */
+export const TOOL_VERSION: string = (() => {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === 'string' ? pkg.version : '0.0.0-unknown';
+  } catch {
+    return '0.0.0-unknown';
+  }
+})();
