@@ -155,7 +155,16 @@ describe.skipIf(skipDockerTests)('renew on a kubeadm 1.20.2 control-plane node',
       '--kubelet-signing-duration', '1752000h', '--json', ...nodeArgs(node),
     ]);
     expect(r.status, r.stderr).toBe(0);
-    const doc = JSON.parse(r.stdout) as { backup: string; changed: string[]; restart: { strategy: string; components: string[] }; warnings: string[] };
+    const doc = JSON.parse(r.stdout) as {
+      backup: string;
+      changed: string[];
+      restart: { strategy: string; components: string[] };
+      warnings: string[];
+      check: { ok: boolean; summary: string };
+    };
+    // the PKI `check` ran on the result and found every renewed certificate long enough
+    expect(doc.check.ok).toBe(true);
+    expect(doc.check.summary).toMatch(/^\d+ renewed certificates, the shortest has 198\.9\d years left \(asked 199y\)$/);
 
     // kubeadm's own output was streamed
     expect(r.stderr).toContain('kubeadm: certificate for serving the Kubernetes API renewed');
@@ -197,6 +206,16 @@ describe.skipIf(skipDockerTests)('renew on a kubeadm 1.20.2 control-plane node',
       expect(fs.readFileSync(path.join(x, 'kubernetes', f)).equals(before.get(`kubernetes/${f}`)!), f).toBe(true);
     }
     expect(fs.readlinkSync(path.join(x, 'kubelet-pki/kubelet-client-current.pem'))).toBe(path.join(node.kubeletPkiDir, 'kubelet-client-2026-01-01-00-00-00.pem'));
+
+    // rollback --dry-run verifies and lists, and writes nothing
+    const renewed = treeOf(node);
+    const backupsBefore = fs.readdirSync(node.backupDir);
+    const dry = runCliInNode(node, ['renew', '--rollback', doc.backup, '--dry-run', '--json', ...nodeArgs(node)]);
+    expect(dry.status, dry.stderr).toBe(0);
+    expect((JSON.parse(dry.stdout) as { restored: string[] }).restored).toContain('kubernetes/pki/apiserver.crt');
+    const afterDry = treeOf(node);
+    for (const [name, data] of renewed) expect(afterDry.get(name)?.equals(data), name).toBe(true);
+    expect(fs.readdirSync(node.backupDir)).toEqual(backupsBefore);
 
     // rollback restores every byte of the old state
     const back = runCliInNode(node, ['renew', '--rollback', doc.backup, '--restart', 'manifests', '--restart-wait', '1', '--json', ...nodeArgs(node)]);

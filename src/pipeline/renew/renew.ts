@@ -238,6 +238,8 @@ export async function renew(o: RenewOptions): Promise<RenewReport> {
   report.changed = changedFiles(before, snapshot(roots, [o.backupDir]));
   progress.step('checking the renewed certificates');
   report.check = await o.check(layout, o.leaf);
+  progress.info(report.check.table);
+  for (const p of report.check.otherProblems) progress.warn(`check: ${p}`);
   for (const a of advice) progress.info(a);
   return report;
 }
