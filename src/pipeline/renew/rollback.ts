@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { readBackup, restoreRoot, snapshot, writeBackup } from './backup.js';
 import type { NodeLayout } from './node.js';
 import type { Progress } from './renew.js';
@@ -46,7 +45,8 @@ export async function rollback(o: RollbackOptions): Promise<RollbackReport> {
   }
   for (const n of notes) progress.info(n);
   const report: RollbackReport = { dryRun: o.dryRun, backup: backup.file, createdAt: backup.manifest.createdAt, restored: [], notes };
-  const roots = Object.keys(backup.manifest.roots).filter((r) => targets[r] !== undefined);
+  // a root that did not exist when the backup was taken has no entry and is not created now
+  const roots = Object.keys(backup.manifest.roots).filter((r) => targets[r] !== undefined && backup.manifest.entries.some((e) => e.path === r));
   if (o.dryRun) {
     report.restored = files.filter((e) => roots.some((r) => e.path.startsWith(`${r}/`))).map((e) => e.path);
     progress.info(`dry run: would restore ${report.restored.length} files into ${roots.map((r) => targets[r]).join(' and ')}, then restart (--restart ${o.restart})`);
@@ -60,10 +60,7 @@ export async function rollback(o: RollbackOptions): Promise<RollbackReport> {
   progress.info(`backup of the current state: ${pre.file}`);
 
   progress.step('restoring');
-  for (const r of roots) {
-    fs.mkdirSync(targets[r]!, { recursive: true });
-    report.restored.push(...restoreRoot(backup, r, targets[r]!));
-  }
+  for (const r of roots) report.restored.push(...restoreRoot(backup, r, targets[r]!));
   progress.step(`restarting the control plane (${o.restart})`);
   report.restart = await restartControlPlane(layout, {
     strategy: o.restart,
