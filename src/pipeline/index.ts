@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { KfError } from '../errors.js';
 import { connectDocker, ensureImage, ensureVolume, removeLeftovers, type ImageRef } from '../adapters/docker.js';
@@ -8,7 +9,7 @@ import { formatPlatform } from '../core/version.js';
 import type { BuildPlan, PatchResult, Platform, Validities, VersionInfo } from '../core/types.js';
 import { buildInContainer } from './build.js';
 import { discardBinary, extractBinary, goVersionOf, placeBinary } from './extract.js';
-import { prepareSource, type SourceSpec } from './source.js';
+import { makeSourceWorkDir, prepareSource, type PreparedSource, type SourceSpec } from './source.js';
 import { verifyBinary, type VerifyReport } from './verify.js';
 
 export interface BuildRequest {
@@ -81,8 +82,14 @@ export async function runBuildPipeline(req: BuildRequest, events: BuildEvents = 
   await removeLeftovers(docker);
 
   step('preparing the source');
-  const source = await prepareSource(req.source, { cacheDir: req.cacheDir });
+  // Ctrl-C outside the container phase (unpacking, patching, verifying) removes the temp tree
+  // too; inside it, the container's own handler removes container and tree.
+  const workDir = makeSourceWorkDir();
+  const interrupt = new InterruptCleanup(() => fs.rmSync(workDir, { recursive: true, force: true }));
+  interrupt.arm();
+  let source: PreparedSource | undefined;
   try {
+    source = await prepareSource(req.source, { cacheDir: req.cacheDir, workDir });
     const buildMode = await readBuildMode(source.dir);
     const plan = createBuildPlan({
       version: req.version,
@@ -107,6 +114,7 @@ export async function runBuildPipeline(req: BuildRequest, events: BuildEvents = 
     for (const platform of plan.platforms) {
       const out = path.resolve(outputPath(req.out, platform, plan.platforms.length));
       step(`building kubeadm ${plan.version.gitVersion} for ${formatPlatform(platform)} in ${plan.image}`);
+      interrupt.disarm();
       const extracted = await buildInContainer(
         {
           docker,
@@ -118,13 +126,14 @@ export async function runBuildPipeline(req: BuildRequest, events: BuildEvents = 
           goCacheVolume: req.goCacheVolume,
           onLine: events.line,
           onFailure: events.failureTail,
-          onSignal: () => source.dispose(),
+          onSignal: async () => interrupt.cleanup(),
         },
         async (container, file) => {
           step(`extracting ${path.basename(out)}`);
           return extractBinary(await container.getArchive(file), path.basename(file), out);
         },
       );
+      interrupt.arm(() => discardBinary(extracted));
       try {
         let verify: BuiltBinary['verify'] = { executed: false, reason: 'skipped (--no-verify)', passed: false };
         if (req.verify) {
@@ -150,7 +159,46 @@ export async function runBuildPipeline(req: BuildRequest, events: BuildEvents = 
     }
     return { plan, patch, image, source: source.description, binaries };
   } finally {
-    await source.dispose();
+    interrupt.disarm();
+    await source?.dispose();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * SIGINT/SIGTERM while armed: run the cleanups, print the two-line error, exit 130/143.
+ * Disarmed while a build container runs (withBuildContainer has its own handler then).
+ */
+class InterruptCleanup {
+  private extra: Array<() => void> = [];
+  private readonly handler = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\nerror: interrupted by ${signal}\nnext: run the build again; nothing was written\n`);
+    this.cleanup();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+
+  constructor(private readonly base: () => void) {}
+
+  arm(extra?: () => void): void {
+    if (extra) this.extra.push(extra);
+    this.disarm();
+    process.once('SIGINT', this.handler);
+    process.once('SIGTERM', this.handler);
+  }
+
+  disarm(): void {
+    process.removeListener('SIGINT', this.handler);
+    process.removeListener('SIGTERM', this.handler);
+  }
+
+  cleanup(): void {
+    for (const fn of [...this.extra, this.base]) {
+      try {
+        fn();
+      } catch {
+        /* best effort while exiting */
+      }
+    }
   }
 }
 
