@@ -1,15 +1,117 @@
-import type { CommandModule } from 'yargs';
-import { KfError } from '../errors.js';
+import type { Argv, CommandModule } from 'yargs';
+import { DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY, parseValidity, resolveValidityPair } from '../core/validity.js';
+import { UsageError } from '../errors.js';
+import { checkNode } from '../pipeline/renew/check.js';
+import { nodeLayout } from '../pipeline/renew/node.js';
+import { renew, type RenewReport } from '../pipeline/renew/renew.js';
+import { restartStrategies, type RestartStrategy } from '../pipeline/renew/restart.js';
+import { rollback, type RollbackReport } from '../pipeline/renew/rollback.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
 
-// Placeholder until its issue lands: fails loudly rather than pretending to work.
-const command: CommandModule<GlobalArgs, GlobalArgs> = {
+interface RenewArgs extends GlobalArgs {
+  kubeadm?: string;
+  kubernetesDir: string;
+  kubeletPkiDir: string;
+  backupDir: string;
+  restart: RestartStrategy;
+  restartWait: number;
+  dryRun: boolean;
+  rollback?: string;
+  validity: string;
+  caValidity: string;
+  config?: string;
+  kubeletSigningDuration?: string;
+  kubectl: string;
+  crictl: string;
+}
+
+function humanRenew(r: RenewReport): string {
+  if (r.dryRun) return `dry run for kubeadm ${r.kubeadm.gitVersion} on ${r.kubernetesDir}: nothing changed`;
+  const lines = [
+    `renewed with kubeadm ${r.kubeadm.gitVersion} on ${r.kubernetesDir}`,
+    `backup: ${r.backup ?? '-'}  (restore: kubeadm-forever renew --rollback ${r.backup ?? 'BACKUP'})`,
+    `restart: ${r.restart?.detail ?? '-'}`,
+    `changed (${r.changed.length}): ${r.changed.join(', ') || 'nothing'}`,
+  ];
+  if (r.check) lines.push(`check: ${r.check.ok ? 'ok' : 'FAILED'}: ${r.check.summary}`);
+  return lines.join('\n');
+}
+
+function humanRollback(r: RollbackReport): string {
+  if (r.dryRun) return `dry run: ${r.restored.length} files would be restored from ${r.backup}`;
+  return [
+    `restored ${r.restored.length} files from ${r.backup} (taken ${r.createdAt})`,
+    `the state before the rollback: ${r.preRollbackBackup ?? '-'}`,
+    `restart: ${r.restart?.detail ?? '-'}`,
+  ].join('\n');
+}
+
+const command: CommandModule<GlobalArgs, RenewArgs> = {
   command: 'renew',
-  describe: '(not implemented yet)',
+  describe: 'on a control-plane node: back up, `kubeadm certs renew all` with the custom kubeadm, restart, check',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .option('kubeadm', { type: 'string', describe: 'the custom kubeadm (same version as the control plane)' })
+      .option('kubernetes-dir', { type: 'string', default: '/etc/kubernetes', describe: 'pki/, kubeconfigs and manifests/' })
+      .option('kubelet-pki-dir', { type: 'string', default: '/var/lib/kubelet/pki', describe: 'kubelet certificates (backed up)' })
+      .option('backup-dir', { type: 'string', default: '/var/backups/kubeadm-forever', describe: 'where backups are written (0600 tar.gz)' })
+      .option('restart', {
+        choices: restartStrategies,
+        default: 'auto' as RestartStrategy,
+        describe: 'manifests: move the static pod manifests out and back; crictl: stop the containers; auto: crictl if it answers, else manifests',
+      })
+      .option('restart-wait', { type: 'number', default: 20, describe: 'seconds the manifests stay out when crictl cannot confirm the pods stopped' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'print every step, change nothing' })
+      .option('rollback', { type: 'string', describe: 'restore this backup (verified first) instead of renewing' })
+      .option('validity', { type: 'string', default: DEFAULT_LEAF_VALIDITY, describe: 'leaf validity the custom kubeadm issues (CA check, 1.31+ config)' })
+      .option('ca-validity', { type: 'string', default: DEFAULT_CA_VALIDITY, describe: 'CA validity for the 1.31+ caCertificateValidityPeriod' })
+      .option('config', { type: 'string', describe: 'kubeadm config file with the ClusterConfiguration (instead of the kubeadm-config ConfigMap)' })
+      .option('kubelet-signing-duration', { type: 'string', describe: 'set kube-controller-manager --cluster-signing-duration, e.g. 1752000h' })
+      .option('kubectl', { type: 'string', default: 'kubectl', describe: 'kubectl binary (1.31+ ConfigMap)' })
+      .option('crictl', { type: 'string', default: 'crictl', describe: 'crictl binary (restart)' }) as unknown as Argv<RenewArgs>,
   handler: (argv) =>
-    runCommand(argv, async () => {
-      throw new KfError("'renew' is not implemented yet", 'use a released version of kubeadm-forever');
+    runCommand(argv, async (a, out) => {
+      if (a.restartWait < 0 || !Number.isFinite(a.restartWait)) {
+        throw new UsageError(`--restart-wait ${a.restartWait} is not a number of seconds`, 'pass --restart-wait 20 (or another count of seconds)');
+      }
+      const layout = nodeLayout(a.kubernetesDir, a.kubeletPkiDir);
+      if (a.rollback !== undefined) {
+        const r = await rollback({
+          layout,
+          backupFile: a.rollback,
+          backupDir: a.backupDir,
+          restart: a.restart,
+          restartWaitSeconds: a.restartWait,
+          crictl: a.crictl,
+          dryRun: a.dryRun,
+          progress: out,
+        });
+        out.result(r, humanRollback(r));
+        return 0;
+      }
+      if (!a.kubeadm) throw new UsageError('renew needs --kubeadm PATH (or --rollback BACKUP)', 'pass the custom kubeadm built by `kubeadm-forever build`');
+      const { leaf, ca } = resolveValidityPair(a.validity, a.caValidity);
+      const kubeletSigningDuration =
+        a.kubeletSigningDuration === undefined ? undefined : parseValidity(a.kubeletSigningDuration, '--kubelet-signing-duration');
+      const r = await renew({
+        layout,
+        kubeadm: a.kubeadm,
+        backupDir: a.backupDir,
+        restart: a.restart,
+        restartWaitSeconds: a.restartWait,
+        crictl: a.crictl,
+        kubectl: a.kubectl,
+        dryRun: a.dryRun,
+        leaf,
+        ca,
+        configFile: a.config,
+        kubeletSigningDuration,
+        check: checkNode,
+        progress: out,
+      });
+      out.result(r, humanRenew(r));
+      return r.check && !r.check.ok ? 1 : 0;
     }),
 };
 export default command;

@@ -17,12 +17,16 @@ export function requireFile(file: string, what: string): void {
 export function k8sTree(): string {
   requireFile(k8sTarball, "Debian's kubernetes source tarball");
   const dir = path.join(fixturesDir, 'kubernetes-1.20.2');
-  const marker = path.join(fixturesDir, '.kubernetes-1.20.2.unpacked');
-  if (!fs.existsSync(marker)) {
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.mkdirSync(dir, { recursive: true });
-    execFileSync('tar', ['-xzf', k8sTarball, '-C', dir, '--strip-components=1']);
-    fs.writeFileSync(marker, new Date().toISOString());
+  if (!fs.existsSync(path.join(dir, 'cmd/kubeadm'))) {
+    // Unpack beside it and rename: concurrent test runs never see (or make) a half tree.
+    const tmp = fs.mkdtempSync(path.join(fixturesDir, '.unpack-'));
+    try {
+      execFileSync('tar', ['-xzf', k8sTarball, '-C', tmp, '--strip-components=1', '--no-same-owner']);
+      fs.renameSync(tmp, dir);
+    } catch (err) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      if (!fs.existsSync(path.join(dir, 'cmd/kubeadm'))) throw err;
+    }
   }
   return dir;
 }
@@ -39,9 +43,16 @@ export function copyTree(src: string, dest: string): string {
  * infrastructure, not the tool under test) and kept under test/.fixtures.
  */
 export function stockKubeadm(): string {
-  const out = path.join(fixturesDir, 'kubeadm-v1.20.2-stock');
+  return buildKubeadmFixture(k8sTree(), 'kubeadm-v1.20.2-stock');
+}
+
+/**
+ * Builds kubeadm 1.20.2 from `tree` (pristine or patched) with the release's version strings
+ * into test/.fixtures/<outName>, once: an existing file is reused. GOPATH mode, as the facts say.
+ */
+export function buildKubeadmFixture(tree: string, outName: string): string {
+  const out = path.join(fixturesDir, outName);
   if (fs.existsSync(out)) return out;
-  const tree = k8sTree();
   const pkg = 'k8s.io/kubernetes/vendor/k8s.io';
   const x = (p: string, k: string, v: string) => `-X ${pkg}/${p}.${k}=${v}`;
   const ldflags = [
@@ -55,7 +66,9 @@ export function stockKubeadm(): string {
       x(p, 'buildDate', '2021-01-13T13:25:59Z'),
     ]),
   ].join(' ');
-  const name = `kf-test-stock-kubeadm-${process.pid}`;
+  // pid-unique names: several test runs may build the same fixture at once; the rename wins.
+  const name = `kf-test-kubeadm-${process.pid}`;
+  const tmpName = `${outName}.${process.pid}.tmp`;
   try {
     execFileSync(
       'docker',
@@ -64,12 +77,13 @@ export function stockKubeadm(): string {
         '-v', `${tree}:/go/src/k8s.io/kubernetes:ro`, '-v', `${fixturesDir}:/out`,
         '-e', 'GO111MODULE=off', '-e', 'CGO_ENABLED=0', '-e', 'GOCACHE=/tmp/gocache',
         '-w', '/go/src/k8s.io/kubernetes', goImage,
-        'go', 'build', '-ldflags', ldflags, '-o', '/out/kubeadm-v1.20.2-stock.tmp', './cmd/kubeadm',
+        'go', 'build', '-ldflags', ldflags, '-o', `/out/${tmpName}`, './cmd/kubeadm',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20 * 60_000 },
     );
-    fs.renameSync(`${out}.tmp`, out);
+    fs.renameSync(path.join(fixturesDir, tmpName), out);
   } finally {
+    fs.rmSync(path.join(fixturesDir, tmpName), { force: true });
     try {
       execFileSync('docker', ['rm', '-f', name], { stdio: 'ignore' });
     } catch {
