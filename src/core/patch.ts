@@ -25,8 +25,10 @@ import { kubeAtLeast, kubeMinorText } from './version.js';
 
 export const CONSTANTS_FILE = 'cmd/kubeadm/app/constants/constants.go';
 export const CLIENT_GO_CERT_FILE = 'staging/src/k8s.io/client-go/util/cert/cert.go';
-/** Every file the patch may read or write. */
-export const PATCH_FILES = [CONSTANTS_FILE, CLIENT_GO_CERT_FILE] as const;
+/** Read only: where kubeadm 1.31+ has its own NewSelfSignedCACert (checked so the CA patch is not silently lost). */
+export const KUBEADM_PKI_HELPERS_FILE = 'cmd/kubeadm/app/util/pkiutil/pki_helpers.go';
+/** Every file the patch may read (it writes only the first two). */
+export const PATCH_FILES = [CONSTANTS_FILE, CLIENT_GO_CERT_FILE, KUBEADM_PKI_HELPERS_FILE] as const;
 
 export const LEGACY_LEAF_CONSTANT = 'CertificateValidity';
 export const LEAF_CONSTANT = 'CertificateValidityPeriod';
@@ -215,25 +217,26 @@ function constantEdit(
   return { start: first.start, end: toks[d.valueEnd - 1]!.end, text, target: name, line: first.line };
 }
 
-/** Edit for the CA: the argument of `.Add(...)` in the one `NotAfter:` of NewSelfSignedCACert. */
-function caFunctionEdit(file: string, src: string, toks: GoToken[], hours: number): Edit {
-  const target = CA_FUNCTION_TARGET;
+/** Token indexes of the names of top-level functions (not methods) called `name`. */
+function topLevelFuncs(toks: GoToken[], name: string): number[] {
   const funcs: number[] = [];
   let braces = 0;
   for (let i = 0; i < toks.length; i++) {
     const t = toks[i]!;
     if (t.kind === 'op' && t.text === '{') braces++;
     else if (t.kind === 'op' && t.text === '}') braces--;
-    else if (
-      braces === 0 &&
-      t.kind === 'ident' &&
-      t.text === 'func' &&
-      toks[i + 1]?.text === CA_FUNCTION &&
-      toks[i + 1]?.kind === 'ident'
-    ) {
-      funcs.push(i + 1);
+    else if (braces === 0 && t.kind === 'ident' && t.text === 'func') {
+      const next = toks[i + 1];
+      if (next?.kind === 'ident' && next.text === name) funcs.push(i + 1);
     }
   }
+  return funcs;
+}
+
+/** Edit for the CA: the argument of `.Add(...)` in the one `NotAfter:` of NewSelfSignedCACert. */
+function caFunctionEdit(file: string, src: string, toks: GoToken[], hours: number): Edit {
+  const target = CA_FUNCTION_TARGET;
+  const funcs = topLevelFuncs(toks, CA_FUNCTION);
   if (funcs.length === 0) throw drift(file, target, `cannot be found: there is no function ${CA_FUNCTION}`);
   if (funcs.length > 1) {
     throw new KfError(
@@ -408,6 +411,19 @@ export function computePatch(files: SourceFiles, validity: Validities, opts: Pat
         validity.leaf.hours,
       ),
     ]);
+    // Before 1.31 kubeadm makes its CAs with client-go's function; a kubeadm-own one would not see
+    // the client-go patch, so the CA would silently keep 10 years.
+    const helpersSrc = files[KUBEADM_PKI_HELPERS_FILE];
+    if (helpersSrc !== undefined) {
+      const own = topLevelFuncs(tokensOf(KUBEADM_PKI_HELPERS_FILE, helpersSrc), CA_FUNCTION);
+      if (own.length > 0) {
+        throw drift(
+          KUBEADM_PKI_HELPERS_FILE,
+          CA_FUNCTION,
+          `is kubeadm's own CA generator here, but constants.go has no ${CA_CONSTANT}: the client-go patch would not reach the CA`,
+        );
+      }
+    }
     const certSrc = files[CLIENT_GO_CERT_FILE];
     if (certSrc === undefined)
       throw drift(CLIENT_GO_CERT_FILE, CA_FUNCTION_TARGET, 'cannot be found: the file does not exist');

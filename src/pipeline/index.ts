@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { KfError } from '../errors.js';
 import { connectDocker, ensureImage, ensureVolume, removeLeftovers, type ImageRef } from '../adapters/docker.js';
@@ -8,7 +9,7 @@ import { formatPlatform } from '../core/version.js';
 import type { BuildPlan, PatchResult, Platform, Validities, VersionInfo } from '../core/types.js';
 import { buildInContainer } from './build.js';
 import { discardBinary, extractBinary, goVersionOf, placeBinary } from './extract.js';
-import { prepareSource, type SourceSpec } from './source.js';
+import { makeSourceWorkDir, prepareSource, type PreparedSource, type SourceSpec } from './source.js';
 import { verifyBinary, type VerifyReport } from './verify.js';
 import { assertMachine, type BuildCache } from '../cache/build-cache.js';
 import { cachedResult, cacheKeys, fetchHits, storeBuilt, type CacheKeys } from './store.js';
@@ -99,8 +100,14 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
   await removeLeftovers(docker);
 
   step('preparing the source');
-  const source = await prepareSource(req.source, { cacheDir: req.cacheDir });
+  // Ctrl-C outside the container phase (unpacking, patching, verifying) removes the temp tree
+  // too; inside it, the container's own handler removes container and tree.
+  const workDir = makeSourceWorkDir();
+  const interrupt = new InterruptCleanup(() => fs.rmSync(workDir, { recursive: true, force: true }));
+  interrupt.arm();
+  let source: PreparedSource | undefined;
   try {
+    source = await prepareSource(req.source, { cacheDir: req.cacheDir, workDir });
     const buildMode = await readBuildMode(source.dir);
     const plan = createBuildPlan({
       version: req.version,
@@ -130,6 +137,7 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
       }
       const out = path.resolve(outputPath(req.out, platform, plan.platforms.length));
       step(`building kubeadm ${plan.version.gitVersion} for ${formatPlatform(platform)} in ${plan.image}`);
+      interrupt.disarm();
       const extracted = await buildInContainer(
         {
           docker,
@@ -141,13 +149,14 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
           goCacheVolume: req.goCacheVolume,
           onLine: events.line,
           onFailure: events.failureTail,
-          onSignal: () => source.dispose(),
+          onSignal: async () => interrupt.cleanup(),
         },
         async (container, file) => {
           step(`extracting ${path.basename(out)}`);
           return extractBinary(await container.getArchive(file), path.basename(file), out);
         },
       );
+      interrupt.arm(() => discardBinary(extracted));
       try {
         // a binary of another machine than asked for is never placed, verified or stored
         await assertMachine(extracted.tempPath, platform);
@@ -179,7 +188,46 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
     }
     return { plan, patch, image, source: source.description, binaries };
   } finally {
-    await source.dispose();
+    interrupt.disarm();
+    await source?.dispose();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * SIGINT/SIGTERM while armed: run the cleanups, print the two-line error, exit 130/143.
+ * Disarmed while a build container runs (withBuildContainer has its own handler then).
+ */
+class InterruptCleanup {
+  private extra: Array<() => void> = [];
+  private readonly handler = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\nerror: interrupted by ${signal}\nnext: run the build again; nothing was written\n`);
+    this.cleanup();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+
+  constructor(private readonly base: () => void) {}
+
+  arm(extra?: () => void): void {
+    if (extra) this.extra.push(extra);
+    this.disarm();
+    process.once('SIGINT', this.handler);
+    process.once('SIGTERM', this.handler);
+  }
+
+  disarm(): void {
+    process.removeListener('SIGINT', this.handler);
+    process.removeListener('SIGTERM', this.handler);
+  }
+
+  cleanup(): void {
+    for (const fn of [...this.extra, this.base]) {
+      try {
+        fn();
+      } catch {
+        /* best effort while exiting */
+      }
+    }
   }
 }
 

@@ -31,16 +31,23 @@ async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-function tempDir(): string {
+/** A fresh temp dir for one run's source (the caller may remove it on Ctrl-C). */
+export function makeSourceWorkDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'kubeadm-forever-src-'));
 }
 
 /**
  * source: makes the tree available on this host. --source-dir is used in place (read only);
  * a tarball is unpacked (top folder stripped) into a temp dir; git fetches only the one commit
- * into the mirror in the cache and checks it out into a temp worktree.
+ * into the mirror in the cache and checks it out into a temp worktree. Temp trees go under
+ * `workDir` when given (so an interrupted run's caller can remove them), else a new temp dir.
  */
-export async function prepareSource(spec: SourceSpec, opts: { cacheDir: string }): Promise<PreparedSource> {
+export async function prepareSource(spec: SourceSpec, opts: { cacheDir: string; workDir?: string }): Promise<PreparedSource> {
+  const tempDir = () => {
+    if (!opts.workDir) return makeSourceWorkDir();
+    fs.mkdirSync(opts.workDir, { recursive: true });
+    return opts.workDir;
+  };
   switch (spec.kind) {
     case 'dir': {
       const dir = path.resolve(spec.dir);

@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, goImage, runCli, skipDockerTests } from '../helpers/env.js';
+import { cliPath, goImage, k8s1202, k8sTarball, runCli, skipDockerTests } from '../helpers/env.js';
+import { requireFile } from '../helpers/fixtures.js';
 import { docker, leftoverContainers, listDir, makeFixtureRepo, tempDir, toolContainers, type FixtureRepo } from './docker-helpers.js';
 
 // Each fault: non-zero exit, the two-line error (no stack trace), nothing at --out, no container.
@@ -104,5 +105,34 @@ describe.skipIf(skipDockerTests)('build faults on a real Docker engine', () => {
     expect(listDir(outDir)).toEqual([]);
     // the checked-out source (a temp worktree) went with the container
     expect(fs.readdirSync(childTmp)).toEqual([]);
+  }, 3 * 60_000);
+
+  it('SIGINT while the source tarball is unpacked: the temp tree is removed, two-line error, exit 130', async () => {
+    requireFile(k8sTarball, "Debian's kubernetes source tarball");
+    const childTmp = path.join(work, 'tmp-unpack');
+    fs.mkdirSync(childTmp);
+    const versionFile = path.join(work, 'version.json');
+    fs.writeFileSync(versionFile, k8s1202.versionJson);
+    const child = spawn(
+      process.execPath,
+      [cliPath, 'build', '--version-file', versionFile, '--source-tarball', k8sTarball, '--image', goImage, '--out', path.join(outDir, 'kubeadm-custom'), '--cache-dir', path.join(work, 'cache')],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: childTmp } },
+    );
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 60_000;
+    let unpacking = false;
+    while (!unpacking && Date.now() < deadline) {
+      const [dir] = fs.readdirSync(childTmp);
+      unpacking = dir !== undefined && fs.existsSync(path.join(childTmp, dir, 'api'));
+      if (!unpacking) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(unpacking).toBe(true);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toMatch(/error: interrupted by SIGINT\nnext: .+\n$/);
+    expect(fs.readdirSync(childTmp)).toEqual([]);
+    expect(listDir(outDir)).toEqual([]);
   }, 3 * 60_000);
 });

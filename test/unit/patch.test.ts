@@ -3,13 +3,22 @@ import { KfError, UsageError } from '../../src/errors.js';
 import {
   CLIENT_GO_CERT_FILE,
   CONSTANTS_FILE,
+  KUBEADM_PKI_HELPERS_FILE,
   computePatch,
   detectPatchShape,
   type SourceFiles,
 } from '../../src/core/patch.js';
 import { resolveValidityPair } from '../../src/core/validity.js';
 import { tokenizeGo } from '../../src/core/go-tokenizer.js';
-import { certGo, constants115, constants128, constants131 } from './fixtures/go-sources.js';
+import {
+  certGo,
+  certGo128,
+  constants115,
+  constants128,
+  constants131,
+  pkiHelpers120,
+  pkiHelpers131,
+} from './fixtures/go-sources.js';
 
 const v199 = resolveValidityPair('199y', '200y');
 const tree = (constants: string, cert: string | undefined = certGo): SourceFiles => ({
@@ -74,6 +83,28 @@ describe('computePatch, 1.15-1.30 shape', () => {
     expect(r.files[0]!.after).toContain('CertificateBackdate = time.Minute * 5');
   });
 
+  it('patches the 1.28+ client-go cert.go (NotBefore from the config, random serial)', () => {
+    const r = computePatch(
+      { ...tree(constants128, certGo128), [KUBEADM_PKI_HELPERS_FILE]: pkiHelpers120 },
+      v199,
+    );
+    expect(changedLines(certGo128, r.files[1]!.after)).toEqual([
+      [
+        '\t\tNotAfter:              now.Add(duration365d * 10).UTC(),',
+        '\t\tNotAfter:              now.Add(time.Hour * 24 * 365 * 200).UTC(),',
+      ],
+    ]);
+  });
+
+  it('refuses a pre-1.31 tree where kubeadm has its own NewSelfSignedCACert (CA patch lost)', () => {
+    const err = kfErrorOf(() =>
+      computePatch({ ...tree(constants128), [KUBEADM_PKI_HELPERS_FILE]: pkiHelpers131 }, v199),
+    );
+    expect(err.what).toContain(
+      `source drift in ${KUBEADM_PKI_HELPERS_FILE}: NewSelfSignedCACert is kubeadm's own CA generator`,
+    );
+  });
+
   it('re-patches whatever expression stands there, and is a no-op with the same values', () => {
     const first = computePatch(tree(constants115), v199);
     const patched = tree(first.files[0]!.after, first.files[1]!.after);
@@ -128,6 +159,14 @@ describe('computePatch, 1.31+ shape', () => {
       ],
     ]);
     expect(r.files[0]!.targets).toEqual(['CertificateValidityPeriod', 'CACertificateValidityPeriod']);
+  });
+
+  it("does not mind kubeadm's own NewSelfSignedCACert from 1.31 (it uses the CA constant)", () => {
+    const r = computePatch(
+      { [CONSTANTS_FILE]: constants131, [KUBEADM_PKI_HELPERS_FILE]: pkiHelpers131 },
+      v199,
+    );
+    expect(r.files.map((f) => f.file)).toEqual([CONSTANTS_FILE]);
   });
 
   it('does not need client-go cert.go', () => {

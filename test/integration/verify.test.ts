@@ -1,0 +1,75 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { goImage, runCli, skipDockerTests } from '../helpers/env.js';
+import { leftoverContainers, makeFixtureRepo, tempDir, type FixtureRepo } from './docker-helpers.js';
+
+// `verify` on a real Go binary: the GOPATH-mode fixture built by the tool with kubeadm's stock
+// validities (1 year leaves, 10 year CAs), so every expectation below can fail for real.
+
+describe.skipIf(skipDockerTests)('verify', () => {
+  let work: string;
+  let repo: FixtureRepo;
+  let binary: string;
+
+  beforeAll(() => {
+    work = tempDir('kf-it-verify-');
+    repo = makeFixtureRepo(work, 'gopath');
+    binary = path.join(work, 'kubeadm-stock-validity');
+    const r = runCli(
+      [
+        'build', '--no-verify', '--validity', '1y', '--ca-validity', '10y',
+        '--kubernetes-version', 'v1.20.2', '--commit', repo.commit, '--go-version', '1.19.8',
+        '--image', goImage, '--repo', repo.dir, '--out', binary, '--cache-dir', path.join(work, 'cache'),
+      ],
+      { timeout: 10 * 60_000 },
+    );
+    if (r.status !== 0) throw new Error(`fixture build failed:\n${r.stderr}`);
+  }, 10 * 60_000);
+
+  afterAll(async () => {
+    fs.rmSync(work, { recursive: true, force: true });
+    expect(await leftoverContainers()).toEqual([]);
+  });
+
+  const target = () => ['--kubernetes-version', 'v1.20.2', '--commit', repo.commit];
+
+  it('fails on the default 199y/200y: every certificate short, exit 1 with the two-line error', () => {
+    const r = runCli(['verify', binary, '--json', ...target()], { timeout: 60_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/error: .+ failed verification: .+ \(leaf\) expires .+\nnext: .+\n$/);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ executed: true, passed: false, version: { gitVersion: 'v1.20.2', gitCommit: repo.commit, minor: '20', ok: true } });
+    expect(doc.certificates.length).toBe(8);
+    expect(doc.certificates.every((c: { ok: boolean }) => !c.ok)).toBe(true);
+    expect(doc.certificates.filter((c: { kind: string }) => c.kind === 'ca').map((c: { file: string }) => c.file)).toEqual(['ca.crt', 'etcd/ca.crt', 'front-proxy-ca.crt']);
+  }, 60_000);
+
+  it('passes with the validities it was built for (1y/10y)', () => {
+    const r = runCli(['verify', binary, '--validity', '1y', '--ca-validity', '10y', ...target()], { timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^verify: passed/);
+    expect(r.stdout).toMatch(/ok {3}etcd\/ca\.crt +ca +\d{4}-\d\d-\d\d +10\.00y/);
+    expect(r.stdout).toMatch(/ok {3}apiserver\.crt +leaf +\d{4}-\d\d-\d\d +1\.00y/);
+  }, 60_000);
+
+  it('fails when the binary is not the target commit', () => {
+    const other = '0123456789abcdef0123456789abcdef01234567';
+    const r = runCli(['verify', binary, '--validity', '1y', '--ca-validity', '10y', '--kubernetes-version', 'v1.20.2', '--commit', other], { timeout: 60_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`gitCommit is ${repo.commit}, expected ${other}`);
+  }, 60_000);
+
+  it('reports a foreign platform as not executed, never as passed', () => {
+    const r = runCli(['verify', binary, '--json', '--platform', 'linux/arm64', ...target()], { timeout: 60_000 });
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ executed: false, passed: false, certificates: [] });
+  }, 60_000);
+
+  it('refuses a missing binary with the two-line error', () => {
+    const r = runCli(['verify', '/nonexistent/kubeadm', ...target()], { timeout: 60_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error: no binary at \/nonexistent\/kubeadm\nnext: .+\n$/);
+  }, 60_000);
+});
