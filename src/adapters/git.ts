@@ -28,6 +28,10 @@ export interface Checkout {
   /** the checked-out tree (a git worktree of the mirror) */
   dir: string;
   commit: string;
+  /** the commit's tree id */
+  tree: string;
+  /** committer time, seconds since the epoch (the buildDate of a reproducible build) */
+  commitTime: number;
   /** removes the worktree; the mirror and its fetched objects stay for next time */
   dispose(): Promise<void>;
 }
@@ -75,7 +79,8 @@ export async function checkoutCommit(opts: { repo: string; commit: string; cache
     await dispose();
     throw new KfError(`the checkout is at ${head}, not the requested commit ${commit}`, `remove the mirror ${mirror} and retry`);
   }
-  return { dir: opts.dest, commit, dispose };
+  const [time, tree] = (await git.raw(['show', '-s', '--format=%ct %T', commit])).trim().split(' ');
+  return { dir: opts.dest, commit, tree: tree ?? '', commitTime: Number(time), dispose };
 }
 
 function lastLine(text: string): string {

@@ -1,4 +1,4 @@
-import { platformCacheKey } from '../core/plan.js';
+import { inputDigests, platformCacheKey } from '../core/plan.js';
 import { formatPlatform } from '../core/version.js';
 import type { BuildPlan, Platform } from '../core/types.js';
 import { KfError } from '../errors.js';
@@ -94,10 +94,11 @@ export class BuildCache {
 
 /** The manifest of one built binary: the plan's inputs for its platform, and what it ran in. */
 export function manifestFor(b: SavedBuild): ManifestInput {
-  const { platforms: _platforms, notes: _notes, cacheKey: _cacheKey, ...inputs } = b.plan;
+  const { platforms: _platforms, notes: _notes, cacheKey: _cacheKey, ...planInputs } = b.plan;
+  const inputs = { ...planInputs, platform: formatPlatform(b.platform), source: b.source ?? null };
   return {
     key: b.key,
-    inputs: { ...inputs, platform: formatPlatform(b.platform), source: b.source ?? null },
+    inputs,
     gitVersion: b.plan.version.gitVersion,
     gitCommit: b.plan.version.gitCommit,
     goVersion: b.goVersion,
@@ -108,7 +109,7 @@ export function manifestFor(b: SavedBuild): ManifestInput {
     imageId: b.image.id,
     patches: b.patchDiff,
     toolVersion: TOOL_VERSION,
-    ...(b.provenance ? { provenance: b.provenance } : {}),
+    ...(b.provenance ? { provenance: { ...b.provenance, inputDigests: inputDigests({ ...inputs, patches: b.patchDiff }) } } : {}),
   };
 }
 

@@ -49,9 +49,16 @@ export interface BuildProvenance {
     tree?: string;
     /** tarball: its sha256 */
     sha256?: string;
+    /** dir: sha256 over every entry's path, size, mode and mtime */
+    fingerprint?: string;
     /** what the user gave (URL, path); informational */
     location?: string;
   };
+  /** the buildDate written into the binary, and where it came from (never the clock) */
+  buildDate?: string;
+  buildDateOrigin?: string;
+  /** sha256 of each of `inputs`' values (canonical JSON) when built: a later edit shows which input changed */
+  inputDigests?: Record<string, string>;
   /** the full environment of `go build` inside the container */
   env?: Record<string, string>;
   /** the full `go build` argument list */

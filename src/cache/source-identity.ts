@@ -77,3 +77,22 @@ async function walkTree(root: string, rel = ''): Promise<string[]> {
   }
   return lines;
 }
+
+/**
+ * The newest modification time (seconds) of the regular files under `root`, .git left out: the
+ * buildDate of a directory or an unpacked tarball (tar keeps each entry's mtime). 0 when empty.
+ */
+export async function newestFileTime(root: string): Promise<number> {
+  let times: number[];
+  try {
+    const { stdout } = await execFileAsync(
+      'find',
+      [root, '-mindepth', '1', '-path', path.join(root, '.git'), '-prune', '-o', '-type', 'f', '-printf', '%T@\\n'],
+      { maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+    );
+    times = stdout.split('\n').filter((l) => l !== '').map(Number);
+  } catch {
+    times = (await walkTree(root)).filter((l) => l.startsWith('f ')).map((l) => Number(l.split(' ')[4]));
+  }
+  return Math.floor(times.reduce((a, b) => (b > a ? b : a), 0));
+}

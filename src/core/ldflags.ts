@@ -55,8 +55,10 @@ export function versionXFlags(version: VersionInfo, kube: KubeVersion, mode: Bui
 }
 
 /**
- * The complete -ldflags value: `-s -w` (strip, as the official build does without DBG=1) and
- * every version `-X`. Values are validated upstream (no spaces or quotes can occur).
+ * The complete -ldflags value: `-s -w` (strip, as the official build does without DBG=1),
+ * `-buildid=` (an empty build id: the default one hashes the action graph, which carries
+ * host-dependent details) and every version `-X`. Values are validated upstream (no spaces or
+ * quotes can occur).
  */
 export function buildLdflags(
   version: VersionInfo,
@@ -65,5 +67,5 @@ export function buildLdflags(
   opts: { strip?: boolean } = {},
 ): string {
   const strip = opts.strip ?? true;
-  return [...(strip ? ['-s', '-w'] : []), ...versionXFlags(version, kube, mode)].join(' ');
+  return [...(strip ? ['-s', '-w'] : []), '-buildid=', ...versionXFlags(version, kube, mode)].join(' ');
 }

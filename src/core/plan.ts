@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { UsageError } from '../errors.js';
 import { buildLdflags } from './ldflags.js';
+import { goVersionOfImageName, reproducibilityOf } from './reproducible.js';
 import { goDurationString, describeValidity } from './validity.js';
 import {
   formatPlatform,
@@ -28,7 +29,7 @@ export const KUBEADM_PACKAGE = './cmd/kubeadm';
 /** Build tags of hack/lib/golang.sh (`selinux,notest` plus any from GOFLAGS). */
 export const BUILD_TAGS = 'selinux,notest';
 /** Bumped whenever the tool changes how it patches or builds, so old cache entries are not reused. */
-export const PLAN_RECIPE_VERSION = 1;
+export const PLAN_RECIPE_VERSION = 2;
 
 export interface PlanInput {
   version: VersionInfo;
@@ -41,6 +42,11 @@ export interface PlanInput {
   source?: string;
   /** an image that replaces golang:<go>-alpine (the build's --image) */
   image?: string;
+  /**
+   * buildDate from the source or SOURCE_DATE_EPOCH (reproducible builds); replaces the
+   * version's own buildDate. Absent: the version's buildDate, if any.
+   */
+  buildDate?: string;
 }
 
 /** Refuses kubeadm versions the patch cannot handle (<=1.14: no validity constant). */
@@ -177,12 +183,19 @@ export function createBuildPlan(input: PlanInput): BuildPlan {
     env.GOFLAGS = '-mod=vendor';
   }
 
+  // The Go that really builds: the one an --image names in its tag, else the target's.
+  const buildGo = (input.image ? goVersionOfImageName(input.image) : '') || version.goVersion;
   const goFlags: string[] = [];
   // -trimpath exists from Go 1.13; without a known Go version it is left out rather than guessed.
-  if (version.goVersion && goAtLeast(version.goVersion, 1, 13)) goFlags.push('-trimpath');
+  if (buildGo && goAtLeast(buildGo, 1, 13)) goFlags.push('-trimpath');
   goFlags.push(`-tags=${BUILD_TAGS}`);
+  for (const n of reproducibilityOf(buildGo).notes) notes.push(`reproducibility: ${n}`);
 
-  const ldflags = buildLdflags(version, kube, buildMode);
+  const ldflags = buildLdflags(
+    input.buildDate !== undefined ? { ...version, buildDate: input.buildDate } : version,
+    kube,
+    buildMode,
+  );
 
   if (kubeAtLeast(kube, 1, 31)) {
     notes.push(
@@ -210,6 +223,7 @@ export function createBuildPlan(input: PlanInput): BuildPlan {
     ldflags,
     env,
     goFlags,
+    buildGoVersion: buildGo,
     package: KUBEADM_PACKAGE,
     containerSourceDir: CONTAINER_SOURCE_DIR,
   };
@@ -231,4 +245,16 @@ export function assertBuildable(plan: BuildPlan): void {
       'pass --go-version X.Y.Z (GoVersion of `kubeadm version` on the cluster) or --image',
     );
   }
+}
+
+/**
+ * sha256 of each input's canonical JSON, by name: recorded next to the inputs at build time, so
+ * a later change to one recorded input can be named (audit) instead of only "something differs".
+ */
+export function inputDigests(inputs: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(inputs).sort()) {
+    if (inputs[k] !== undefined) out[k] = sha256(canonicalJson(inputs[k]));
+  }
+  return out;
 }

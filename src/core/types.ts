@@ -104,6 +104,8 @@ export interface BuildPlan {
   env: Record<string, string>;
   /** extra `go build` flags besides -ldflags and -o, e.g. ["-trimpath"] */
   goFlags: string[];
+  /** the Go the flags were chosen for: the --image tag's, else the target's ("" when unknown) */
+  buildGoVersion: string;
   /** the package to build, "./cmd/kubeadm" */
   package: string;
   /** absolute path of the tree inside the container */

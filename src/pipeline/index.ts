@@ -8,6 +8,8 @@ import { assertBuildable, createBuildPlan } from '../core/plan.js';
 import { formatPlatform } from '../core/version.js';
 import type { BuildPlan, PatchResult, Platform, Validities, VersionInfo } from '../core/types.js';
 import { buildInContainer } from './build.js';
+import { buildProvenance } from './provenance.js';
+import { selectBuildDate } from '../core/reproducible.js';
 import { discardBinary, extractBinary, goVersionOf, placeBinary } from './extract.js';
 import { makeSourceWorkDir, prepareSource, type PreparedSource, type SourceSpec } from './source.js';
 import { verifyBinary, type VerifyReport } from './verify.js';
@@ -109,7 +111,14 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
   try {
     source = await prepareSource(req.source, { cacheDir: req.cacheDir, workDir });
     const buildMode = await readBuildMode(source.dir);
+    // reproducible: buildDate from SOURCE_DATE_EPOCH or the source itself, never the clock
+    const date = selectBuildDate({
+      sourceDateEpoch: (req.env ?? process.env).SOURCE_DATE_EPOCH,
+      sourceTime: source.time,
+      sourceOrigin: source.timeOrigin,
+    });
     const plan = createBuildPlan({
+      buildDate: date.buildDate,
       version: req.version,
       validity: req.validity,
       platforms: req.platforms,
@@ -179,7 +188,8 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
         // store, second half: only a binary that passed verify (or could not run here) is kept
         if (keyed) {
           step(`storing ${formatPlatform(platform)} in the binary cache`);
-          built.manifest = await storeBuilt(keyed, { plan, platform, binary: out, goVersion, image, patch });
+          const provenance = buildProvenance({ plan, platform, source: source.provenance, date, goVersion });
+          built.manifest = await storeBuilt(keyed, { plan, platform, binary: out, goVersion, image, patch, provenance });
         }
         binaries.push(built);
       } finally {

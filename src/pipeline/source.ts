@@ -7,6 +7,8 @@ import { unpackTarball } from '../adapters/archive.js';
 import { checkoutCommit, repoUrl } from '../adapters/git.js';
 import { assertSourceTree } from '../adapters/source-tree.js';
 import { UsageError } from '../errors.js';
+import { newestFileTime, treeFingerprint } from '../cache/source-identity.js';
+import type { BuildDateOrigin } from '../core/reproducible.js';
 
 /** Where the Kubernetes source comes from: a directory as it is, a tarball, or one git commit. */
 export type SourceSpec =
@@ -23,6 +25,24 @@ export interface PreparedSource {
   identity?: string;
   /** removes temp trees (unpacked tarball, git worktree); a no-op for --source-dir */
   dispose(): Promise<void>;
+  /** the source's own time (seconds): commit time, newest tarball entry, newest file */
+  time: number;
+  timeOrigin: Exclude<BuildDateOrigin, 'SOURCE_DATE_EPOCH'>;
+  /** what identifies it for a reviewer (recorded in the manifest's provenance) */
+  provenance: SourceProvenance;
+}
+
+export interface SourceProvenance {
+  kind: 'git' | 'tarball' | 'dir';
+  /** git: the commit and its tree id */
+  commit?: string;
+  tree?: string;
+  /** tarball: its sha256 */
+  sha256?: string;
+  /** dir: sha256 over every entry's path, size, mode and mtime */
+  fingerprint?: string;
+  /** what was given: the repository URL, the tarball or directory path (to rebuild from) */
+  location: string;
 }
 
 async function sha256File(file: string): Promise<string> {
@@ -52,7 +72,16 @@ export async function prepareSource(spec: SourceSpec, opts: { cacheDir: string; 
     case 'dir': {
       const dir = path.resolve(spec.dir);
       await assertSourceTree(dir);
-      return { dir, description: `directory ${dir}`, identity: `dir:${dir}`, dispose: async () => undefined };
+      const fingerprint = await treeFingerprint(dir);
+      return {
+        dir,
+        description: `directory ${dir}`,
+        identity: `dir:${dir}`,
+        dispose: async () => undefined,
+        time: await newestFileTime(dir),
+        timeOrigin: 'newest file in the directory',
+        provenance: { kind: 'dir', fingerprint, location: dir },
+      };
     }
     case 'tarball': {
       const file = path.resolve(spec.file);
@@ -65,7 +94,15 @@ export async function prepareSource(spec: SourceSpec, opts: { cacheDir: string; 
         const digest = await sha256File(file);
         await unpackTarball(file, tmp);
         await assertSourceTree(tmp);
-        return { dir: tmp, description: `tarball ${file}`, identity: `tarball:sha256:${digest}`, dispose };
+        return {
+          dir: tmp,
+          description: `tarball ${file}`,
+          identity: `tarball:sha256:${digest}`,
+          dispose,
+          time: await newestFileTime(tmp),
+          timeOrigin: 'newest tarball entry',
+          provenance: { kind: 'tarball', sha256: digest, location: file },
+        };
       } catch (err) {
         await dispose();
         throw err;
@@ -87,7 +124,14 @@ export async function prepareSource(spec: SourceSpec, opts: { cacheDir: string; 
           await dispose();
           throw err;
         }
-        return { dir: dest, description: `git ${url} @ ${spec.commit.slice(0, 12)}`, dispose };
+        return {
+          dir: dest,
+          description: `git ${url} @ ${spec.commit.slice(0, 12)}`,
+          dispose,
+          time: checkout.commitTime,
+          timeOrigin: 'git commit time',
+          provenance: { kind: 'git', commit: checkout.commit, tree: checkout.tree, location: url },
+        };
       } catch (err) {
         fs.rmSync(tmp, { recursive: true, force: true });
         throw err;

@@ -1,8 +1,9 @@
 import path from 'node:path';
 import type { BuildCache } from '../cache/build-cache.js';
-import type { CacheManifest } from '../cache/manifest.js';
+import type { BuildProvenance, CacheManifest } from '../cache/manifest.js';
 import { sourceIdentity } from '../cache/source-identity.js';
 import { assertBuildable, createBuildPlan } from '../core/plan.js';
+import { envBuildDate } from './provenance.js';
 import { formatPlatform } from '../core/version.js';
 import type { BuildPlan, PatchResult, Platform } from '../core/types.js';
 import type { ImageRef } from '../adapters/docker.js';
@@ -31,6 +32,9 @@ export interface CacheKeys {
 export async function cacheKeys(req: BuildRequest, cache: BuildCache): Promise<CacheKeys> {
   const identity = await sourceIdentity(req.source);
   const plan = createBuildPlan({
+    // SOURCE_DATE_EPOCH changes the bytes, so it is part of the key; the source's own time is
+    // fixed by the source identity already
+    buildDate: envBuildDate(req.env ?? process.env),
     version: req.version,
     validity: req.validity,
     platforms: req.platforms,
@@ -97,6 +101,7 @@ export async function storeBuilt(
     goVersion: string;
     image: ImageRef;
     patch: PatchResult;
+    provenance?: BuildProvenance;
   },
 ): Promise<string> {
   const entry = await keyed.cache.save({
@@ -108,6 +113,7 @@ export async function storeBuilt(
     goVersion: b.goVersion,
     image: b.image,
     patchDiff: b.patch.diff,
+    provenance: b.provenance,
   });
   return path.join(entry.dir, 'manifest.json');
 }

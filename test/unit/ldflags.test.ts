@@ -41,9 +41,16 @@ describe('ldflags', () => {
 
   it('strips with -s -w and leaves out unknown values', () => {
     const ld = buildLdflags({ ...v1202, buildDate: '', gitTreeState: '' }, kube, 'module');
-    expect(ld.startsWith('-s -w -X k8s.io/component-base/version.gitVersion=v1.20.2 ')).toBe(true);
+    expect(ld.startsWith('-s -w -buildid= -X k8s.io/component-base/version.gitVersion=v1.20.2 ')).toBe(true);
     expect(ld).not.toContain('buildDate');
     expect(ld).toContain('gitTreeState=clean');
-    expect(buildLdflags(v1202, kube, 'module', { strip: false }).startsWith('-X ')).toBe(true);
+    expect(buildLdflags(v1202, kube, 'module', { strip: false }).startsWith('-buildid= -X ')).toBe(true);
+  });
+
+  it('always empties the build id (reproducible bytes), as one whole argument', () => {
+    for (const strip of [true, false]) {
+      const args = buildLdflags(v1202, kube, 'gopath', { strip }).split(' ');
+      expect(args.filter((a) => a === '-buildid=')).toHaveLength(1);
+    }
   });
 });
