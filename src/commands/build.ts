@@ -33,7 +33,7 @@ interface BuildArgs extends GlobalArgs, TargetArgs, ValidityArgs {
   goCacheVolume: string;
 }
 
-function sourceSpec(argv: BuildArgs, commit: string): SourceSpec {
+export function sourceSpec(argv: Pick<BuildArgs, 'sourceDir' | 'sourceTarball' | 'repo'>, commit: string): SourceSpec {
   const given = [argv.sourceDir !== undefined && '--source-dir', argv.sourceTarball !== undefined && '--source-tarball', argv.repo !== undefined && '--repo'].filter(
     Boolean,
   );

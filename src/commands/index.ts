@@ -9,6 +9,7 @@ import ca from './ca.js';
 import kubeletCert from './kubelet-cert.js';
 import check from './check.js';
 import renew from './renew.js';
+import audit from './audit.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [plan, patch, build, verify, cache, bundle, ca, kubeletCert, check, renew];
+export const commands: CommandModule<any, any>[] = [plan, patch, build, verify, cache, bundle, ca, kubeletCert, check, renew, audit];

@@ -19,6 +19,7 @@ function yearsLeft(file: string): number {
 
 describe.skipIf(skipDockerTests)('build of the real kubeadm v1.20.2', () => {
   let work: string;
+  let first: { out: string; sha256: string; manifest: string } | undefined;
 
   beforeAll(() => {
     requireFile(k8sTarball, "Debian's kubernetes source tarball");
@@ -35,12 +36,15 @@ describe.skipIf(skipDockerTests)('build of the real kubeadm v1.20.2', () => {
     fs.writeFileSync(versionFile, k8s1202.versionJson);
     const out = path.join(work, 'kubeadm-custom');
     const r = runCli(
-      ['build', '--json', '--version-file', versionFile, '--source-tarball', k8sTarball, '--image', goImage, '--out', out, '--cache-dir', path.join(work, 'cache')],
+      ['build', '--json', '--no-cache', '--version-file', versionFile, '--source-tarball', k8sTarball, '--image', goImage, '--out', out, '--cache-dir', path.join(work, 'cache')],
       { timeout: 25 * 60_000 },
     );
     expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<build failed>');
     expect(r.status).toBe(0);
     const doc = JSON.parse(r.stdout);
+    // kept aside for the reproducibility test below (a second build of the same key replaces the entry)
+    first = { out, sha256: doc.sha256, manifest: path.join(work, 'manifest-first.json') };
+    fs.copyFileSync(doc.manifest, first.manifest);
     expect(doc).toMatchObject({ binary: out, gitVersion: k8s1202.gitVersion, gitCommit: k8s1202.gitCommit, image: goImage, platform: 'linux/amd64' });
     expect(doc.verify).toMatchObject({ executed: true, passed: true });
 
@@ -73,4 +77,27 @@ describe.skipIf(skipDockerTests)('build of the real kubeadm v1.20.2', () => {
     expect(watched.map((f) => fs.readFileSync(f, 'utf8'))).toEqual(before);
     expect(before[0]).toContain('CertificateValidity = time.Hour * 24 * 365');
   }, 25 * 60_000);
+
+  // Issue 8, done when: two --no-cache builds of the same inputs give the same sha256, and audit
+  // of the first binary with its manifest exits 0. The Go build cache volume makes both of these
+  // a relink, so the whole file costs one cold kubeadm build.
+  it('a second --no-cache build of the same inputs is byte-identical, and audit of the first exits 0', () => {
+    expect(first, 'needs the --source-tarball build above').toBeDefined();
+    const versionFile = path.join(work, 'kubeadm-version.json');
+    const out = path.join(work, 'kubeadm-second');
+    const r = runCli(
+      ['build', '--json', '--no-cache', '--version-file', versionFile, '--source-tarball', k8sTarball, '--image', goImage, '--out', out, '--cache-dir', path.join(work, 'cache')],
+      { timeout: 25 * 60_000 },
+    );
+    expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<build failed>');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ cached: false, sha256: first!.sha256 });
+
+    const manifest = JSON.parse(fs.readFileSync(first!.manifest, 'utf8'));
+    expect(manifest.provenance).toMatchObject({ source: { kind: 'tarball', location: k8sTarball }, buildDateOrigin: 'newest tarball entry', reproducible: true });
+    const a = runCli(['audit', first!.out, '--manifest', first!.manifest, '--json', '--cache-dir', path.join(work, 'cache')], { timeout: 25 * 60_000 });
+    expect(a.stderr).toBe(a.status === 0 ? a.stderr : '<audit failed>');
+    expect(a.status).toBe(0);
+    expect(JSON.parse(a.stdout)).toMatchObject({ identical: true, rebuiltSha256: first!.sha256 });
+  }, 40 * 60_000);
 });

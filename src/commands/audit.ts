@@ -1,0 +1,150 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { DEFAULT_GO_CACHE_VOLUME } from '../adapters/docker.js';
+import { BuildCache } from '../cache/build-cache.js';
+import { parseManifest, type CacheManifest } from '../cache/manifest.js';
+import { sha256File } from '../cache/store.js';
+import { changedRecordedInputs, rebuildDifferences, type Difference } from '../core/audit.js';
+import type { VersionInfo } from '../core/types.js';
+import { resolveValidityPair } from '../core/validity.js';
+import { parsePlatform } from '../core/version.js';
+import { KfError, UsageError, messageOf } from '../errors.js';
+import { runBuildPipeline } from '../pipeline/index.js';
+import type { SourceSpec } from '../pipeline/source.js';
+import type { Output } from '../ui/output.js';
+import { sourceSpec } from './build.js';
+import type { GlobalArgs } from './options.js';
+import { runCommand } from './run.js';
+
+interface AuditArgs extends GlobalArgs {
+  binary: string;
+  manifest: string;
+  sourceDir?: string;
+  sourceTarball?: string;
+  repo?: string;
+  goCacheVolume: string;
+}
+
+function readManifest(file: string): CacheManifest {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--manifest ${file}: ${messageOf(err)}`, 'pass the manifest.json recorded with the binary (build --json prints its path; bundles carry it next to the binary)');
+  }
+  try {
+    return parseManifest(text);
+  } catch (err) {
+    throw new KfError(`${file}: ${messageOf(err)}`, 'pass the manifest.json recorded with the binary, unchanged');
+  }
+}
+
+/** The source to rebuild from: the flags when given, else what the manifest records. */
+function auditSource(argv: AuditArgs, m: CacheManifest): SourceSpec {
+  const src = m.provenance?.source;
+  if (argv.sourceDir !== undefined || argv.sourceTarball !== undefined || argv.repo !== undefined) {
+    return sourceSpec(argv, src?.commit ?? m.gitCommit);
+  }
+  const next = 'pass the source with --source-dir, --source-tarball or --repo';
+  if (!src?.location) throw new UsageError('the manifest does not record where its source came from', next);
+  if (src.kind === 'git') return { kind: 'git', repo: src.location, commit: src.commit ?? m.gitCommit };
+  if (!fs.existsSync(src.location)) throw new UsageError(`the recorded source ${src.location} is not on this machine`, next);
+  return src.kind === 'tarball' ? { kind: 'tarball', file: src.location } : { kind: 'dir', dir: src.location };
+}
+
+function report(diffs: Difference[]): string {
+  return diffs.map((d) => `  ${d.kind}: ${d.text}`).join('\n');
+}
+
+async function audit(argv: AuditArgs, out: Output): Promise<number> {
+  if (!fs.existsSync(argv.binary)) throw new UsageError(`${argv.binary}: no such file`, 'pass the kubeadm binary to audit');
+  const m = readManifest(argv.manifest);
+  out.step(`checking ${argv.binary} against its manifest`);
+  const given = await sha256File(argv.binary);
+  if (given !== m.sha256) {
+    throw new KfError(
+      `binary differs from its manifest: ${argv.binary} has sha256 ${given}, the manifest records ${m.sha256}`,
+      'audit a binary with the manifest.json that was recorded with it',
+    );
+  }
+  const changed = changedRecordedInputs(m);
+  if (changed.length > 0) {
+    out.fail();
+    out.info(`the manifest's recorded inputs were changed after the build:\n${report(changed)}`);
+    throw new KfError(
+      `recorded input ${changed.map((d) => d.name).join(', ')} changed: the manifest no longer describes the build of ${path.basename(argv.binary)}`,
+      'audit with the manifest.json recorded with the binary, unchanged (a rebuild from changed inputs proves nothing)',
+    );
+  }
+  const source = auditSource(argv, m);
+  const validity = resolveValidityPair(m.validity.text, m.caValidity.text);
+  const platform = parsePlatform(m.platform, 'the manifest platform');
+  const env = { ...process.env };
+  delete env.SOURCE_DATE_EPOCH;
+  if (m.provenance?.sourceDateEpoch !== undefined) env.SOURCE_DATE_EPOCH = String(m.provenance.sourceDateEpoch);
+
+  // a throw-away binary cache: the rebuild is never a hit, and its manifest is compared below
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kubeadm-forever-audit-'));
+  try {
+    const result = await runBuildPipeline(
+      {
+        version: m.inputs.version as VersionInfo,
+        validity,
+        platforms: [platform],
+        image: m.image,
+        source,
+        out: path.join(work, 'kubeadm'),
+        cacheDir: argv.cacheDir,
+        goCacheVolume: argv.goCacheVolume,
+        verify: false,
+        env,
+        cache: new BuildCache(path.join(work, 'cache')),
+        noCache: true,
+      },
+      { step: (t) => out.step(`rebuilding: ${t}`), line: (l) => out.detail(l) },
+    );
+    const built = result.binaries[0]!;
+    const rebuilt = readManifest(built.manifest!);
+    const diffs = rebuildDifferences(m, rebuilt);
+    const identical = built.sha256 === m.sha256;
+    const doc = {
+      binary: argv.binary,
+      manifest: argv.manifest,
+      identical,
+      sha256: m.sha256,
+      rebuiltSha256: built.sha256,
+      differences: diffs,
+    };
+    if (identical) {
+      out.succeed();
+      const noted = diffs.length > 0 ? `\nnot affecting the bytes:\n${report(diffs)}` : '';
+      out.result(doc, `identical: the rebuild from the recorded inputs has sha256 ${m.sha256}${noted}`);
+      return 0;
+    }
+    out.fail();
+    out.result(doc, `the rebuild differs: sha256 ${built.sha256}, recorded ${m.sha256}\n${report(diffs)}`);
+    throw new KfError(
+      `the rebuild from the recorded inputs differs (${diffs.map((d) => `${d.kind} ${d.name}`).join(', ')})`,
+      'read the differences above: a changed input or environment explains it; same inputs and environment with different bytes means the build is not reproducible',
+    );
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+const command: CommandModule<GlobalArgs, AuditArgs> = {
+  command: 'audit <binary>',
+  describe: 'rebuild a kubeadm from the inputs its manifest records (no cache) and compare sha256',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .positional('binary', { type: 'string', demandOption: true, describe: 'the kubeadm binary to audit' })
+      .option('manifest', { type: 'string', demandOption: true, describe: 'the manifest.json recorded with it' })
+      .option('source-dir', { type: 'string', describe: 'the source tree (default: what the manifest records)' })
+      .option('source-tarball', { type: 'string', describe: 'the source .tar.gz (default: what the manifest records)' })
+      .option('repo', { type: 'string', describe: 'git URL or local mirror path (default: what the manifest records)' })
+      .option('go-cache-volume', { type: 'string', default: DEFAULT_GO_CACHE_VOLUME, describe: 'named Docker volume for the Go build cache (it never changes the bytes)' }) as unknown as Argv<AuditArgs>,
+  handler: (argv: ArgumentsCamelCase<AuditArgs>) => runCommand(argv, audit),
+};
+export default command;
