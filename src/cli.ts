@@ -2,7 +2,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { withGlobalOptions } from './commands/options.js';
-import { commands } from './commands/index.js';
+import { loadCommands } from './commands/index.js';
 
 // yargs wiring only: each command lives in src/commands/<name>.ts.
 const cli = withGlobalOptions(yargs(hideBin(process.argv)))
@@ -26,6 +26,6 @@ const cli = withGlobalOptions(yargs(hideBin(process.argv)))
     process.exit(2);
   });
 
-for (const command of commands) cli.command(command);
+for (const command of await loadCommands(hideBin(process.argv))) cli.command(command);
 
 await cli.parseAsync();
