@@ -1,7 +1,7 @@
 import { inputDigests, platformCacheKey } from '../core/plan.js';
 import { formatPlatform } from '../core/version.js';
 import type { BuildPlan, Platform } from '../core/types.js';
-import { KfError } from '../errors.js';
+import { KfError, messageOf } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { checkMachine, readBinaryHead } from './elf.js';
 import type { BuildProvenance, ManifestInput } from './manifest.js';
@@ -68,7 +68,14 @@ export class BuildCache {
       return null;
     }
     if (r.kind === 'miss') return null;
-    await this.store.copyOut(r.entry, out);
+    try {
+      await this.store.copyOut(r.entry, out);
+    } catch (err) {
+      throw new KfError(
+        `cannot write the cached binary to ${out}: ${messageOf(err)}`,
+        'check that the directory of --out exists and is writable, or pass another --out',
+      );
+    }
     return r.entry;
   }
 
