@@ -14,7 +14,7 @@ import { KfError, UsageError, messageOf } from '../errors.js';
 import { runBuildPipeline } from '../pipeline/index.js';
 import type { SourceSpec } from '../pipeline/source.js';
 import type { Output } from '../ui/output.js';
-import { sourceSpec } from './build.js';
+import { assertVolumeName, sourceSpec } from './build.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
 
@@ -59,6 +59,7 @@ function report(diffs: Difference[]): string {
 }
 
 async function audit(argv: AuditArgs, out: Output): Promise<number> {
+  assertVolumeName(argv.goCacheVolume);
   if (!fs.existsSync(argv.binary)) throw new UsageError(`${argv.binary}: no such file`, 'pass the kubeadm binary to audit');
   const m = readManifest(argv.manifest);
   out.step(`checking ${argv.binary} against its manifest`);

@@ -43,6 +43,13 @@ export function sourceSpec(argv: Pick<BuildArgs, 'sourceDir' | 'sourceTarball' |
   return { kind: 'git', repo: argv.repo ?? DEFAULT_REPO, commit };
 }
 
+/** --go-cache-volume must be a Docker volume name (build and audit). */
+export function assertVolumeName(name: string): void {
+  if (!name || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
+    throw new UsageError(`--go-cache-volume '${name}' is not a Docker volume name`, 'use letters, digits, "_", "." and "-"');
+  }
+}
+
 /** The --json document: the contract keys for the (first) binary, all of them under `binaries`. */
 function resultDoc(r: BuildResult) {
   const first = r.binaries[0]!;
@@ -96,9 +103,7 @@ async function build(argv: BuildArgs, out: Output): Promise<number> {
   const validity = resolveValidities(argv);
   const platforms = resolvePlatforms(argv);
   const source = sourceSpec(argv, version.gitCommit);
-  if (!argv.goCacheVolume || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(argv.goCacheVolume)) {
-    throw new UsageError(`--go-cache-volume '${argv.goCacheVolume}' is not a Docker volume name`, 'use letters, digits, "_", "." and "-"');
-  }
+  assertVolumeName(argv.goCacheVolume);
   try {
     const result = await runBuildPipeline(
       {
