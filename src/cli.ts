@@ -17,8 +17,10 @@ const cli = withGlobalOptions(yargs(hideBin(process.argv)))
   .version(false)
   .wrap(Math.min(110, process.stdout.columns || 100))
   .fail((msg, err) => {
-    if (err) throw err;
-    process.stderr.write(`error: ${msg}\nnext: see 'kubeadm-forever --help' for the commands and their flags\n`);
+    // yargs reports its own parse errors (e.g. "Not enough arguments following: validity") as a
+    // YError: those are usage errors too and keep the two-line contract.
+    if (err && err.name !== 'YError') throw err;
+    process.stderr.write(`error: ${msg ?? err?.message}\nnext: see 'kubeadm-forever --help' for the commands and their flags\n`);
     process.exit(2);
   });
 

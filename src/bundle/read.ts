@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import type { Platform } from '../core/types.js';
-import { machineMismatch } from '../cache/elf.js';
+import { wrongMachine } from '../cache/elf.js';
 import { parseManifest, platformDir, platformText, type CacheManifest } from '../cache/manifest.js';
 import { BINARY_NAME, MANIFEST_NAME } from '../cache/store.js';
 import { classifyBundlePath, entryRel, SUMS_NAME } from './layout.js';
@@ -186,9 +186,8 @@ function checkContents(seen: Map<string, SeenFile>, extractTo: string | undefine
       throw new BundleError(
         `binaries/${kp}/${BINARY_NAME}: size ${binary.size} differs from its manifest's ${manifest.size}`,
       );
-    const mismatch = machineMismatch(binary.head, platform);
-    if (mismatch && !mismatch.startsWith('cannot check'))
-      throw new BundleError(`binaries/${kp}/${BINARY_NAME} is ${mismatch}`);
+    const mismatch = wrongMachine(binary.head, platform);
+    if (mismatch) throw new BundleError(`binaries/${kp}/${BINARY_NAME} is ${mismatch}`);
     entries.push({
       key,
       platform,

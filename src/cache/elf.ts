@@ -87,22 +87,52 @@ function formatFor(os: string): 'elf' | 'pe' | undefined {
   return undefined;
 }
 
-/**
- * Why `head` is not a binary for `platform`, or null when it is. Platforms whose format this
- * tool does not parse (e.g. darwin) are reported, never passed silently.
- */
-export function machineMismatch(head: Buffer, platform: Platform): string | null {
+export type MachineCheck =
+  | { result: 'match' }
+  | { result: 'mismatch'; reason: string }
+  /** a platform whose binary format this tool does not parse (e.g. darwin/Mach-O) */
+  | { result: 'unchecked'; reason: string };
+
+export function checkMachine(head: Buffer, platform: Platform): MachineCheck {
   const want = formatFor(platform.os);
   const name = `${platform.os}/${platform.arch}`;
-  if (!want) return `cannot check a ${name} binary header (only ELF and PE are parsed)`;
+  if (!want)
+    return {
+      result: 'unchecked',
+      reason: `cannot check a ${name} binary header (only ELF and PE are parsed)`,
+    };
   const got = parseBinaryHeader(head);
-  if (!got) return `not an ${want.toUpperCase()} binary (expected one for ${name})`;
-  if (got.format !== want)
-    return `a ${got.format.toUpperCase()} binary, expected ${want.toUpperCase()} for ${name}`;
-  if (got.goArch !== platform.arch) {
-    return `built for ${got.goArch || `machine ${got.machine}`} (${got.format} machine ${got.machine}), expected ${platform.arch}`;
+  if (!got)
+    return { result: 'mismatch', reason: `not an ${want.toUpperCase()} binary (expected one for ${name})` };
+  if (got.format !== want) {
+    return {
+      result: 'mismatch',
+      reason: `a ${got.format.toUpperCase()} binary, expected ${want.toUpperCase()} for ${name}`,
+    };
   }
-  return null;
+  if (got.goArch !== platform.arch) {
+    const what = got.goArch || `machine ${got.machine}`;
+    return {
+      result: 'mismatch',
+      reason: `built for ${what} (${got.format} machine ${got.machine}), expected ${platform.arch}`,
+    };
+  }
+  return { result: 'match' };
+}
+
+/**
+ * Why `head` is not a binary for `platform`, or null when it is. Platforms whose format this
+ * tool does not parse are reported too ("cannot check ..."), never passed silently.
+ */
+export function machineMismatch(head: Buffer, platform: Platform): string | null {
+  const c = checkMachine(head, platform);
+  return c.result === 'match' ? null : c.reason;
+}
+
+/** Only a definite mismatch (for the cache and bundles, which carry any platform Go builds). */
+export function wrongMachine(head: Buffer, platform: Platform): string | null {
+  const c = checkMachine(head, platform);
+  return c.result === 'mismatch' ? c.reason : null;
 }
 
 /** Bytes needed to read any header parseBinaryHeader understands (PE offsets are small for Go). */

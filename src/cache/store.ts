@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Platform } from '../core/types.js';
-import { machineMismatch, readBinaryHead } from './elf.js';
+import { readBinaryHead, wrongMachine } from './elf.js';
 import { pidAlive, withLock, type LockOptions } from './lock.js';
 import {
   isValidKey,
@@ -109,8 +109,8 @@ export async function checkEntryDir(
   const sha = await sha256File(binary);
   if (sha !== manifest.sha256)
     return { problem: `sha256 ${sha} differs from the manifest's ${manifest.sha256}` };
-  const mismatch = machineMismatch(await readBinaryHead(binary), platform);
-  if (mismatch && !mismatch.startsWith('cannot check')) return { problem: `the binary is ${mismatch}` };
+  const mismatch = wrongMachine(await readBinaryHead(binary), platform);
+  if (mismatch) return { problem: `the binary is ${mismatch}` };
   return { entry: { manifest, dir, binary } };
 }
 
@@ -181,9 +181,8 @@ export class BinaryCache {
       const tmpBinary = path.join(tmp, BINARY_NAME);
       await fs.copyFile(binaryFile, tmpBinary);
       await fs.chmod(tmpBinary, 0o755);
-      const mismatch = machineMismatch(await readBinaryHead(tmpBinary), platform);
-      if (mismatch && !mismatch.startsWith('cannot check'))
-        throw new Error(`refusing to cache ${binaryFile}: it is ${mismatch}`);
+      const mismatch = wrongMachine(await readBinaryHead(tmpBinary), platform);
+      if (mismatch) throw new Error(`refusing to cache ${binaryFile}: it is ${mismatch}`);
       const manifest: CacheManifest = {
         schema: 1,
         ...input,

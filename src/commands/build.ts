@@ -1,15 +1,140 @@
-import type { CommandModule } from 'yargs';
-import { KfError } from '../errors.js';
+import path from 'node:path';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { DEFAULT_GO_CACHE_VOLUME } from '../adapters/docker.js';
+import { DEFAULT_REPO } from '../adapters/git.js';
+import { formatPlatform } from '../core/version.js';
+import { UsageError } from '../errors.js';
+import { DEFAULT_OUT } from '../pipeline/extract.js';
+import { runBuildPipeline, VerifyError, type BuildResult } from '../pipeline/index.js';
+import type { SourceSpec } from '../pipeline/source.js';
+import { describeVerify } from '../pipeline/verify.js';
+import type { Output } from '../ui/output.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
+import {
+  resolvePlatforms,
+  resolveTarget,
+  resolveValidities,
+  withTargetOptions,
+  withValidityOptions,
+  type TargetArgs,
+  type ValidityArgs,
+} from './target-options.js';
 
-// Placeholder until its issue lands: fails loudly rather than pretending to work.
-const command: CommandModule<GlobalArgs, GlobalArgs> = {
+interface BuildArgs extends GlobalArgs, TargetArgs, ValidityArgs {
+  sourceDir?: string;
+  sourceTarball?: string;
+  repo?: string;
+  image?: string;
+  out: string;
+  verify: boolean;
+  cache: boolean;
+  goCacheVolume: string;
+}
+
+function sourceSpec(argv: BuildArgs, commit: string): SourceSpec {
+  const given = [argv.sourceDir !== undefined && '--source-dir', argv.sourceTarball !== undefined && '--source-tarball', argv.repo !== undefined && '--repo'].filter(
+    Boolean,
+  );
+  if (given.length > 1) throw new UsageError(`${given.join(' and ')} both name the source`, 'pass only one of --source-dir, --source-tarball, --repo');
+  if (argv.sourceDir !== undefined) return { kind: 'dir', dir: argv.sourceDir };
+  if (argv.sourceTarball !== undefined) return { kind: 'tarball', file: argv.sourceTarball };
+  return { kind: 'git', repo: argv.repo ?? DEFAULT_REPO, commit };
+}
+
+/** The --json document: the contract keys for the (first) binary, all of them under `binaries`. */
+function resultDoc(r: BuildResult) {
+  const first = r.binaries[0]!;
+  const doc: Record<string, unknown> = {
+    binary: first.path,
+    sha256: first.sha256,
+    gitVersion: r.plan.version.gitVersion,
+    gitCommit: r.plan.version.gitCommit,
+    goVersion: first.goVersion,
+    image: r.image.name,
+    imageId: r.image.id,
+    platform: formatPlatform(first.platform),
+    validity: r.plan.validity,
+    verify: first.verify,
+  };
+  if (r.binaries.length > 1) {
+    doc.binaries = r.binaries.map((b) => ({ binary: b.path, sha256: b.sha256, goVersion: b.goVersion, platform: formatPlatform(b.platform), verify: b.verify }));
+  }
+  return doc;
+}
+
+function humanSummary(r: BuildResult): string {
+  const lines: string[] = [];
+  for (const b of r.binaries) {
+    lines.push(`built ${b.path}`);
+    lines.push(`  kubeadm ${r.plan.version.gitVersion} (${r.plan.version.gitCommit.slice(0, 12)}) ${formatPlatform(b.platform)}, ${b.goVersion || 'go ?'} in ${r.image.name}`);
+    lines.push(`  sha256 ${b.sha256}`);
+    lines.push(...describeVerify(b.verify.executed ? b.verify : { ...b.verify, certificates: [], failures: [] }).map((l) => `  ${l}`));
+  }
+  lines.push(`  validity: leaf ${r.plan.validity.leaf.text}, CA ${r.plan.validity.ca.text}`);
+  const notes = r.plan.notes.filter((n) => /ClusterConfiguration|kubelet|dirty/.test(n));
+  const exe = `./${path.basename(r.binaries[0]!.path)}`;
+  lines.push('');
+  lines.push(`next: copy it to each control-plane node and run: sudo ${exe} certs renew all`);
+  for (const n of notes) lines.push(`note: ${n}`);
+  return lines.join('\n');
+}
+
+async function build(argv: BuildArgs, out: Output): Promise<number> {
+  const version = await resolveTarget(argv);
+  const validity = resolveValidities(argv);
+  const platforms = resolvePlatforms(argv);
+  const source = sourceSpec(argv, version.gitCommit);
+  if (!argv.goCacheVolume || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(argv.goCacheVolume)) {
+    throw new UsageError(`--go-cache-volume '${argv.goCacheVolume}' is not a Docker volume name`, 'use letters, digits, "_", "." and "-"');
+  }
+  try {
+    const result = await runBuildPipeline(
+      {
+        version,
+        validity,
+        platforms,
+        image: argv.image,
+        source,
+        out: argv.out,
+        cacheDir: argv.cacheDir,
+        goCacheVolume: argv.goCacheVolume,
+        verify: argv.verify,
+      },
+      {
+        step: (t) => out.step(t),
+        line: (l) => out.detail(l),
+        failureTail: (tail) => {
+          out.fail();
+          if (!out.verbose) out.info(`last ${tail.length} lines of the build:\n${tail.map((l) => `  ${l}`).join('\n')}`);
+        },
+      },
+    );
+    out.succeed();
+    out.result(resultDoc(result), humanSummary(result));
+    return 0;
+  } catch (err) {
+    if (err instanceof VerifyError) {
+      out.fail();
+      out.info(describeVerify(err.report).join('\n'));
+    }
+    throw err;
+  }
+}
+
+const command: CommandModule<GlobalArgs, BuildArgs> = {
   command: 'build',
-  describe: '(not implemented yet)',
-  handler: (argv) =>
-    runCommand(argv, async () => {
-      throw new KfError("'build' is not implemented yet", 'use a released version of kubeadm-forever');
-    }),
+  describe: 'build a kubeadm with long-lived certificates for the exact version (Docker)',
+  builder: (y: Argv<GlobalArgs>) =>
+    withValidityOptions(withTargetOptions(y))
+      .option('source-dir', { type: 'string', describe: 'an unpacked Kubernetes source tree, used as it is (never modified)' })
+      .option('source-tarball', { type: 'string', describe: 'a Kubernetes source .tar.gz (top folder stripped)' })
+      .option('repo', { type: 'string', describe: `git URL or local mirror path to fetch the commit from (default ${DEFAULT_REPO})` })
+      .option('image', { type: 'string', describe: 'Go build image to use instead of golang:<go>-alpine' })
+      .option('out', { type: 'string', default: DEFAULT_OUT, describe: 'where to write the binary (with several platforms: <out>-<os>-<arch>)' })
+      .option('verify', { type: 'boolean', default: true, describe: 'run the binary to check version and certificates (--no-verify skips)' })
+      .option('cache', { type: 'boolean', default: true, describe: 'use the binary cache (--no-cache rebuilds)' })
+      .option('go-cache-volume', { type: 'string', default: DEFAULT_GO_CACHE_VOLUME, describe: 'named Docker volume for the Go build cache' }) as unknown as Argv<BuildArgs>,
+  handler: (argv: ArgumentsCamelCase<BuildArgs>) => runCommand(argv, build),
 };
 export default command;

@@ -8,7 +8,7 @@ import { BundleError, readBundle } from '../bundle/read.js';
 import { KfError, UsageError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import type { GlobalArgs } from './options.js';
-import { parsePlatformList } from './platform-flag.js';
+import { parsePlatformList } from '../core/plan.js';
 import { runCommand } from './run.js';
 
 type ExportArgs = GlobalArgs & { out: string; version?: string; platform?: string[]; key?: string[] };
@@ -139,13 +139,11 @@ const importCmd: CommandModule<GlobalArgs, FileArgs> = {
   command: 'import <file>',
   describe: 'verify a bundle, then add its binaries to the cache (existing entries kept unless --force)',
   builder: (y) =>
-    (y as Argv<GlobalArgs>)
-      .positional('file', { type: 'string', demandOption: true })
-      .option('force', {
-        type: 'boolean',
-        default: false,
-        describe: 'replace existing entries of the same key',
-      }) as unknown as Argv<FileArgs>,
+    (y as Argv<GlobalArgs>).positional('file', { type: 'string', demandOption: true }).option('force', {
+      type: 'boolean',
+      default: false,
+      describe: 'replace existing entries of the same key',
+    }) as unknown as Argv<FileArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       await requireBundleFile(a.file);

@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
 import { caExtend, caInit } from '../pki/ca.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
-import { parseValidity } from '../pki/validity-temp.js';
+import { DEFAULT_CA_VALIDITY, parseValidity } from '../core/validity.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
 
@@ -17,6 +17,7 @@ interface ExtendArgs extends GlobalArgs {
   pkiDir: string;
   kubeconfigDir?: string;
   backupDir?: string;
+  newCaDir?: string;
   validity: string;
 }
 
@@ -26,7 +27,7 @@ const init: CommandModule<GlobalArgs, InitArgs> = {
   builder: (y: Argv<GlobalArgs>) =>
     y
       .option('out', { type: 'string', demandOption: true, describe: 'directory to write the CAs into' })
-      .option('validity', { type: 'string', default: '200y', describe: 'CA validity: y (365 days), d or h' })
+      .option('validity', { type: 'string', default: DEFAULT_CA_VALIDITY, describe: 'CA validity: y (365 days), d or h' })
       .option('key', { type: 'string', default: 'rsa-2048', describe: `key type: ${KEY_TYPES.join(', ')} (kubeadm uses rsa-2048)` })
       .option('force', { type: 'boolean', default: false, describe: 'replace existing CA files (backed up first)' }) as unknown as Argv<InitArgs>,
   handler: (argv) =>
@@ -55,19 +56,31 @@ const extend: CommandModule<GlobalArgs, ExtendArgs> = {
         defaultDescription: 'the parent of --pki-dir when it is named pki',
       })
       .option('backup-dir', { type: 'string', describe: 'where the old files go', defaultDescription: '<pki-dir>-backup-<UTC timestamp>' })
-      .option('validity', { type: 'string', default: '200y', describe: 'new CA validity from now: y (365 days), d or h' }) as unknown as Argv<ExtendArgs>,
+      .option('validity', { type: 'string', default: DEFAULT_CA_VALIDITY, describe: 'new CA validity from now: y (365 days), d or h' })
+      .option('new-ca-dir', {
+        type: 'string',
+        describe: "on a node without the CA keys: install the CAs ca extend wrote on a control-plane node (a copy of its pki dir)",
+      }) as unknown as Argv<ExtendArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       const validity = parseValidity(a.validity, '--validity');
-      out.step(`re-signing the CAs in ${a.pkiDir} with their own keys for ${validity.text}`);
-      const r = await caExtend({ pkiDir: a.pkiDir, kubeconfigDir: a.kubeconfigDir, backupDir: a.backupDir, validity });
+      out.step(
+        a.newCaDir !== undefined
+          ? `installing the extended CAs from ${a.newCaDir} into ${a.pkiDir}`
+          : `re-signing the CAs in ${a.pkiDir} with their own keys for ${validity.text}`,
+      );
+      const r = await caExtend({ pkiDir: a.pkiDir, kubeconfigDir: a.kubeconfigDir, backupDir: a.backupDir, validity, newCaDir: a.newCaDir });
       out.succeed();
       if (!r.kubeconfigDir) out.warn('no kubeconfig directory (pass --kubeconfig-dir): kubeconfigs were not updated');
       for (const u of r.kubeconfigsUnmatched) {
         out.warn(`${u.file}: cluster(s) ${u.clusters.join(', ')} embed a CA that is none of these; left unchanged`);
       }
       out.info(`old certificates and kubeconfigs backed up to ${r.backupDir}`);
-      out.info('copy the new ca.crt to every node (kubelet --client-ca-file, /etc/kubernetes/pki/ca.crt) before the old one expires');
+      if (a.newCaDir === undefined) {
+        out.info(
+          'every other node needs these CA certificates before the old ones expire: copy this pki dir there and run ca extend --new-ca-dir COPY',
+        );
+      }
       const human = [
         ...r.extended.map((c) => `${c.cert}  ${c.subject}  ${c.oldNotAfter} -> ${c.notAfter}`),
         ...r.kubeconfigs.map((k) => `${k.file}  certificate-authority-data updated (${k.clusters.join(', ')})`),
@@ -77,7 +90,7 @@ const extend: CommandModule<GlobalArgs, ExtendArgs> = {
 };
 
 const command: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'ca <command>',
+  command: 'ca',
   describe: 'long-lived cluster CAs: create new ones, or extend the existing ones with their own keys',
   builder: (y) => y.command(init).command(extend).demandCommand(1, 'Name a subcommand: init or extend.'),
   handler: () => undefined,

@@ -3,7 +3,7 @@ import { BinaryCache, type CacheEntry } from '../cache/store.js';
 import { platformText } from '../cache/manifest.js';
 import { KfError, UsageError } from '../errors.js';
 import type { GlobalArgs } from './options.js';
-import { parsePlatformList } from './platform-flag.js';
+import { parsePlatformList } from '../core/plan.js';
 import { runCommand } from './run.js';
 
 /** One row of `cache ls --json` (the contract in issue 4). */
@@ -101,8 +101,8 @@ const pathCmd: CommandModule<GlobalArgs, KeyArgs> = {
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       const cache = new BinaryCache(a.cacheDir);
-      const key = await resolveKey(cache, a.key);
       const platforms = a.platform ? parsePlatformList(a.platform) : [];
+      const key = await resolveKey(cache, a.key);
       const { entries } = await cache.list();
       const found = entries.filter(
         (e) =>

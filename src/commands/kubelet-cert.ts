@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { issueKubeletCert } from '../pki/kubelet.js';
-import { parseValidity } from '../pki/validity-temp.js';
+import { DEFAULT_LEAF_VALIDITY, parseValidity } from '../core/validity.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
 
@@ -19,7 +19,7 @@ const command: CommandModule<GlobalArgs, KubeletCertArgs> = {
       .option('node', { type: 'string', demandOption: true, describe: 'node name, as `kubectl get nodes` shows it' })
       .option('pki-dir', { type: 'string', demandOption: true, describe: 'directory with the cluster ca.crt and ca.key' })
       .option('out', { type: 'string', default: '/var/lib/kubelet/pki', describe: "the kubelet's certificate directory" })
-      .option('validity', { type: 'string', default: '199y', describe: 'validity: y (365 days), d or h' }) as unknown as Argv<KubeletCertArgs>,
+      .option('validity', { type: 'string', default: DEFAULT_LEAF_VALIDITY, describe: 'validity: y (365 days), d or h' }) as unknown as Argv<KubeletCertArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       const validity = parseValidity(a.validity, '--validity');

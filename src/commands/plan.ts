@@ -1,15 +1,118 @@
-import type { CommandModule } from 'yargs';
-import { KfError } from '../errors.js';
+import type { Argv, CommandModule } from 'yargs';
+import {
+  assertSourceTree,
+  readBuildMode,
+  readPatchSources,
+  readTreeVersion,
+} from '../adapters/source-tree.js';
+import { computePatch } from '../core/patch.js';
+import { createBuildPlan } from '../core/plan.js';
+import type { BuildPlan, PatchResult } from '../core/types.js';
+import { describeValidity } from '../core/validity.js';
+import { formatPlatform, kubeMinorText } from '../core/version.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
+import {
+  resolvePlatforms,
+  resolveTarget,
+  resolveValidities,
+  withTargetOptions,
+  withValidityOptions,
+  type TargetArgs,
+  type ValidityArgs,
+} from './target-options.js';
 
-// Placeholder until its issue lands: fails loudly rather than pretending to work.
-const command: CommandModule<GlobalArgs, GlobalArgs> = {
+interface PlanArgs extends GlobalArgs, TargetArgs, ValidityArgs {
+  sourceDir?: string;
+}
+
+/** The `plan --json` document: the plan plus, with a source, the patch. */
+export function planDocument(plan: BuildPlan, patch: PatchResult | undefined) {
+  return {
+    gitVersion: plan.version.gitVersion,
+    gitCommit: plan.version.gitCommit || null,
+    goVersion: plan.version.goVersion || null,
+    image: plan.image || null,
+    platforms: plan.platforms.map(formatPlatform),
+    buildMode: plan.buildMode,
+    buildModeSource: plan.buildModeSource,
+    ldflags: plan.ldflags,
+    env: plan.env,
+    goFlags: plan.goFlags,
+    package: plan.package,
+    containerSourceDir: plan.containerSourceDir,
+    validity: plan.validity,
+    cacheKey: plan.cacheKey,
+    patches: patch
+      ? {
+          files: patch.files.map((f) => ({ file: f.file, targets: f.targets })),
+          changes: patch.changes,
+          diff: patch.diff,
+        }
+      : null,
+    notes: plan.notes,
+  };
+}
+
+/** Human text of a plan, one fact per line. */
+export function planText(plan: BuildPlan, patch: PatchResult | undefined, verbose = false): string {
+  const v = plan.version;
+  const envText = Object.entries(plan.env)
+    .map(([k, val]) => `${k}=${val}`)
+    .join(' ');
+  const lines = [
+    `kubeadm     ${v.gitVersion}`,
+    `commit      ${v.gitCommit || '(unknown: build needs --commit)'}`,
+    `go          ${v.goVersion || '(unknown: build needs --go-version)'}`,
+    `image       ${plan.image || '(none: Go version unknown)'}`,
+    `platforms   ${plan.platforms.map(formatPlatform).join(', ')}`,
+    `build mode  ${plan.buildMode} (${plan.buildModeSource === 'tree' ? 'read from hack/lib/init.sh' : 'inferred from the version'})`,
+    `validity    leaf ${describeValidity(plan.validity.leaf)}, CA ${describeValidity(plan.validity.ca)}`,
+    `build       ${envText} go build ${plan.goFlags.join(' ')} ${plan.package}`,
+    `ldflags     ${verbose ? plan.ldflags : `${plan.ldflags.split(' -X ').length - 1} -X version flags (--verbose or --json shows them)`}`,
+    `cache key   ${plan.cacheKey}`,
+  ];
+  if (plan.notes.length > 0) lines.push('notes:', ...plan.notes.map((n) => `  - ${n}`));
+  if (patch) {
+    if (patch.diff) lines.push('patch:', patch.diff.trimEnd());
+    else lines.push('patch:      none needed: the tree already has these validities');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const command: CommandModule<GlobalArgs, PlanArgs> = {
   command: 'plan',
-  describe: '(not implemented yet)',
+  describe: 'show everything build would do, without Docker (with --source-dir, also the patch as a diff)',
+  builder: (y) =>
+    withValidityOptions(withTargetOptions(y as Argv<GlobalArgs>)).option('source-dir', {
+      type: 'string',
+      describe: 'a Kubernetes source tree: read its build mode and show the patch',
+    }) as unknown as Argv<PlanArgs>,
   handler: (argv) =>
-    runCommand(argv, async () => {
-      throw new KfError("'plan' is not implemented yet", 'use a released version of kubeadm-forever');
+    runCommand(argv, async (args, out) => {
+      const validity = resolveValidities(args);
+      const platforms = resolvePlatforms(args);
+      out.step('reading the kubeadm version');
+      const version = await resolveTarget(args);
+      let patch: PatchResult | undefined;
+      let buildMode: Parameters<typeof createBuildPlan>[0]['buildMode'];
+      const treeNotes: string[] = [];
+      if (args.sourceDir !== undefined) {
+        out.step(`reading the source tree ${args.sourceDir}`);
+        await assertSourceTree(args.sourceDir);
+        buildMode = { mode: await readBuildMode(args.sourceDir), source: 'tree' };
+        const plan0 = createBuildPlan({ version, validity, platforms, buildMode });
+        const treeVersion = await readTreeVersion(args.sourceDir);
+        if (treeVersion && treeVersion.minor !== plan0.kube.minor) {
+          treeNotes.push(
+            `the source tree looks like Kubernetes ${kubeMinorText(treeVersion)} (its newest changelog) but the target is ${version.gitVersion}`,
+          );
+        }
+        patch = computePatch(await readPatchSources(args.sourceDir), validity, { kube: plan0.kube });
+      }
+      const plan = createBuildPlan({ version, validity, platforms, buildMode });
+      plan.notes.push(...treeNotes);
+      out.result(planDocument(plan, patch), planText(plan, patch, args.verbose));
     }),
 };
 export default command;

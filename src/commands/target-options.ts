@@ -31,6 +31,7 @@ export function withTargetOptions<T>(y: Argv<T>) {
     })
     .option('version-file', {
       type: 'string',
+      nargs: 1,
       describe: 'saved output of `kubeadm version` in any format; - reads stdin',
     })
     .option('kubernetes-version', {
@@ -53,11 +54,14 @@ export function withValidityOptions<T>(y: Argv<T>) {
   return y
     .option('validity', {
       type: 'string',
+      // nargs 1: the next word is the value even when it starts with "-" (so -1d is refused by us).
+      nargs: 1,
       default: DEFAULT_LEAF_VALIDITY,
       describe: 'leaf certificate validity: N with unit y (365 days), d or h; at most 290y',
     })
     .option('ca-validity', {
       type: 'string',
+      nargs: 1,
       default: DEFAULT_CA_VALIDITY,
       describe: 'CA certificate validity (same units); at least --validity',
     });

@@ -1,15 +1,42 @@
-import type { CommandModule } from 'yargs';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { parsePlatform } from '../core/version.js';
 import { KfError } from '../errors.js';
+import { describeVerify, verifyBinary } from '../pipeline/verify.js';
+import type { Output } from '../ui/output.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
+import { resolveTarget, resolveValidities, withTargetOptions, withValidityOptions, type TargetArgs, type ValidityArgs } from './target-options.js';
 
-// Placeholder until its issue lands: fails loudly rather than pretending to work.
-const command: CommandModule<GlobalArgs, GlobalArgs> = {
+interface VerifyArgs extends GlobalArgs, TargetArgs, ValidityArgs {
+  binary: string;
+}
+
+function targetGiven(argv: VerifyArgs): boolean {
+  return argv.kubeadm !== undefined || argv.versionFile !== undefined || argv.kubernetesVersion !== undefined;
+}
+
+async function verify(argv: VerifyArgs, out: Output): Promise<number> {
+  const validity = resolveValidities(argv);
+  const target = targetGiven(argv) ? await resolveTarget(argv) : undefined;
+  const platform = typeof argv.platform === 'string' && argv.platform ? parsePlatform(argv.platform, '--platform') : undefined;
+  out.step(`verifying ${argv.binary}`);
+  const expected = target ? { gitVersion: target.gitVersion, gitCommit: target.gitCommit } : undefined;
+  const report = await verifyBinary({ binary: argv.binary, expected, validity, platform });
+  out.succeed();
+  const doc = { binary: argv.binary, expected: expected ?? null, validity, ...report };
+  out.result(doc, describeVerify(report).join('\n'));
+  if (!report.executed) return 0;
+  if (!report.passed) {
+    throw new KfError(`${argv.binary} failed verification: ${report.failures[0]}`, 'build it again with kubeadm-forever build (check the version flags and the patch)');
+  }
+  return 0;
+}
+
+const command: CommandModule<GlobalArgs, VerifyArgs> = {
   command: 'verify <binary>',
-  describe: '(not implemented yet)',
-  handler: (argv) =>
-    runCommand(argv, async () => {
-      throw new KfError("'verify' is not implemented yet", 'use a released version of kubeadm-forever');
-    }),
+  describe: 'run a kubeadm: version and `init phase certs all`, every certificate against the expected validity',
+  builder: (y: Argv<GlobalArgs>) =>
+    withValidityOptions(withTargetOptions(y)).positional('binary', { type: 'string', demandOption: true, describe: 'the kubeadm binary' }) as unknown as Argv<VerifyArgs>,
+  handler: (argv: ArgumentsCamelCase<VerifyArgs>) => runCommand(argv, verify),
 };
 export default command;

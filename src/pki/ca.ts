@@ -1,11 +1,14 @@
+import type { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfError } from '../errors.js';
 import type { Validity } from '../core/types.js';
-import { createCa, extendCa, loadCaPair, type CaPair, type NewCa } from './certs.js';
+import { assertSameCa, createCa, extendCa, isIssuedBy, loadCaPair, parseCertificatesPem, type CaPair, type NewCa } from './certs.js';
+import { akidHasIssuerSerial } from './der.js';
 import {
   assertWritableDir,
   backupFiles,
+  certFilesUnder,
   CERT_MODE,
   fileTimestamp,
   KEY_MODE,
@@ -26,14 +29,15 @@ export const KUBEADM_CAS = [
 export interface CaSummary {
   name: string;
   cert: string;
-  key: string;
+  /** undefined when installed from --new-ca-dir (no key on this node) */
+  key?: string;
   subject: string;
   serial: string;
   notBefore: string;
   notAfter: string;
 }
 
-function summary(name: string, certFile: string, keyFile: string, ca: NewCa): CaSummary {
+function summary(name: string, certFile: string, keyFile: string | undefined, ca: NewCa): CaSummary {
   return {
     name,
     cert: certFile,
@@ -110,13 +114,16 @@ export interface CaExtendOptions {
   kubeconfigDir?: string;
   backupDir?: string;
   validity: Validity;
+  /** a node without CA keys: install these already extended CA certificates instead */
+  newCaDir?: string;
   now?: Date;
 }
 
 export interface CaExtendResult {
   pkiDir: string;
   validity: string;
-  extended: (CaSummary & { oldNotAfter: string; oldSerial: string })[];
+  /** serialKept: a certificate's AKID names the CA serial, so the serial could not change */
+  extended: (CaSummary & { oldNotAfter: string; oldSerial: string; serialKept: boolean })[];
   skipped: string[];
   kubeconfigDir?: string;
   kubeconfigs: { file: string; clusters: string[] }[];
@@ -132,17 +139,18 @@ export function defaultKubeconfigDir(pkiDir: string): string | undefined {
   return path.basename(abs) === 'pki' ? path.dirname(abs) : undefined;
 }
 
-/**
- * `ca extend`: every CA present is re-signed with its own key (same subject, key and
- * extensions; see extendCa). Everything is prepared and checked in memory first; then the old
- * certificates and the kubeconfigs that change are backed up, then all files are written.
- */
-export async function caExtend(opts: CaExtendOptions): Promise<CaExtendResult> {
-  const now = opts.now ?? new Date();
-  const pkiDir = path.resolve(opts.pkiDir);
-  if (!fs.existsSync(pkiDir) || !fs.statSync(pkiDir).isDirectory()) {
-    throw new KfError(`PKI directory ${pkiDir} does not exist`, 'pass --pki-dir with the directory holding ca.crt and ca.key (/etc/kubernetes/pki)');
-  }
+/** One CA `ca extend` replaces: where it is, what it was, and its new certificate. */
+interface PreparedCa {
+  name: string;
+  certFile: string;
+  keyFile?: string;
+  oldCert: X509Certificate;
+  fresh: NewCa;
+  serialKept: boolean;
+}
+
+/** Re-signs each CA present in `pkiDir` with its own key. */
+async function resignCas(pkiDir: string, validity: Validity, now: Date): Promise<{ prepared: PreparedCa[]; skipped: string[] }> {
   const pairs: { name: string; pair: CaPair }[] = [];
   const skipped: string[] = [];
   for (const c of KUBEADM_CAS) {
@@ -154,8 +162,8 @@ export async function caExtend(opts: CaExtendOptions): Promise<CaExtendResult> {
     }
     if (!fs.existsSync(keyFile)) {
       throw new KfError(
-        `${certFile} has no key beside it (${keyFile}): an external CA cannot be re-signed here`,
-        'run ca extend where the CA key is, or leave this CA to whoever holds its key',
+        `${certFile} has no key beside it (${keyFile}), so it cannot be re-signed here`,
+        'run ca extend on a control-plane node; on other nodes install its result with --new-ca-dir',
       );
     }
     const pair = await loadCaPair(
@@ -166,22 +174,84 @@ export async function caExtend(opts: CaExtendOptions): Promise<CaExtendResult> {
     );
     pairs.push({ name: c.name, pair });
   }
-  if (pairs.length === 0) {
-    throw new KfError(`no CA found in ${pkiDir} (looked for ca.crt, etcd/ca.crt, front-proxy-ca.crt)`, 'pass --pki-dir with the cluster PKI (/etc/kubernetes/pki)');
+  // Certificates already issued whose AKID names the CA's serial only chain if it is kept.
+  const issued = certFilesUnder(pkiDir).flatMap((f) => {
+    try {
+      return parseCertificatesPem(fs.readFileSync(f, 'utf8'), f);
+    } catch {
+      return []; // unreadable files are check's business, not a reason to stop here
+    }
+  });
+  const prepared: PreparedCa[] = [];
+  for (const { name, pair } of pairs) {
+    const serialKept =
+      akidHasIssuerSerial(pair.der) ||
+      issued.some((c) => !c.ca && isIssuedBy(c, pair.cert) && akidHasIssuerSerial(new Uint8Array(c.raw)));
+    const fresh = await extendCa(pair, validity.hours, now, serialKept);
+    prepared.push({ name, certFile: pair.certFile, keyFile: pair.keyFile, oldCert: pair.cert, fresh, serialKept });
   }
+  return { prepared, skipped };
+}
 
+/**
+ * For nodes without the CA keys (workers): takes the CAs already extended on a control-plane
+ * node from `newCaDir` and checks each is the same CA as the local one (sameCaIdentity).
+ */
+function adoptExtendedCas(pkiDir: string, newCaDir: string): { prepared: PreparedCa[]; skipped: string[] } {
+  const prepared: PreparedCa[] = [];
+  const skipped: string[] = [];
+  for (const c of KUBEADM_CAS) {
+    const certFile = path.join(pkiDir, c.cert);
+    const newFile = path.join(newCaDir, c.cert);
+    if (!fs.existsSync(certFile) || !fs.existsSync(newFile)) {
+      skipped.push(c.cert);
+      continue;
+    }
+    const [oldCert] = parseCertificatesPem(readFileOrFail(certFile, 'CA certificate').toString('utf8'), certFile);
+    const newPem = readFileOrFail(newFile, 'extended CA certificate').toString('utf8');
+    const [newCert] = parseCertificatesPem(newPem, newFile);
+    assertSameCa(oldCert!, certFile, newCert!, newFile);
+    const pem = `${newCert!.toString().trim()}\n`;
+    prepared.push({ name: c.name, certFile, oldCert: oldCert!, fresh: { pem, cert: newCert! }, serialKept: oldCert!.serialNumber === newCert!.serialNumber });
+  }
+  return { prepared, skipped };
+}
+
+/**
+ * `ca extend`: every CA present is re-signed with its own key (same subject, key and
+ * extensions; see extendCa), or with `newCaDir` replaced by the copy already extended on a
+ * control-plane node. Everything is prepared and checked in memory first; then the old
+ * certificates and the kubeconfigs that change are backed up, then all files are written.
+ */
+export async function caExtend(opts: CaExtendOptions): Promise<CaExtendResult> {
+  const now = opts.now ?? new Date();
+  const pkiDir = path.resolve(opts.pkiDir);
+  if (!fs.existsSync(pkiDir) || !fs.statSync(pkiDir).isDirectory()) {
+    throw new KfError(`PKI directory ${pkiDir} does not exist`, 'pass --pki-dir with the directory holding ca.crt (/etc/kubernetes/pki)');
+  }
+  if (opts.newCaDir !== undefined && !fs.existsSync(opts.newCaDir)) {
+    throw new KfError(`--new-ca-dir ${opts.newCaDir} does not exist`, "pass the directory holding the control plane's extended ca.crt");
+  }
+  const { prepared, skipped } =
+    opts.newCaDir !== undefined ? adoptExtendedCas(pkiDir, path.resolve(opts.newCaDir)) : await resignCas(pkiDir, opts.validity, now);
+  if (prepared.length === 0) {
+    throw new KfError(
+      `no CA to extend in ${pkiDir} (looked for ca.crt, etcd/ca.crt, front-proxy-ca.crt${opts.newCaDir ? ` and the same names in ${opts.newCaDir}` : ''})`,
+      'pass --pki-dir with the cluster PKI (/etc/kubernetes/pki)',
+    );
+  }
   const extended: CaExtendResult['extended'] = [];
   const writes: PendingWrite[] = [];
   const replacements: { oldDer: Buffer; newPem: string; caFile: string }[] = [];
-  for (const { name, pair } of pairs) {
-    const fresh = await extendCa(pair, opts.validity.hours, now);
-    const mode = fs.statSync(pair.certFile).mode & 0o777;
-    writes.push({ file: pair.certFile, data: fresh.pem, mode: mode || CERT_MODE });
-    replacements.push({ oldDer: Buffer.from(pair.der), newPem: fresh.pem, caFile: pair.certFile });
+  for (const p of prepared) {
+    const mode = fs.statSync(p.certFile).mode & 0o777;
+    writes.push({ file: p.certFile, data: p.fresh.pem, mode: mode || CERT_MODE });
+    replacements.push({ oldDer: Buffer.from(p.oldCert.raw), newPem: p.fresh.pem, caFile: p.certFile });
     extended.push({
-      ...summary(name, pair.certFile, pair.keyFile, fresh),
-      oldNotAfter: new Date(pair.cert.validTo).toISOString(),
-      oldSerial: pair.cert.serialNumber,
+      ...summary(p.name, p.certFile, p.keyFile, p.fresh),
+      oldNotAfter: new Date(p.oldCert.validTo).toISOString(),
+      oldSerial: p.oldCert.serialNumber,
+      serialKept: p.serialKept,
     });
   }
 
@@ -208,12 +278,12 @@ export async function caExtend(opts: CaExtendOptions): Promise<CaExtendResult> {
   }
   assertWritableDir(backupDir, 'backup directory');
   assertWritableDir(pkiDir, 'PKI directory');
-  for (const { pair } of pairs) assertWritableDir(path.dirname(pair.certFile), 'PKI directory');
+  for (const p of prepared) assertWritableDir(path.dirname(p.certFile), 'PKI directory');
   if (kubeconfigDir && changedConfs.length > 0) assertWritableDir(kubeconfigDir, 'kubeconfig directory');
 
   const backedUp = [
     ...backupFiles(
-      pairs.map((p) => p.pair.certFile),
+      prepared.map((p) => p.certFile),
       pkiDir,
       path.join(backupDir, 'pki'),
     ),
@@ -222,7 +292,7 @@ export async function caExtend(opts: CaExtendOptions): Promise<CaExtendResult> {
   writeFilesAtomically(writes);
   return {
     pkiDir,
-    validity: opts.validity.text,
+    validity: opts.newCaDir !== undefined ? 'as in --new-ca-dir' : opts.validity.text,
     extended,
     skipped,
     kubeconfigDir,

@@ -111,10 +111,12 @@ export async function createCa(commonName: string, key: SigningKey, validityHour
 /**
  * The same CA for longer: a new self-signed certificate with the original subject, issuer,
  * public key and extensions byte for byte (so every leaf's issuer DN and AKID still match), the
- * original NotBefore, a new random serial and NotAfter = now + validity. Only a self-signed CA
- * can be extended this way; an intermediate would need its parent.
+ * original NotBefore and NotAfter = now + validity. The serial is new and random, unless
+ * `keepSerial`: certificates whose AKID names the issuer's serial (openssl's
+ * `authorityKeyIdentifier=keyid,issuer:always`) only chain to a CA with that serial. Only a
+ * self-signed CA can be extended this way; an intermediate would need its parent.
  */
-export async function extendCa(ca: CaPair, validityHours: number, now = new Date()): Promise<NewCa> {
+export async function extendCa(ca: CaPair, validityHours: number, now = new Date(), keepSerial = false): Promise<NewCa> {
   let parts;
   try {
     parts = tbsParts(ca.der);
@@ -136,7 +138,7 @@ export async function extendCa(ca: CaPair, validityHours: number, now = new Date
   }
   const notAfter = new Date(Math.floor(now.getTime() / 1000) * 1000 + validityHours * HOUR_MS);
   const built = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerialHex(),
+    serialNumber: keepSerial ? ca.cert.serialNumber : randomSerialHex(),
     subject: new x509.Name(parts.subject),
     issuer: new x509.Name(parts.issuer),
     notBefore: new Date(ca.cert.validFrom),
@@ -151,6 +153,7 @@ export async function extendCa(ca: CaPair, validityHours: number, now = new Date
   // The point of `extend` is byte-identical identity: prove it rather than trust re-encoding.
   const after = tbsParts(new Uint8Array(cert.raw));
   const same =
+    (!keepSerial || equalBytes(after.serial, parts.serial)) &&
     equalBytes(after.subject, parts.subject) &&
     equalBytes(after.issuer, parts.issuer) &&
     equalBytes(after.spki, parts.spki) &&
@@ -158,11 +161,32 @@ export async function extendCa(ca: CaPair, validityHours: number, now = new Date
     after.extensions.every((e, i) => equalBytes(e.der, parts.extensions[i]!.der));
   if (!same || !cert.verify(ca.cert.publicKey)) {
     throw new KfError(
-      `re-signing ${ca.certFile} would change its subject, key or extensions (encoding not reproducible)`,
+      `re-signing ${ca.certFile} would change its ${keepSerial ? 'serial, ' : ''}subject, key or extensions (encoding not reproducible)`,
       'report this with the output of `openssl x509 -noout -text` for the CA; nothing was written',
     );
   }
   return { pem, cert };
+}
+
+/**
+ * Checks that `fresh` is `old` extended: a self-signed CA with the same subject and public key
+ * byte for byte, and a later NotAfter. Used where the CA key is absent (worker nodes).
+ */
+export function assertSameCa(old: X509Certificate, oldFile: string, fresh: X509Certificate, freshFile: string): void {
+  const a = tbsParts(new Uint8Array(old.raw));
+  const b = tbsParts(new Uint8Array(fresh.raw));
+  if (!fresh.ca || !equalBytes(b.subject, b.issuer) || !fresh.verify(fresh.publicKey)) {
+    throw new KfError(`${freshFile} is not a self-signed CA certificate`, "pass --new-ca-dir with the control plane's pki directory after ca extend");
+  }
+  if (!equalBytes(a.subject, b.subject) || !equalBytes(a.spki, b.spki)) {
+    throw new KfError(
+      `${freshFile} is not the same CA as ${oldFile} (subject or key differ)`,
+      'copy the CA certificates that ca extend wrote on a control-plane node of this cluster',
+    );
+  }
+  if (new Date(fresh.validTo) <= new Date(old.validTo)) {
+    throw new KfError(`${freshFile} does not last longer than ${oldFile} (until ${new Date(fresh.validTo).toISOString()})`, 'run ca extend on a control-plane node first, then copy its result');
+  }
 }
 
 /** Hex of the CA's subjectKeyIdentifier, if it has one. */

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isKfError, messageOf } from '../errors.js';
 import { isIssuedBy, parseCertificatesPem } from './certs.js';
+import { certFilesUnder } from './files.js';
 import { decodeCertData, kubeconfigCertRefs, listKubeconfigs } from './kubeconfig.js';
 
 const YEAR_MS = 365 * 24 * 3_600_000;
@@ -59,19 +60,6 @@ interface Found {
 
 function oneLine(name: string): string {
   return name.replace(/\n/g, ', ');
-}
-
-function certFilesUnder(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if ((e.isFile() || e.isSymbolicLink()) && /\.(crt|pem)$/.test(e.name)) out.push(p);
-    }
-  };
-  walk(dir);
-  return out;
 }
 
 function keyFromPem(pem: string): KeyObject | undefined {

@@ -93,6 +93,22 @@ export function tbsParts(certDer: Uint8Array): TbsParts {
   };
 }
 
+const OID_AKID = '2.5.29.35';
+
+/**
+ * Whether the certificate's authorityKeyIdentifier names its issuer's serial
+ * (authorityCertSerialNumber, [2]). openssl matches that serial when it builds a chain.
+ */
+export function akidHasIssuerSerial(certDer: Uint8Array): boolean {
+  const ext = tbsParts(certDer).extensions.find((e) => e.oid === OID_AKID);
+  if (!ext) return false;
+  const fields = children(ext.der, readTlv(ext.der, 0));
+  const value = fields[fields.length - 1];
+  if (!value || value.tag !== 0x04) throw new DerError('authorityKeyIdentifier without a value');
+  const inner = ext.der.subarray(value.contentStart, value.end);
+  return children(inner, readTlv(inner, 0)).some((t) => t.tag === 0x82);
+}
+
 export function decodeOid(content: Uint8Array): string {
   if (content.length === 0) throw new DerError('empty OID');
   const first = content[0]!;

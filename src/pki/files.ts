@@ -102,3 +102,17 @@ export function readFileOrFail(file: string, what: string): Buffer {
     throw new KfError(`cannot read ${what} ${file}: ${messageOf(err)}`, `check the path (and --pki-dir); nothing was written`);
   }
 }
+
+/** Certificate files (*.crt, *.pem) under `dir`, recursively, sorted. */
+export function certFilesUnder(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if ((e.isFile() || e.isSymbolicLink()) && /\.(crt|pem)$/.test(e.name)) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}

@@ -17,12 +17,16 @@ export function requireFile(file: string, what: string): void {
 export function k8sTree(): string {
   requireFile(k8sTarball, "Debian's kubernetes source tarball");
   const dir = path.join(fixturesDir, 'kubernetes-1.20.2');
-  const marker = path.join(fixturesDir, '.kubernetes-1.20.2.unpacked');
-  if (!fs.existsSync(marker)) {
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.mkdirSync(dir, { recursive: true });
-    execFileSync('tar', ['-xzf', k8sTarball, '-C', dir, '--strip-components=1']);
-    fs.writeFileSync(marker, new Date().toISOString());
+  if (!fs.existsSync(path.join(dir, 'cmd/kubeadm'))) {
+    // Unpack beside it and rename: concurrent test runs never see (or make) a half tree.
+    const tmp = fs.mkdtempSync(path.join(fixturesDir, '.unpack-'));
+    try {
+      execFileSync('tar', ['-xzf', k8sTarball, '-C', tmp, '--strip-components=1', '--no-same-owner']);
+      fs.renameSync(tmp, dir);
+    } catch (err) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      if (!fs.existsSync(path.join(dir, 'cmd/kubeadm'))) throw err;
+    }
   }
   return dir;
 }

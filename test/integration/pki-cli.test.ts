@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/env.js';
+import { cliPath, runCli } from '../helpers/env.js';
 import {
   modeOf,
   opensslNotAfter,
@@ -140,6 +140,33 @@ describe('ca init', () => {
     const r = runCli(['ca', 'init', '--out', path.join(root, 'blocker', 'pki')]);
     expectTwoLineError(r, 1, /not a directory/);
     expect(snapshot(root)).toEqual(before);
+  }, 120_000);
+});
+
+/**
+ * Runs the CLI in a private mount namespace where `roDir` is mounted read-only: the real
+ * "unwritable output" case (root ignores permission bits, not a read-only mount).
+ */
+function runCliReadOnly(roDir: string, args: string[]) {
+  const script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" && shift && exec "$@"';
+  const r = spawnSync('unshare', ['-m', 'sh', '-c', script, 'sh', roDir, process.execPath, cliPath, ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('read-only targets', () => {
+  it('ca init and ca extend refuse a read-only directory and write nothing anywhere', () => {
+    const root = tmp('readonly');
+    const pki = path.join(root, 'pki');
+    fs.mkdirSync(pki);
+    const init = runCliReadOnly(pki, ['ca', 'init', '--out', pki]);
+    expectTwoLineError(init, 1, /output directory .+ is not writable \(.*read-only file system/i);
+    expect(fs.readdirSync(pki)).toEqual([]);
+
+    expect(runCli(['ca', 'init', '--out', pki]).status).toBe(0);
+    const before = snapshot(root);
+    const extend = runCliReadOnly(pki, ['ca', 'extend', '--pki-dir', pki]);
+    expectTwoLineError(extend, 1, /PKI directory .+ is not writable/);
+    expect(snapshot(root)).toEqual(before); // not even a backup folder
   }, 120_000);
 });
 

@@ -1,0 +1,289 @@
+import os from 'node:os';
+import { PassThrough, type Readable } from 'node:stream';
+import Docker from 'dockerode';
+import { KfError, messageOf } from '../errors.js';
+
+/** Every container the tool starts carries these labels; leftovers are found by them. */
+export const CONTAINER_LABEL = 'kubeadm-forever';
+export const PID_LABEL = 'kubeadm-forever.pid';
+export const HOST_LABEL = 'kubeadm-forever.host';
+export const DEFAULT_GO_CACHE_VOLUME = 'kubeadm-forever-gocache';
+/** Lines of build output shown when a build fails. */
+export const FAILURE_TAIL_LINES = 30;
+
+/** Where dockerode will connect, for messages: DOCKER_HOST or the default socket. */
+export function dockerHost(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+}
+
+function statusOf(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null && 'statusCode' in err ? Number((err as { statusCode: unknown }).statusCode) : undefined;
+}
+
+/**
+ * Connects to the engine named by DOCKER_HOST (and DOCKER_TLS_VERIFY/DOCKER_CERT_PATH), else
+ * the default socket, and pings it so an unreachable engine fails here with a clear message
+ * rather than deep inside a build.
+ */
+export async function connectDocker(env: NodeJS.ProcessEnv = process.env): Promise<Docker> {
+  const host = dockerHost(env);
+  let docker: Docker;
+  try {
+    // dockerode reads DOCKER_HOST from process.env; pass the given env explicitly.
+    docker = env === process.env ? new Docker() : new Docker(modemOptionsFrom(env));
+    await docker.ping();
+  } catch (err) {
+    throw new KfError(
+      `Docker engine unreachable at ${host}: ${messageOf(err).split('\n')[0]}`,
+      `start the Docker engine or set DOCKER_HOST to a reachable one (DOCKER_HOST is ${env.DOCKER_HOST ? `'${env.DOCKER_HOST}'` : 'not set'})`,
+    );
+  }
+  return docker;
+}
+
+function modemOptionsFrom(env: NodeJS.ProcessEnv): Docker.DockerOptions {
+  const host = env.DOCKER_HOST;
+  if (!host) return { socketPath: '/var/run/docker.sock' };
+  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) };
+  const url = new URL(host.replace(/^tcp:/, env.DOCKER_TLS_VERIFY ? 'https:' : 'http:'));
+  return { host: url.hostname, port: url.port || (url.protocol === 'https:' ? 2376 : 2375), protocol: url.protocol.slice(0, -1) as 'http' | 'https' };
+}
+
+export interface ImageRef {
+  name: string;
+  id: string;
+}
+
+/**
+ * The image present → used as it is; absent → pulled with progress (errors inside the pull
+ * stream are passed on); a pull that cannot happen (no registry, unknown name) → an error
+ * naming `docker load -i` and `--image`.
+ */
+export async function ensureImage(docker: Docker, image: string, onProgress?: (text: string) => void): Promise<ImageRef> {
+  try {
+    const info = await docker.getImage(image).inspect();
+    return { name: image, id: info.Id };
+  } catch (err) {
+    if (statusOf(err) !== 404) {
+      throw new KfError(`cannot inspect image ${image}: ${messageOf(err).split('\n')[0]}`, 'check that the Docker engine is healthy and retry');
+    }
+  }
+  const loadHint = `load it on the engine with 'docker load -i FILE' (from 'docker save ${image}' on a connected machine), or pass --image NAME of an image the engine has`;
+  try {
+    const stream = (await docker.pull(image)) as Readable;
+    await new Promise<void>((resolve, reject) => {
+      docker.modem.followProgress(
+        stream,
+        (err: Error | null, output: Array<{ error?: string; errorDetail?: { message?: string } }>) => {
+          const failed = output?.find((e) => e.error || e.errorDetail);
+          if (err) reject(err);
+          else if (failed) reject(new Error(failed.errorDetail?.message ?? failed.error));
+          else resolve();
+        },
+        (event: { status?: string; id?: string; progress?: string }) => {
+          if (onProgress && event.status) onProgress([event.id, event.status, event.progress].filter(Boolean).join(' '));
+        },
+      );
+    });
+    const info = await docker.getImage(image).inspect();
+    return { name: image, id: info.Id };
+  } catch (err) {
+    throw new KfError(`image ${image} is not on the engine and cannot be pulled: ${messageOf(err).split('\n')[0]}`, loadHint);
+  }
+}
+
+/** Creates the named Go build cache volume if it does not exist yet (idempotent). */
+export async function ensureVolume(docker: Docker, name: string): Promise<void> {
+  try {
+    await docker.createVolume({ Name: name, Labels: { [CONTAINER_LABEL]: '1' } });
+  } catch (err) {
+    throw new KfError(`cannot create the Go build cache volume ${name}: ${messageOf(err).split('\n')[0]}`, 'pass --go-cache-volume another name or check the engine');
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes containers left by killed runs of this tool on this host (their owning process is
+ * gone). Containers of runs still alive, or of other hosts sharing the engine, are left alone.
+ */
+export async function removeLeftovers(docker: Docker): Promise<number> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`${CONTAINER_LABEL}=1`] } });
+  let removed = 0;
+  for (const c of list) {
+    const pid = Number(c.Labels[PID_LABEL]);
+    const sameHost = c.Labels[HOST_LABEL] === os.hostname();
+    if (!sameHost || (Number.isInteger(pid) && pid > 0 && processAlive(pid))) continue;
+    try {
+      await docker.getContainer(c.Id).remove({ force: true, v: true });
+      removed++;
+    } catch (err) {
+      if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
+    }
+  }
+  return removed;
+}
+
+export interface ContainerSpec {
+  image: string;
+  /** argument array: never a shell string */
+  cmd: string[];
+  env: Record<string, string>;
+  workingDir?: string;
+  /** named volumes: volume name → mount point */
+  volumes?: Record<string, string>;
+}
+
+export interface RunResult {
+  exitCode: number;
+  /** the last FAILURE_TAIL_LINES lines of stdout+stderr */
+  tail: string[];
+}
+
+/**
+ * One build container: created (not started), filled with putArchive, started, awaited, and
+ * always removed. Tty is off so stdout and stderr arrive multiplexed and are demultiplexed.
+ */
+export class BuildContainer {
+  private removed = false;
+
+  private constructor(
+    private readonly docker: Docker,
+    readonly container: Docker.Container,
+  ) {}
+
+  get id(): string {
+    return this.container.id;
+  }
+
+  static async create(docker: Docker, spec: ContainerSpec): Promise<BuildContainer> {
+    try {
+      const container = await docker.createContainer({
+        Image: spec.image,
+        Cmd: spec.cmd,
+        Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+        WorkingDir: spec.workingDir,
+        Tty: false,
+        AttachStdout: true,
+        AttachStderr: true,
+        Labels: { [CONTAINER_LABEL]: '1', [PID_LABEL]: String(process.pid), [HOST_LABEL]: os.hostname() },
+        HostConfig: {
+          Mounts: Object.entries(spec.volumes ?? {}).map(([Source, Target]) => ({ Type: 'volume' as const, Source, Target })),
+        },
+      });
+      return new BuildContainer(docker, container);
+    } catch (err) {
+      throw new KfError(`cannot create the build container from ${spec.image}: ${messageOf(err).split('\n')[0]}`, 'check the image and the engine, then retry');
+    }
+  }
+
+  /** Streams a tar archive into the (not yet started) container; `dir` must exist in the image. */
+  async putArchive(tar: Readable, dir = '/'): Promise<void> {
+    try {
+      await this.container.putArchive(tar, { path: dir });
+    } catch (err) {
+      throw new KfError(`cannot copy the source tree into the build container: ${messageOf(err).split('\n')[0]}`, 'check free space on the Docker engine and retry');
+    }
+  }
+
+  /** Starts the container, streams its output line by line to `onLine`, waits for the exit code. */
+  async run(onLine?: (line: string) => void): Promise<RunResult> {
+    const tail: string[] = [];
+    const stream = (await this.container.attach({ stream: true, stdout: true, stderr: true })) as unknown as Readable;
+    const lines = new PassThrough();
+    let pending = '';
+    lines.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        emit(pending.slice(0, nl));
+        pending = pending.slice(nl + 1);
+      }
+    });
+    const emit = (line: string) => {
+      tail.push(line);
+      if (tail.length > FAILURE_TAIL_LINES) tail.shift();
+      onLine?.(line);
+    };
+    this.docker.modem.demuxStream(stream, lines, lines);
+    const ended = new Promise<void>((resolve) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', () => resolve());
+    });
+    await this.container.start();
+    const result = (await this.container.wait()) as { StatusCode: number };
+    if (this.removed) throw new KfError('the build container was removed while it ran', 'run the build again');
+    // The attach stream ends right after the exit; do not hang if the engine keeps it open.
+    await Promise.race([ended, new Promise((r) => setTimeout(r, 2000).unref())]);
+    if (pending) emit(pending);
+    return { exitCode: result.StatusCode, tail };
+  }
+
+  /** A tar stream of `file` in the container (works on a stopped container). */
+  async getArchive(file: string): Promise<NodeJS.ReadableStream> {
+    try {
+      return await this.container.getArchive({ path: file });
+    } catch (err) {
+      throw new KfError(`cannot copy ${file} out of the build container: ${messageOf(err).split('\n')[0]}`, 'rerun with --verbose to see the build log');
+    }
+  }
+
+  async remove(): Promise<void> {
+    if (this.removed) return;
+    this.removed = true;
+    try {
+      await this.container.remove({ force: true, v: true });
+    } catch (err) {
+      if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
+    }
+  }
+}
+
+/**
+ * Runs `body` with a fresh container and removes it afterwards whatever happens: success,
+ * failure, or SIGINT/SIGTERM (then `alsoOnSignal` cleans up what else the run made, and the
+ * process exits 130/143 once the container is gone).
+ */
+export async function withBuildContainer<T>(
+  docker: Docker,
+  spec: ContainerSpec,
+  body: (c: BuildContainer) => Promise<T>,
+  alsoOnSignal?: () => Promise<void>,
+): Promise<T> {
+  const c = await BuildContainer.create(docker, spec);
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signalled = true;
+    process.stderr.write(`\nerror: interrupted by ${signal}; removing build container ${c.id.slice(0, 12)}\nnext: run the build again; nothing was written\n`);
+    void c
+      .remove()
+      .catch(() => undefined)
+      .then(() => alsoOnSignal?.())
+      .catch(() => undefined)
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await body(c);
+  } catch (err) {
+    // The container vanished under a running step because of the signal: stay quiet and let
+    // the signal handler finish (it exits), instead of reporting a second, confusing error.
+    if (signalled) await new Promise<never>(() => undefined);
+    throw err;
+  } finally {
+    if (!signalled) {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+      await c.remove();
+    }
+  }
+}

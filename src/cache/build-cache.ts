@@ -1,0 +1,111 @@
+import { platformCacheKey } from '../core/plan.js';
+import { formatPlatform } from '../core/version.js';
+import type { BuildPlan, Platform } from '../core/types.js';
+import { TOOL_VERSION } from '../version.js';
+import type { BuildProvenance, ManifestInput } from './manifest.js';
+import { BinaryCache, type CacheEntry } from './store.js';
+
+/**
+ * The store stage as the build pipeline sees it: a hit before any container exists, a save
+ * after verify, and locks so that concurrent builds of one key build once.
+ *
+ *   const cache = new BuildCache(cacheDir, { warn });
+ *   const key = cache.keyOf(plan, platform, source.identity);
+ *   const hit = await cache.fetch(key, platform, outPath);     // null: build it
+ *   ...build, extract, verify...
+ *   await cache.save({ key, plan, platform, binary: outPath, goVersion, image, patchDiff });
+ *
+ * Build all misses inside `withLocks(keys, ...)` and `fetch` again there first: another run
+ * may have stored them while this one waited.
+ */
+export interface BuildCacheEvents {
+  /** a corrupt entry was found and moved aside (it will be rebuilt) */
+  warn?(text: string): void;
+  /** another process holds a key this run needs */
+  waiting?(text: string): void;
+}
+
+export interface SavedBuild {
+  key: string;
+  plan: BuildPlan;
+  platform: Platform;
+  /** the source identity that went into the key ("tarball:sha256:...", or undefined for the commit) */
+  source?: string;
+  /** the verified binary */
+  binary: string;
+  /** the Go that built it (its build info), e.g. "go1.19.8" */
+  goVersion: string;
+  image: { name: string; id: string };
+  /** the unified diff applied to the source */
+  patchDiff: string;
+  /** issue 8: source identity, build environment and arguments, reproducibility */
+  provenance?: BuildProvenance;
+}
+
+export class BuildCache {
+  readonly store: BinaryCache;
+  private readonly events: BuildCacheEvents;
+
+  constructor(cacheDir: string, events: BuildCacheEvents = {}) {
+    this.store = new BinaryCache(cacheDir);
+    this.events = events;
+  }
+
+  /** One key per platform, so `--platform a,b` and `--platform a` share a's entry. */
+  keyOf(plan: BuildPlan, platform: Platform, source: string | undefined): string {
+    return platformCacheKey(plan, platform, source);
+  }
+
+  /** A sound entry copied to `out` (sha256 checked on both sides), or null: build it. */
+  async fetch(key: string, platform: Platform, out: string): Promise<CacheEntry | null> {
+    const r = await this.store.lookup(key, platform);
+    if (r.kind === 'corrupt') {
+      this.events.warn?.(
+        `cache entry ${key} (${formatPlatform(platform)}) is corrupt: ${r.reason}; moved to ${r.movedTo}, rebuilding`,
+      );
+      return null;
+    }
+    if (r.kind === 'miss') return null;
+    await this.store.copyOut(r.entry, out);
+    return r.entry;
+  }
+
+  async save(b: SavedBuild): Promise<CacheEntry> {
+    return this.store.store(manifestFor(b), b.binary);
+  }
+
+  /** Holds the locks of `keys` (sorted, so two runs never wait on each other in a cycle). */
+  async withLocks<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(keys)].sort();
+    const lockAt = (i: number): Promise<T> =>
+      i === sorted.length
+        ? fn()
+        : this.store.withKeyLock(sorted[i]!, () => lockAt(i + 1), {
+            onWait: (h) =>
+              this.events.waiting?.(
+                `another build of the same inputs is running (pid ${h.pid} on ${h.host}); waiting for it`,
+              ),
+          });
+    return lockAt(0);
+  }
+}
+
+/** The manifest of one built binary: the plan's inputs for its platform, and what it ran in. */
+export function manifestFor(b: SavedBuild): ManifestInput {
+  const { platforms: _platforms, notes: _notes, cacheKey: _cacheKey, ...inputs } = b.plan;
+  return {
+    key: b.key,
+    inputs: { ...inputs, platform: formatPlatform(b.platform), source: b.source ?? null },
+    gitVersion: b.plan.version.gitVersion,
+    gitCommit: b.plan.version.gitCommit,
+    goVersion: b.goVersion,
+    platform: formatPlatform(b.platform),
+    validity: b.plan.validity.leaf,
+    caValidity: b.plan.validity.ca,
+    image: b.image.name,
+    imageId: b.image.id,
+    patches: b.patchDiff,
+    toolVersion: TOOL_VERSION,
+    ...(b.provenance ? { provenance: b.provenance } : {}),
+  };
+}

@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { unpackTarball } from '../adapters/archive.js';
+import { checkoutCommit, repoUrl } from '../adapters/git.js';
+import { assertSourceTree } from '../adapters/source-tree.js';
+import { UsageError } from '../errors.js';
+
+/** Where the Kubernetes source comes from: a directory as it is, a tarball, or one git commit. */
+export type SourceSpec =
+  | { kind: 'dir'; dir: string }
+  | { kind: 'tarball'; file: string }
+  | { kind: 'git'; repo: string; commit: string };
+
+export interface PreparedSource {
+  /** the tree on this host; never modified (patched files are overlaid in the tar stream) */
+  dir: string;
+  /** for people, e.g. "git file:///src/k8s @ faecb19" */
+  description: string;
+  /** identity for the cache key when it is not the commit itself, e.g. "tarball:sha256:…" */
+  identity?: string;
+  /** removes temp trees (unpacked tarball, git worktree); a no-op for --source-dir */
+  dispose(): Promise<void>;
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(fs.createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'kubeadm-forever-src-'));
+}
+
+/**
+ * source: makes the tree available on this host. --source-dir is used in place (read only);
+ * a tarball is unpacked (top folder stripped) into a temp dir; git fetches only the one commit
+ * into the mirror in the cache and checks it out into a temp worktree.
+ */
+export async function prepareSource(spec: SourceSpec, opts: { cacheDir: string }): Promise<PreparedSource> {
+  switch (spec.kind) {
+    case 'dir': {
+      const dir = path.resolve(spec.dir);
+      await assertSourceTree(dir);
+      return { dir, description: `directory ${dir}`, identity: `dir:${dir}`, dispose: async () => undefined };
+    }
+    case 'tarball': {
+      const file = path.resolve(spec.file);
+      if (!fs.existsSync(file) || !fs.statSync(file).isFile()) {
+        throw new UsageError(`--source-tarball ${spec.file}: no such file`, 'pass the path of a Kubernetes source .tar.gz');
+      }
+      const tmp = tempDir();
+      const dispose = async () => fs.rmSync(tmp, { recursive: true, force: true });
+      try {
+        const digest = await sha256File(file);
+        await unpackTarball(file, tmp);
+        await assertSourceTree(tmp);
+        return { dir: tmp, description: `tarball ${file}`, identity: `tarball:sha256:${digest}`, dispose };
+      } catch (err) {
+        await dispose();
+        throw err;
+      }
+    }
+    case 'git': {
+      const url = repoUrl(spec.repo);
+      const tmp = tempDir();
+      const dest = path.join(tmp, 'kubernetes');
+      try {
+        const checkout = await checkoutCommit({ repo: spec.repo, commit: spec.commit, cacheDir: opts.cacheDir, dest });
+        const dispose = async () => {
+          await checkout.dispose();
+          fs.rmSync(tmp, { recursive: true, force: true });
+        };
+        try {
+          await assertSourceTree(dest);
+        } catch (err) {
+          await dispose();
+          throw err;
+        }
+        return { dir: dest, description: `git ${url} @ ${spec.commit.slice(0, 12)}`, dispose };
+      } catch (err) {
+        fs.rmSync(tmp, { recursive: true, force: true });
+        throw err;
+      }
+    }
+  }
+}

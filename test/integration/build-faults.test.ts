@@ -1,0 +1,108 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliPath, goImage, runCli, skipDockerTests } from '../helpers/env.js';
+import { docker, leftoverContainers, listDir, makeFixtureRepo, tempDir, toolContainers, type FixtureRepo } from './docker-helpers.js';
+
+// Each fault: non-zero exit, the two-line error (no stack trace), nothing at --out, no container.
+
+const TWO_LINES = /^error: .+\nnext: .+\n$/;
+
+describe.skipIf(skipDockerTests)('build faults on a real Docker engine', () => {
+  let work: string;
+  let outDir: string;
+  let repo: FixtureRepo;
+  const sigintVolume = `kf-test-gocache-${process.pid}`;
+
+  beforeAll(() => {
+    work = tempDir('kf-it-faults-');
+    outDir = path.join(work, 'out');
+    fs.mkdirSync(outDir);
+    repo = makeFixtureRepo(work, 'gopath');
+  });
+
+  afterAll(async () => {
+    fs.rmSync(work, { recursive: true, force: true });
+    await docker.getVolume(sigintVolume).remove().catch(() => undefined);
+    expect(await leftoverContainers()).toEqual([]);
+  });
+
+  const args = (r: FixtureRepo, extra: string[] = []) => [
+    'build',
+    '--kubernetes-version', 'v1.20.2', '--commit', r.commit, '--go-version', '1.19.8',
+    '--image', goImage, '--repo', r.dir, '--out', path.join(outDir, 'kubeadm-custom'), '--cache-dir', path.join(work, 'cache'),
+    ...extra,
+  ];
+
+  function expectCleanFailure(r: { status: number | null; stderr: string }) {
+    expect(r.status).toBe(1);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(listDir(outDir)).toEqual([]);
+  }
+
+  it('engine unreachable: names Docker and DOCKER_HOST', () => {
+    const r = runCli(args(repo), { env: { DOCKER_HOST: 'tcp://127.0.0.1:1' }, timeout: 60_000 });
+    expectCleanFailure(r);
+    expect(r.stderr).toMatch(TWO_LINES);
+    expect(r.stderr).toMatch(/^error: Docker engine unreachable at tcp:\/\/127\.0\.0\.1:1/);
+    expect(r.stderr).toMatch(/next: .*DOCKER_HOST/);
+  }, 60_000);
+
+  it('image missing and not pullable: names `docker load -i` and --image', () => {
+    const r = runCli(args(repo).map((a) => (a === goImage ? 'kubeadm-forever-test/no-such-image:0.0.0' : a)), { timeout: 3 * 60_000 });
+    expectCleanFailure(r);
+    expect(r.stderr).toMatch(TWO_LINES);
+    expect(r.stderr).toMatch(/^error: image kubeadm-forever-test\/no-such-image:0\.0\.0 is not on the engine and cannot be pulled/);
+    expect(r.stderr).toContain('docker load -i');
+    expect(r.stderr).toContain('--image');
+  }, 3 * 60_000);
+
+  it('unknown commit: a clear error before any container', () => {
+    const r = runCli(args({ dir: repo.dir, commit: '0123456789abcdef0123456789abcdef01234567' }), { timeout: 60_000 });
+    expectCleanFailure(r);
+    expect(r.stderr).toMatch(TWO_LINES);
+    expect(r.stderr).toMatch(/^error: cannot fetch commit 0123456789abcdef0123456789abcdef01234567 from /);
+  }, 60_000);
+
+  it("compile error: shows the compiler's own message", async () => {
+    const broken = makeFixtureRepo(work, 'gopath', (dir) => {
+      fs.appendFileSync(path.join(dir, 'cmd/kubeadm/app/phases/certs.go'), '\nvar brokenOnPurpose int = "not an int"\n');
+    });
+    const r = runCli(args(broken), { timeout: 10 * 60_000 });
+    expectCleanFailure(r);
+    expect(r.stderr).toMatch(/certs\.go:\d+:\d+: cannot use "not an int"/);
+    expect(r.stderr).toMatch(/error: go build failed in .* \(exit code [1-9]\d*\): .*certs\.go:\d+:\d+: cannot use.*\nnext: .+\n$/);
+    expect(await leftoverContainers()).toEqual([]);
+  }, 10 * 60_000);
+
+  it('SIGINT during the build: the container is removed, exit non-zero, nothing at --out', async () => {
+    // A fresh Go cache volume makes the build long enough to interrupt it mid-way.
+    const childTmp = path.join(work, 'tmp');
+    fs.mkdirSync(childTmp);
+    const child = spawn(process.execPath, [cliPath, ...args(repo, ['--go-cache-volume', sigintVolume])], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TMPDIR: childTmp },
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 120_000;
+    let running = false;
+    while (!running && Date.now() < deadline) {
+      const mine = await toolContainers(child.pid);
+      running = mine.some((c) => c.State === 'running');
+      if (!running) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(running).toBe(true);
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill('SIGINT');
+    const code = await exited;
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/error: interrupted by SIGINT; removing build container [0-9a-f]{12}\nnext: .+\n$/);
+    expect(await toolContainers(child.pid)).toEqual([]);
+    expect(listDir(outDir)).toEqual([]);
+    // the checked-out source (a temp worktree) went with the container
+    expect(fs.readdirSync(childTmp)).toEqual([]);
+  }, 3 * 60_000);
+});
