@@ -75,7 +75,10 @@ export function buildKubeadmFixture(tree: string, outName: string): string {
       [
         'run', '--name', name, '--label', 'kubeadm-forever-test=1',
         '-v', `${tree}:/go/src/k8s.io/kubernetes:ro`, '-v', `${fixturesDir}:/out`,
-        '-e', 'GO111MODULE=off', '-e', 'CGO_ENABLED=0', '-e', 'GOCACHE=/tmp/gocache',
+        // a named volume keeps Go's build cache: the patched build after the stock one relinks
+        // in seconds instead of compiling cold again (remove: docker volume rm kf-test-gocache)
+        '-v', 'kf-test-gocache:/gocache',
+        '-e', 'GO111MODULE=off', '-e', 'CGO_ENABLED=0', '-e', 'GOCACHE=/gocache',
         '-w', '/go/src/k8s.io/kubernetes', goImage,
         'go', 'build', '-ldflags', ldflags, '-o', `/out/${tmpName}`, './cmd/kubeadm',
       ],
