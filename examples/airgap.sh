@@ -5,6 +5,7 @@
 #   outside:  build the custom kubeadm for exactly that version, export a bundle
 #   inside:   verify the bundle, import it into the local cache, check the binary, next steps
 #
+# Progress and every command's report go to stderr; stdout gets only WORK, where all files are.
 # Both sides run on this machine here, each with its own cache dir, so the bundle is the only
 # thing that crosses. Everything can be set from the environment (a test runs it on a fixture):
 #
@@ -53,10 +54,17 @@ kf build --version-file "$WORK/kubeadm-version.json" --platform "$PLATFORMS" \
   --out "$WORK/kubeadm-custom" --cache-dir "$OUTSIDE_CACHE" --json "${BUILD_EXTRA[@]}" >"$WORK/build.json"
 git_version="$(json "$WORK/kubeadm-version.json" clientVersion.gitVersion)"
 
+# exactly the binaries just built: their cache keys, from the manifests build --json points to
+keys=()
+n_platforms=$(tr ',' '\n' <<<"$PLATFORMS" | grep -c .)
+for ((i = 0; i < n_platforms; i++)); do
+  if ((n_platforms == 1)); then manifest="$(json "$WORK/build.json" manifest)"; else manifest="$(json "$WORK/build.json" "binaries.$i.manifest")"; fi
+  keys+=(--key "$(json "$manifest" key)")
+done
+
 say "outside: export the bundle for $git_version"
 bundle="$WORK/kubeadm-forever-bundle-$git_version.tar.gz"
-kf bundle export --out "$bundle" --version "$git_version" --platform "$PLATFORMS" \
-  --cache-dir "$OUTSIDE_CACHE" --json >"$WORK/export.json"
+kf bundle export --out "$bundle" "${keys[@]}" --cache-dir "$OUTSIDE_CACHE" --json >"$WORK/export.json"
 echo "bundle sha256 $(json "$WORK/export.json" sha256) (note it; compare inside)" >&2
 
 # ---------------------------------------------------------------- the transfer
@@ -68,22 +76,22 @@ sha256sum "$inside_bundle" >&2
 
 # ---------------------------------------------------------------- inside (2)
 say "inside: verify the bundle"
-kf bundle verify "$inside_bundle"
+kf bundle verify "$inside_bundle" >&2
 
 say "inside: import it into the local cache"
 kf bundle import "$inside_bundle" --cache-dir "$INSIDE_CACHE" --json >"$WORK/import.json"
 kf cache ls --cache-dir "$INSIDE_CACHE" >&2
 
 host_platform="linux/$(node -p 'process.arch === "x64" ? "amd64" : process.arch')"
-key="$(json "$WORK/import.json" 0.key)"
-for platform in ${PLATFORMS//,/ }; do
-  bin="$(kf cache path "$key" --platform "$platform" --cache-dir "$INSIDE_CACHE")"
+for ((i = 0; i < n_platforms; i++)); do
+  platform="$(json "$WORK/import.json" "$i.platform")"
+  bin="$(kf cache path "$(json "$WORK/import.json" "$i.key")" --platform "$platform" --cache-dir "$INSIDE_CACHE")"
   echo "$platform: $bin" >&2
   if [[ "$platform" == "$host_platform" ]]; then
     cp "$bin" "$WORK/inside/kubeadm-custom"
     if [[ "$RUN_VERIFY" == 1 ]]; then
       say "inside: check the binary (version strings, certificate lifetimes)"
-      kf verify "$WORK/inside/kubeadm-custom"
+      kf verify "$WORK/inside/kubeadm-custom" >&2
     fi
   fi
 done

@@ -2,7 +2,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { withGlobalOptions } from './commands/options.js';
-import { commands } from './commands/index.js';
+import { loadCommands } from './commands/index.js';
 
 // yargs wiring only: each command lives in src/commands/<name>.ts.
 const cli = withGlobalOptions(yargs(hideBin(process.argv)))
@@ -20,10 +20,12 @@ const cli = withGlobalOptions(yargs(hideBin(process.argv)))
     // yargs reports its own parse errors (e.g. "Not enough arguments following: validity") as a
     // YError: those are usage errors too and keep the two-line contract.
     if (err && err.name !== 'YError') throw err;
-    process.stderr.write(`error: ${msg ?? err?.message}\nnext: see 'kubeadm-forever --help' for the commands and their flags\n`);
+    // Some yargs messages (e.g. invalid `choices`) span lines: fold them into the one "what" line.
+    const what = String(msg ?? err?.message ?? 'invalid arguments').replace(/:?\s*\n\s*/g, ': ');
+    process.stderr.write(`error: ${what}\nnext: see 'kubeadm-forever --help' for the commands and their flags\n`);
     process.exit(2);
   });
 
-for (const command of commands) cli.command(command);
+for (const command of await loadCommands(hideBin(process.argv))) cli.command(command);
 
 await cli.parseAsync();

@@ -1,7 +1,9 @@
 import { platformCacheKey } from '../core/plan.js';
 import { formatPlatform } from '../core/version.js';
 import type { BuildPlan, Platform } from '../core/types.js';
+import { KfError, messageOf } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
+import { checkMachine, readBinaryHead } from './elf.js';
 import type { BuildProvenance, ManifestInput } from './manifest.js';
 import { BinaryCache, type CacheEntry } from './store.js';
 
@@ -66,7 +68,14 @@ export class BuildCache {
       return null;
     }
     if (r.kind === 'miss') return null;
-    await this.store.copyOut(r.entry, out);
+    try {
+      await this.store.copyOut(r.entry, out);
+    } catch (err) {
+      throw new KfError(
+        `cannot write the cached binary to ${out}: ${messageOf(err)}`,
+        'check that the directory of --out exists and is writable, or pass another --out',
+      );
+    }
     return r.entry;
   }
 
@@ -108,4 +117,19 @@ export function manifestFor(b: SavedBuild): ManifestInput {
     toolVersion: TOOL_VERSION,
     ...(b.provenance ? { provenance: b.provenance } : {}),
   };
+}
+
+/**
+ * Throws when a built binary is not for the machine its platform names (a wrong GOARCH, a
+ * host binary picked up by mistake). A format this tool cannot parse passes: there is nothing
+ * to compare.
+ */
+export async function assertMachine(file: string, platform: Platform): Promise<void> {
+  const c = checkMachine(await readBinaryHead(file), platform);
+  if (c.result === 'mismatch') {
+    throw new KfError(
+      `the binary built for ${formatPlatform(platform)} is ${c.reason}`,
+      'check --platform and that the image can cross-compile (CGO_ENABLED=0); nothing was written at --out',
+    );
+  }
 }

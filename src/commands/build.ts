@@ -11,6 +11,7 @@ import { describeVerify } from '../pipeline/verify.js';
 import type { Output } from '../ui/output.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
+import { BuildCache } from '../cache/build-cache.js';
 import {
   resolvePlatforms,
   resolveTarget,
@@ -56,9 +57,19 @@ function resultDoc(r: BuildResult) {
     platform: formatPlatform(first.platform),
     validity: r.plan.validity,
     verify: first.verify,
+    cached: first.cached,
+    manifest: first.manifest ?? null,
   };
   if (r.binaries.length > 1) {
-    doc.binaries = r.binaries.map((b) => ({ binary: b.path, sha256: b.sha256, goVersion: b.goVersion, platform: formatPlatform(b.platform), verify: b.verify }));
+    doc.binaries = r.binaries.map((b) => ({
+      binary: b.path,
+      sha256: b.sha256,
+      goVersion: b.goVersion,
+      platform: formatPlatform(b.platform),
+      verify: b.verify,
+      cached: b.cached,
+      manifest: b.manifest ?? null,
+    }));
   }
   return doc;
 }
@@ -66,7 +77,7 @@ function resultDoc(r: BuildResult) {
 function humanSummary(r: BuildResult): string {
   const lines: string[] = [];
   for (const b of r.binaries) {
-    lines.push(`built ${b.path}`);
+    lines.push(b.cached ? `${b.path} from the binary cache (no build needed)` : `built ${b.path}`);
     lines.push(`  kubeadm ${r.plan.version.gitVersion} (${r.plan.version.gitCommit.slice(0, 12)}) ${formatPlatform(b.platform)}, ${b.goVersion || 'go ?'} in ${r.image.name}`);
     lines.push(`  sha256 ${b.sha256}`);
     lines.push(...describeVerify(b.verify.executed ? b.verify : { ...b.verify, certificates: [], failures: [] }).map((l) => `  ${l}`));
@@ -100,6 +111,11 @@ async function build(argv: BuildArgs, out: Output): Promise<number> {
         cacheDir: argv.cacheDir,
         goCacheVolume: argv.goCacheVolume,
         verify: argv.verify,
+        cache: new BuildCache(argv.cacheDir, {
+          warn: (t) => out.warn(t),
+          waiting: (t) => out.info(t),
+        }),
+        noCache: !argv.cache,
       },
       {
         step: (t) => out.step(t),

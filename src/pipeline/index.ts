@@ -11,6 +11,8 @@ import { buildInContainer } from './build.js';
 import { discardBinary, extractBinary, goVersionOf, placeBinary } from './extract.js';
 import { makeSourceWorkDir, prepareSource, type PreparedSource, type SourceSpec } from './source.js';
 import { verifyBinary, type VerifyReport } from './verify.js';
+import { assertMachine, type BuildCache } from '../cache/build-cache.js';
+import { cachedResult, cacheKeys, fetchHits, storeBuilt, type CacheKeys } from './store.js';
 
 export interface BuildRequest {
   /** resolve: the target version (from --kubeadm, --version-file or --kubernetes-version) */
@@ -27,16 +29,10 @@ export interface BuildRequest {
   goCacheVolume: string;
   verify: boolean;
   env?: NodeJS.ProcessEnv;
-  /** the store stage (binary cache) plugs in here; absent: nothing is cached */
-  store?: StoreStep;
-}
-
-/**
- * The seam for the store stage (the binary cache, another module): `save` receives every
- * binary that was built and passed verify (or could not be run here), already at its --out path.
- */
-export interface StoreStep {
-  save(plan: BuildPlan, binary: BuiltBinary, sourceIdentity: string | undefined): Promise<void>;
+  /** the store stage (binary cache): looked up before anything else, filled after verify; absent: no cache */
+  cache?: BuildCache;
+  /** --no-cache: build even when the cache has it (the result is still stored) */
+  noCache?: boolean;
 }
 
 export interface BuiltBinary {
@@ -49,6 +45,8 @@ export interface BuiltBinary {
   verify: VerifyReport | { executed: false; reason: string; passed: false };
   /** true when it came out of the store instead of a container */
   cached: boolean;
+  /** the cache entry's manifest.json (inputs, image id, patches, sha256), when cached or stored */
+  manifest?: string;
 }
 
 export interface BuildResult {
@@ -76,6 +74,26 @@ export function outputPath(out: string, platform: Platform, count: number): stri
  * resolved by the caller; every other stage is one module, composed here and nothing else.
  */
 export async function runBuildPipeline(req: BuildRequest, events: BuildEvents = {}): Promise<BuildResult> {
+  const step = events.step ?? (() => undefined);
+  // store, first half: keys from the request alone, so a hit needs no source, engine or container
+  const keyed = req.cache ? await cacheKeys(req, req.cache) : undefined;
+  const hits = new Map<string, BuiltBinary>();
+  if (keyed && !req.noCache) {
+    step('looking up the binary cache');
+    await fetchHits(req, keyed, hits);
+    if (hits.size === keyed.plan.platforms.length) return cachedResult(keyed, hits);
+  }
+  if (!keyed) return buildAll(req, events, undefined, hits);
+  // concurrent builds of the same key: the second waits here, then finds the first one's result
+  return keyed.cache.withLocks([...keyed.keys.values()], async () => {
+    if (!req.noCache) await fetchHits(req, keyed, hits);
+    if (hits.size === keyed.plan.platforms.length) return cachedResult(keyed, hits);
+    return buildAll(req, events, keyed, hits);
+  });
+}
+
+/** The stages after the cache: source, patch, build, extract, verify, then the store's second half. */
+async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys | undefined, hits: Map<string, BuiltBinary>): Promise<BuildResult> {
   const step = events.step ?? (() => undefined);
   step('connecting to the Docker engine');
   const docker = await connectDocker(req.env ?? process.env);
@@ -112,6 +130,11 @@ export async function runBuildPipeline(req: BuildRequest, events: BuildEvents = 
 
     const binaries: BuiltBinary[] = [];
     for (const platform of plan.platforms) {
+      const hit = hits.get(formatPlatform(platform));
+      if (hit) {
+        binaries.push(hit);
+        continue;
+      }
       const out = path.resolve(outputPath(req.out, platform, plan.platforms.length));
       step(`building kubeadm ${plan.version.gitVersion} for ${formatPlatform(platform)} in ${plan.image}`);
       interrupt.disarm();
@@ -135,6 +158,8 @@ export async function runBuildPipeline(req: BuildRequest, events: BuildEvents = 
       );
       interrupt.arm(() => discardBinary(extracted));
       try {
+        // a binary of another machine than asked for is never placed, verified or stored
+        await assertMachine(extracted.tempPath, platform);
         let verify: BuiltBinary['verify'] = { executed: false, reason: 'skipped (--no-verify)', passed: false };
         if (req.verify) {
           step(`verifying ${path.basename(out)}`);
@@ -151,7 +176,11 @@ export async function runBuildPipeline(req: BuildRequest, events: BuildEvents = 
         const goVersion = goVersionOf(extracted.tempPath);
         placeBinary(extracted);
         const built: BuiltBinary = { platform, path: out, sha256: extracted.sha256, size: extracted.size, goVersion, verify, cached: false };
-        if (req.store) await req.store.save(plan, built, source.identity);
+        // store, second half: only a binary that passed verify (or could not run here) is kept
+        if (keyed) {
+          step(`storing ${formatPlatform(platform)} in the binary cache`);
+          built.manifest = await storeBuilt(keyed, { plan, platform, binary: out, goVersion, image, patch });
+        }
         binaries.push(built);
       } finally {
         discardBinary(extracted);

@@ -32,12 +32,13 @@ describe.skipIf(skipDockerTests)('build of Kubernetes-shaped fixtures on a real 
     expect(await leftoverContainers()).toEqual([]);
   });
 
-  function build(repo: FixtureRepo, gitVersion: string, out: string, env: NodeJS.ProcessEnv = {}) {
+  function build(repo: FixtureRepo, gitVersion: string, out: string, env: NodeJS.ProcessEnv = {}, extra: string[] = []) {
     return runCli(
       [
         'build', '--json',
         '--kubernetes-version', gitVersion, '--commit', repo.commit, '--go-version', '1.19.8',
         '--image', goImage, '--repo', repo.dir, '--out', out, '--cache-dir', path.join(work, 'cache'),
+        ...extra,
       ],
       { env, timeout: 10 * 60_000 },
     );
@@ -63,7 +64,7 @@ describe.skipIf(skipDockerTests)('build of Kubernetes-shaped fixtures on a real 
     expect(r.status).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(Object.keys(doc).sort()).toEqual(
-      ['binary', 'gitCommit', 'gitVersion', 'goVersion', 'image', 'imageId', 'platform', 'sha256', 'validity', 'verify'].sort(),
+      ['binary', 'gitCommit', 'gitVersion', 'goVersion', 'image', 'imageId', 'platform', 'sha256', 'validity', 'verify', 'cached', 'manifest'].sort(),
     );
     expect(doc).toMatchObject({ binary: out, gitVersion: 'v1.20.2', gitCommit: gopathRepo.commit, goVersion: 'go1.19.8', image: goImage, platform: 'linux/amd64' });
     expect(doc.imageId).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -94,8 +95,10 @@ describe.skipIf(skipDockerTests)('build of Kubernetes-shaped fixtures on a real 
 
   it('builds the same commit again from the mirror in the cache, bit for bit the same binary', () => {
     const out = path.join(work, 'kubeadm-gopath-again');
-    const r = build(gopathRepo, 'v1.20.2', out);
+    // --no-cache: a real second build (without it the binary cache would answer)
+    const r = build(gopathRepo, 'v1.20.2', out, {}, ['--no-cache']);
     expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).cached).toBe(false);
     // Same inputs, same bytes: -trimpath, fixed version strings and build date.
     expect(JSON.parse(r.stdout).sha256).toBe(execFileSync('sha256sum', [path.join(work, 'kubeadm-gopath')], { encoding: 'utf8' }).split(' ')[0]);
   }, 10 * 60_000);

@@ -72,7 +72,7 @@ describe('bundle commands', () => {
     expect(again.status).toBe(0);
     expect(again.stdout).toMatch(/^kept: /m);
     expect(again.stderr).toMatch(/--force replaces it/);
-  });
+  }, 120_000);
 
   it('a tampered or hostile bundle: verify and import exit 1 with two lines, nothing written', async () => {
     if (!fs.existsSync(bundle)) runCli(['bundle', 'export', '--out', bundle, '--cache-dir', outsideDir]);
@@ -113,7 +113,7 @@ describe('bundle commands', () => {
       }
       expect(fs.existsSync(target)).toBe(false);
     }
-  });
+  }, 120_000);
 
   it('usage errors and an empty selection', () => {
     const before = listTree(dir);
@@ -145,5 +145,5 @@ describe('bundle commands', () => {
     const missing = runCli(['bundle', 'verify', path.join(dir, 'nope.tar.gz')]);
     expect(missing.status).toBe(2);
     expect(listTree(dir)).toEqual(before);
-  });
+  }, 120_000);
 });

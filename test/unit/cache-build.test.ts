@@ -63,6 +63,18 @@ describe('the cache as the build pipeline uses it', () => {
     expect(sha(out)).toBe(sha(s.binary));
   });
 
+  it('a hit that cannot be written to --out is a two-part error, and the entry stays', async () => {
+    const s = saved(plan(), amd64, writeFakeElf(dir, 'amd64'));
+    await cache.save(s);
+    const out = path.join(dir, 'no-such-dir', 'kubeadm');
+    await expect(cache.fetch(s.key, amd64, out)).rejects.toMatchObject({
+      name: 'KfError',
+      what: expect.stringMatching(/^cannot write the cached binary to .*no-such-dir\/kubeadm: /),
+      next: expect.stringContaining('--out'),
+    });
+    expect((await cache.store.lookup(s.key, amd64)).kind).toBe('hit');
+  });
+
   it('a corrupt entry is reported, moved aside and rebuilt', async () => {
     const s = saved(plan(), amd64, writeFakeElf(dir, 'amd64'));
     const entry = await cache.save(s);

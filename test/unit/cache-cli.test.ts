@@ -53,7 +53,7 @@ describe('cache commands', () => {
       'v1.20.2 linux/arm64 199y 200y',
       'v1.24.15 linux/amd64 199y 200y',
     ]);
-  });
+  }, 120_000);
 
   it('ls: a human table; an empty cache says so', () => {
     const r = cli('cache', 'ls');
@@ -62,7 +62,7 @@ describe('cache commands', () => {
     const empty = runCli(['cache', 'ls', '--json', '--cache-dir', path.join(dir, 'none')]);
     expect(empty.status).toBe(0);
     expect(JSON.parse(empty.stdout)).toEqual([]);
-  });
+  }, 120_000);
 
   it('path: every platform of a key, or one; a unique prefix works', () => {
     const all = cli('cache', 'path', k1);
@@ -73,7 +73,7 @@ describe('cache commands', () => {
     ]);
     const one = cli('cache', 'path', k1.slice(0, 10), '--platform', 'linux/arm64');
     expect(one.stdout.trim()).toBe(path.join(cacheDir, 'binaries', k1, 'linux-arm64', 'kubeadm'));
-  });
+  }, 120_000);
 
   it('path/rm of an unknown key: exit 1, two-line error, nothing changed', () => {
     const before = listTree(cacheDir);
@@ -85,7 +85,7 @@ describe('cache commands', () => {
     }
     expect(cli('cache', 'path', k1, '--platform', 'linux/x:y').status).toBe(2);
     expect(listTree(cacheDir)).toEqual(before);
-  });
+  }, 120_000);
 
   it('rm removes a key with all its platforms', () => {
     const r = cli('cache', 'rm', k1, '--json');
@@ -93,7 +93,7 @@ describe('cache commands', () => {
     expect(JSON.parse(r.stdout)).toEqual({ removed: k1 });
     expect(fs.existsSync(path.join(cacheDir, 'binaries', k1))).toBe(false);
     expect(JSON.parse(cli('cache', 'ls', '--json').stdout)).toHaveLength(1);
-  });
+  }, 120_000);
 
   it('prune --keep 1 keeps the newest key; a bad --keep is a usage error', () => {
     expect(cli('cache', 'prune', '--keep', '-1').status).toBe(2);
@@ -103,5 +103,5 @@ describe('cache commands', () => {
     expect(JSON.parse(r.stdout)).toEqual({ removedKeys: [k1], removedLeftovers: [] });
     const rows = JSON.parse(cli('cache', 'ls', '--json').stdout) as { key: string }[];
     expect(rows.map((x) => x.key)).toEqual([k2]);
-  });
+  }, 120_000);
 });

@@ -19,3 +19,11 @@ describe('cli wiring', () => {
     expect(r.stdout).toBe('');
   });
 });
+
+describe('yargs usage errors', () => {
+  it('folds a multi-line choices error into one line', () => {
+    const r = spawnSync('node', [cli, 'renew', '--restart', 'bogus', '--kubeadm', 'x'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^error: Invalid values: .*bogus.*\nnext: .+\n$/);
+  });
+});
