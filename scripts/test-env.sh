@@ -28,6 +28,7 @@ install_packages() {
   command -v openssl >/dev/null || missing+=(openssl)
   command -v git >/dev/null || missing+=(git)
   command -v unshare >/dev/null || missing+=(util-linux)
+  command -v strings >/dev/null || missing+=(binutils)   # the reproducibility test greps the binary for host paths
   [ -x /usr/bin/time ] || missing+=(time)   # GNU time: the bench (and its smoke test) reads peak RSS
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
