@@ -70,6 +70,102 @@ export function packDirectory(dir: string, opts: PackOptions = {}): Readable {
   return pack as unknown as Readable;
 }
 
+/**
+ * Packs a chosen part of a directory (files and symlinks relative to it, "/" separated, as
+ * package-closure.ts selects them) as a tar stream, read from disk as it is consumed. Parent
+ * directories come before their contents; `overrides` replace file contents as in packDirectory.
+ */
+export function packSelection(
+  dir: string,
+  selection: { files: readonly string[]; symlinks: readonly string[] },
+  opts: Omit<PackOptions, 'exclude'> = {},
+): Readable {
+  const prefix = (opts.prefix ?? '').replace(/^\/+|\/+$/g, '');
+  const name = (rel: string) => (prefix ? (rel ? `${prefix}/${rel}` : prefix) : rel);
+  const dirs = new Set<string>();
+  const addParents = (p: string, self: boolean) => {
+    const parts = p.split('/').filter(Boolean);
+    for (let i = 1; i <= (self ? parts.length : parts.length - 1); i++) dirs.add(parts.slice(0, i).join('/'));
+  };
+  if (prefix) addParents(prefix, false);
+  for (const d of opts.extraDirs ?? []) addParents(d, true);
+  const inTree = new Set<string>();
+  for (const f of [...selection.files, ...selection.symlinks]) {
+    const parts = f.split('/');
+    for (let i = 1; i < parts.length; i++) inTree.add(parts.slice(0, i).join('/'));
+  }
+  const pack = tarStream.pack();
+  const run = async () => {
+    for (const d of dirs) pack.entry({ name: d, type: 'directory', mode: 0o755, uid: 0, gid: 0 });
+    if (prefix) pack.entry({ name: prefix, type: 'directory', mode: 0o755, uid: 0, gid: 0 });
+    // sorted: a directory's own entry comes before anything inside it
+    for (const d of [...inTree].sort()) {
+      const st = fs.statSync(path.join(dir, d));
+      pack.entry({ name: name(d), type: 'directory', mode: st.mode & 0o7777, mtime: st.mtime, uid: 0, gid: 0 });
+    }
+    for (const l of selection.symlinks) {
+      const st = fs.lstatSync(path.join(dir, l));
+      pack.entry({ name: name(l), type: 'symlink', linkname: fs.readlinkSync(path.join(dir, l)), mode: st.mode & 0o7777, mtime: st.mtime, uid: 0, gid: 0 });
+    }
+    for (const f of selection.files) {
+      const abs = path.join(dir, f);
+      const st = fs.statSync(abs);
+      const override = opts.overrides?.get(f);
+      const body = override === undefined ? undefined : Buffer.isBuffer(override) ? override : Buffer.from(override, 'utf8');
+      const header = { name: name(f), type: 'file' as const, mode: st.mode & 0o7777, mtime: st.mtime, uid: 0, gid: 0, size: body ? body.length : st.size };
+      if (body) {
+        pack.entry(header, body);
+        continue;
+      }
+      await new Promise<void>((resolve, reject) => {
+        const entry = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+        const input = fs.createReadStream(abs);
+        input.on('error', reject);
+        input.pipe(entry);
+      });
+    }
+    pack.finalize();
+  };
+  run().catch((err: unknown) => pack.destroy(err instanceof Error ? err : new Error(String(err))));
+  return pack as unknown as Readable;
+}
+
+/**
+ * A small tar stream of in-memory files (path → text, "/" separated, no leading "/") and empty
+ * directories, root-owned: what a rebuild writes over the source volume. Parent directories of
+ * the files are not added; the engine creates missing ones, and existing ones keep their modes.
+ */
+export function packFiles(files: ReadonlyMap<string, string | Buffer>, dirs: readonly string[] = []): Readable {
+  const pack = tarStream.pack();
+  for (const d of dirs) pack.entry({ name: d.replace(/^\/+/, ''), type: 'directory', mode: 0o755, uid: 0, gid: 0 });
+  for (const [name, content] of files) {
+    const body = Buffer.isBuffer(content) ? content : Buffer.from(content, 'utf8');
+    pack.entry({ name: name.replace(/^\/+/, ''), type: 'file', mode: 0o644, uid: 0, gid: 0, size: body.length }, body);
+  }
+  pack.finalize();
+  return pack as unknown as Readable;
+}
+
+/** The text of one regular file in a tar stream, or undefined when the stream has no such file. */
+export async function readOneFile(tar: NodeJS.ReadableStream, name: string, maxBytes = 1 << 20): Promise<string | undefined> {
+  const extract = tarStream.extract();
+  const source = tar as Readable;
+  source.on('error', (err) => extract.destroy(err));
+  source.pipe(extract as unknown as Writable);
+  let text: string | undefined;
+  for await (const entry of extract) {
+    const base = entry.header.name.replace(/\/+$/, '').split('/').pop();
+    if (text === undefined && entry.header.type === 'file' && base === name && (entry.header.size ?? 0) <= maxBytes) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
+      text = Buffer.concat(chunks).toString('utf8');
+    } else {
+      entry.resume();
+    }
+  }
+  return text;
+}
+
 function isGzip(file: string): boolean {
   const fd = fs.openSync(file, 'r');
   try {

@@ -2,12 +2,12 @@ import os from 'node:os';
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { KfError, messageOf } from '../errors.js';
+import { readOneFile } from './archive.js';
 
 /** Every container the tool starts carries these labels; leftovers are found by them. */
 export const CONTAINER_LABEL = 'kubeadm-forever';
 export const PID_LABEL = 'kubeadm-forever.pid';
 export const HOST_LABEL = 'kubeadm-forever.host';
-export const DEFAULT_GO_CACHE_VOLUME = 'kubeadm-forever-gocache';
 /** Lines of build output shown when a build fails. */
 export const FAILURE_TAIL_LINES = 30;
 
@@ -92,12 +92,19 @@ export async function ensureImage(docker: Docker, image: string, onProgress?: (t
   }
 }
 
-/** Creates the named Go build cache volume if it does not exist yet (idempotent). */
-export async function ensureVolume(docker: Docker, name: string): Promise<void> {
+/** Creates a named volume if it does not exist yet (idempotent; an existing one keeps its labels). */
+export async function ensureVolume(
+  docker: Docker,
+  name: string,
+  opts: { what: string; next: string; labels?: Record<string, string> } = {
+    what: 'the Go build cache volume',
+    next: 'pass --go-cache-volume another name or check the engine',
+  },
+): Promise<void> {
   try {
-    await docker.createVolume({ Name: name, Labels: { [CONTAINER_LABEL]: '1' } });
+    await docker.createVolume({ Name: name, Labels: { [CONTAINER_LABEL]: '1', ...opts.labels } });
   } catch (err) {
-    throw new KfError(`cannot create the Go build cache volume ${name}: ${messageOf(err).split('\n')[0]}`, 'pass --go-cache-volume another name or check the engine');
+    throw new KfError(`cannot create ${opts.what} ${name}: ${messageOf(err).split('\n')[0]}`, opts.next);
   }
 }
 
@@ -139,12 +146,55 @@ export interface ContainerSpec {
   workingDir?: string;
   /** named volumes: volume name → mount point */
   volumes?: Record<string, string>;
+  /**
+   * A container name that doubles as an engine-wide lock: while a container of this name
+   * exists, create waits (see createExclusive). Absent: the engine picks a name.
+   */
+  name?: string;
+}
+
+/** How create waits for a named container held by another build. */
+export interface ExclusiveWait {
+  /** called once when the name is taken and waiting starts */
+  onWait?: (holder: string) => void;
+  /** give up after this long (ms); default one hour */
+  timeoutMs?: number;
+  /** poll interval (ms) */
+  pollMs?: number;
 }
 
 export interface RunResult {
   exitCode: number;
   /** the last FAILURE_TAIL_LINES lines of stdout+stderr */
   tail: string[];
+}
+
+class NameTakenError extends Error {
+  constructor(readonly containerName: string) {
+    super(`container name ${containerName} is in use`);
+  }
+}
+
+/** Removes the named container when a dead run of this tool on this host left it; true when removed. */
+async function removeIfAbandoned(docker: Docker, name: string): Promise<boolean> {
+  let info: Docker.ContainerInspectInfo;
+  try {
+    info = await docker.getContainer(name).inspect();
+  } catch (err) {
+    // gone between the create and the inspect: try again at once
+    if (statusOf(err) === 404) return true;
+    throw err;
+  }
+  const labels = info.Config.Labels ?? {};
+  const pid = Number(labels[PID_LABEL]);
+  if (labels[CONTAINER_LABEL] !== '1' || labels[HOST_LABEL] !== os.hostname() || !Number.isInteger(pid) || pid <= 0) return false;
+  if (processAlive(pid)) return false;
+  try {
+    await docker.getContainer(name).remove({ force: true, v: true });
+  } catch (err) {
+    if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
+  }
+  return true;
 }
 
 /**
@@ -163,9 +213,33 @@ export class BuildContainer {
     return this.container.id;
   }
 
-  static async create(docker: Docker, spec: ContainerSpec): Promise<BuildContainer> {
+  static async create(docker: Docker, spec: ContainerSpec, wait: ExclusiveWait = {}): Promise<BuildContainer> {
+    const deadline = Date.now() + (wait.timeoutMs ?? 3600_000);
+    let told = false;
+    for (;;) {
+      try {
+        return await BuildContainer.createOnce(docker, spec);
+      } catch (err) {
+        // 409: a container of that name exists, i.e. another build holds the name (the lock)
+        if (!(err instanceof NameTakenError)) throw err;
+        if (await removeIfAbandoned(docker, err.containerName)) continue;
+        if (Date.now() > deadline) {
+          throw new KfError(
+            `container ${err.containerName} (another build of the same source) did not finish in time`,
+            `if no build is running, remove it with 'docker rm -f ${err.containerName}' and run the build again`,
+          );
+        }
+        if (!told) wait.onWait?.(err.containerName);
+        told = true;
+        await new Promise((r) => setTimeout(r, wait.pollMs ?? 2000));
+      }
+    }
+  }
+
+  private static async createOnce(docker: Docker, spec: ContainerSpec): Promise<BuildContainer> {
     try {
       const container = await docker.createContainer({
+        name: spec.name,
         Image: spec.image,
         Cmd: spec.cmd,
         Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
@@ -180,6 +254,7 @@ export class BuildContainer {
       });
       return new BuildContainer(docker, container);
     } catch (err) {
+      if (spec.name && statusOf(err) === 409) throw new NameTakenError(spec.name);
       throw new KfError(`cannot create the build container from ${spec.image}: ${messageOf(err).split('\n')[0]}`, 'check the image and the engine, then retry');
     }
   }
@@ -236,6 +311,18 @@ export class BuildContainer {
     }
   }
 
+  /** The text of a file in the container (volumes included; works before it starts), or undefined when absent. */
+  async readTextFile(file: string): Promise<string | undefined> {
+    let tar: NodeJS.ReadableStream;
+    try {
+      tar = await this.container.getArchive({ path: file });
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw new KfError(`cannot read ${file} in the build container: ${messageOf(err).split('\n')[0]}`, 'check that the Docker engine is healthy and retry');
+    }
+    return readOneFile(tar, file.slice(file.lastIndexOf('/') + 1));
+  }
+
   async remove(): Promise<void> {
     if (this.removed) return;
     this.removed = true;
@@ -257,14 +344,16 @@ export async function withBuildContainer<T>(
   spec: ContainerSpec,
   body: (c: BuildContainer) => Promise<T>,
   alsoOnSignal?: () => Promise<void>,
+  wait?: ExclusiveWait,
 ): Promise<T> {
-  const c = await BuildContainer.create(docker, spec);
+  let c: BuildContainer | undefined;
   let signalled = false;
+  // Armed before create: a run waiting for a named container can be interrupted cleanly too.
   const onSignal = (signal: NodeJS.Signals) => {
     signalled = true;
-    process.stderr.write(`\nerror: interrupted by ${signal}; removing build container ${c.id.slice(0, 12)}\nnext: run the build again; nothing was written\n`);
-    void c
-      .remove()
+    const removing = c ? `; removing build container ${c.id.slice(0, 12)}` : '';
+    process.stderr.write(`\nerror: interrupted by ${signal}${removing}\nnext: run the build again; nothing was written\n`);
+    void (c ? c.remove() : Promise.resolve())
       .catch(() => undefined)
       .then(() => alsoOnSignal?.())
       .catch(() => undefined)
@@ -273,6 +362,11 @@ export async function withBuildContainer<T>(
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    c = await BuildContainer.create(docker, spec, wait);
+    if (signalled) {
+      await c.remove().catch(() => undefined);
+      await new Promise<never>(() => undefined);
+    }
     return await body(c);
   } catch (err) {
     // The container vanished under a running step because of the signal: stay quiet and let
@@ -283,7 +377,7 @@ export async function withBuildContainer<T>(
     if (!signalled) {
       process.removeListener('SIGINT', onSignal);
       process.removeListener('SIGTERM', onSignal);
-      await c.remove();
+      await c?.remove();
     }
   }
 }

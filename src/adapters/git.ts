@@ -4,8 +4,6 @@ import path from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { KfError, UsageError, messageOf } from '../errors.js';
 
-export const DEFAULT_REPO = 'https://github.com/kubernetes/kubernetes.git';
-
 /**
  * A `--repo` value as git should see it: URLs as they are, local paths as absolute file://
  * URLs (git ignores --depth for plain-path fetches).

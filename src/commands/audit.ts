@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { DEFAULT_GO_CACHE_VOLUME } from '../adapters/docker.js';
+import { DEFAULT_GO_CACHE_VOLUME } from '../core/go-invocation.js';
 import { BuildCache } from '../cache/build-cache.js';
 import { parseManifest, type CacheManifest } from '../cache/manifest.js';
 import { sha256File } from '../cache/store.js';
@@ -103,6 +103,8 @@ async function audit(argv: AuditArgs, out: Output): Promise<number> {
         env,
         cache: new BuildCache(path.join(work, 'cache')),
         noCache: true,
+        // an independent rebuild: the tree comes from the given source, not a kept volume
+        sourceVolume: false,
       },
       { step: (t) => out.step(`rebuilding: ${t}`), line: (l) => out.detail(l) },
     );

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { DEFAULT_GO_CACHE_VOLUME } from '../adapters/docker.js';
-import { DEFAULT_REPO } from '../adapters/git.js';
+import { DEFAULT_GO_CACHE_VOLUME } from '../core/go-invocation.js';
+import { DEFAULT_REPO } from '../pipeline/source.js';
 import { formatPlatform } from '../core/version.js';
 import { UsageError } from '../errors.js';
 import { DEFAULT_OUT } from '../pipeline/extract.js';
@@ -31,6 +31,7 @@ interface BuildArgs extends GlobalArgs, TargetArgs, ValidityArgs {
   verify: boolean;
   cache: boolean;
   goCacheVolume: string;
+  sourceVolume: boolean;
 }
 
 export function sourceSpec(argv: Pick<BuildArgs, 'sourceDir' | 'sourceTarball' | 'repo'>, commit: string): SourceSpec {
@@ -121,10 +122,12 @@ async function build(argv: BuildArgs, out: Output): Promise<number> {
           waiting: (t) => out.info(t),
         }),
         noCache: !argv.cache,
+        sourceVolume: argv.sourceVolume,
       },
       {
         step: (t) => out.step(t),
         line: (l) => out.detail(l),
+        waiting: (t) => out.info(t),
         failureTail: (tail) => {
           out.fail();
           if (!out.verbose) out.info(`last ${tail.length} lines of the build:\n${tail.map((l) => `  ${l}`).join('\n')}`);
@@ -155,7 +158,12 @@ const command: CommandModule<GlobalArgs, BuildArgs> = {
       .option('out', { type: 'string', default: DEFAULT_OUT, describe: 'where to write the binary (with several platforms: <out>-<os>-<arch>)' })
       .option('verify', { type: 'boolean', default: true, describe: 'run the binary to check version and certificates (--no-verify skips)' })
       .option('cache', { type: 'boolean', default: true, describe: 'use the binary cache (--no-cache rebuilds)' })
-      .option('go-cache-volume', { type: 'string', default: DEFAULT_GO_CACHE_VOLUME, describe: 'named Docker volume for the Go build cache' }) as unknown as Argv<BuildArgs>,
+      .option('go-cache-volume', { type: 'string', default: DEFAULT_GO_CACHE_VOLUME, describe: 'named Docker volume for the Go build cache' })
+      .option('source-volume', {
+        type: 'boolean',
+        default: true,
+        describe: 'keep the tree in a Docker volume per source, reused by rebuilds (--no-source-volume streams it into each build)',
+      }) as unknown as Argv<BuildArgs>,
   handler: (argv: ArgumentsCamelCase<BuildArgs>) => runCommand(argv, build),
 };
 export default command;

@@ -72,18 +72,18 @@ export interface Reproducibility {
 }
 
 /**
- * What a Go version can promise. -trimpath came with Go 1.13; before it, file paths of the
- * build are embedded (the container path is fixed, so they still match, but that is not a
- * guarantee this tool makes). An empty build id (-buildid=) works with every Go.
+ * What a Go version can promise. Identical bytes come from the fixed container path and the
+ * image's GOROOT (the only paths embedded), -buildid= and fixed version strings; they are
+ * promised from Go 1.13 (what this tool checks against), not for older or unknown Go.
  */
 export function reproducibilityOf(goVersion: string): Reproducibility {
   if (!goVersion) {
-    return { reproducible: false, notes: ['the Go version of the image is unknown: -trimpath was left out, so file paths may be embedded'] };
+    return { reproducible: false, notes: ['the Go version of the image is unknown: identical bytes are not promised'] };
   }
   if (!goAtLeast(goVersion, 1, 13)) {
     return {
       reproducible: false,
-      notes: [`${goVersion} has no -trimpath (Go 1.13+): build paths are embedded; the container path is fixed, but identical bytes are not promised`],
+      notes: [`${goVersion} is older than Go 1.13: the container path is fixed, but identical bytes are not promised`],
     };
   }
   return { reproducible: true, notes: [] };

@@ -1,29 +1,23 @@
 import type Docker from 'dockerode';
-import { packDirectory } from '../adapters/archive.js';
+import { packDirectory, packFiles, packSelection } from '../adapters/archive.js';
+import type { SourceSelection } from '../adapters/package-closure.js';
 import { withBuildContainer, type BuildContainer } from '../adapters/docker.js';
 import type { BuildPlan, Platform } from '../core/types.js';
+import { GO_CACHE_DIR, goBuildInvocation } from '../core/go-invocation.js';
 import { KfError } from '../errors.js';
+import { markerMatches, SOURCE_MARKER_FILE, sourceMarker } from '../core/source-volume.js';
 
-/** Mount point of the named Go build cache volume inside the build container. */
-export const GO_CACHE_DIR = '/gocache';
-
-export interface GoBuildInvocation {
-  cmd: string[];
-  env: Record<string, string>;
-  workingDir: string;
-  /** where the binary lands inside the container */
-  output: string;
-}
-
-/** The `go build` of one platform, as an argument array (never a shell string). */
-export function goBuildInvocation(plan: BuildPlan, platform: Platform): GoBuildInvocation {
-  const output = `/kubeadm-forever-out/kubeadm-${platform.os}-${platform.arch}`;
-  return {
-    cmd: ['go', 'build', ...plan.goFlags, '-ldflags', plan.ldflags, '-o', output, plan.package],
-    env: { ...plan.env, GOOS: platform.os, GOARCH: platform.arch, GOCACHE: GO_CACHE_DIR },
-    workingDir: plan.containerSourceDir,
-    output,
-  };
+/** The source volume one build mounts at the plan's container source dir. */
+export interface SourceVolumeUse {
+  name: string;
+  /** the source's content id (core/source-volume.ts); the marker must name it */
+  contentId: string;
+  /** the files to fill it with (called only when it has to be filled) */
+  select: () => SourceSelection;
+  /** called once when the volume has to be filled (first build of this source) */
+  onFill?: () => void;
+  /** called once when another build holds the volume and this one waits */
+  onWait?: (holder: string) => void;
 }
 
 export interface ContainerBuildInput {
@@ -34,8 +28,13 @@ export interface ContainerBuildInput {
   platform: Platform;
   /** the tree on this host */
   sourceDir: string;
-  /** patched file contents by relative path, overlaid in the tar stream */
-  overrides: ReadonlyMap<string, string>;
+  /**
+   * every patch target file, patched or pristine (core/source-volume.ts overlayFiles), by path
+   * relative to the tree: written over the source volume, or overlaid in the tar stream
+   */
+  overlay: ReadonlyMap<string, string>;
+  /** absent: the tree is streamed into the container itself (no volume is kept) */
+  sourceVolume?: SourceVolumeUse;
   goCacheVolume: string;
   /** each line of build output (for --verbose) */
   onLine?: (line: string) => void;
@@ -45,34 +44,54 @@ export interface ContainerBuildInput {
   onSignal?: () => Promise<void>;
 }
 
+/** Top-level names never streamed into a container: git metadata and old build output. */
+const EXCLUDED = ['.git', '_output'];
+
 /**
- * build: one container per platform from the plan's image; the tree goes in as a tar stream
- * at its GOPATH location (putArchive at "/", so no bind mount: a remote DOCKER_HOST works),
- * `go build` runs with the plan's env and flags, the Go cache lives in a named volume. `withBinary`
- * runs while the container still exists (to copy the binary out); the container is removed
- * afterwards in every case.
+ * build: one container per platform from the plan's image, `go build` with the plan's env and
+ * flags, the Go cache in a named volume, no bind mount (a remote DOCKER_HOST works).
+ *
+ * The tree: with a source volume, it is streamed (putArchive) into the volume only when the
+ * volume's marker does not name this source yet; every later build of the same source writes
+ * just the patch target files over it. Without one, the whole tree goes into the container's
+ * own layer each time. `withBinary` runs while the container still exists (to copy the binary
+ * out); the container is removed afterwards in every case.
+ *
+ * The patch target files in a source volume belong to one build at a time: the container is
+ * named after the volume, so the engine itself refuses a second one (whatever host or cache
+ * dir it comes from) and that build waits until the first container is removed.
  */
 export async function buildInContainer<T>(input: ContainerBuildInput, withBinary: (c: BuildContainer, path: string) => Promise<T>): Promise<T> {
   const go = goBuildInvocation(input.plan, input.platform);
-  const spec = {
-    image: input.image,
-    cmd: go.cmd,
-    env: go.env,
-    workingDir: go.workingDir,
-    volumes: { [input.goCacheVolume]: GO_CACHE_DIR },
-  };
+  const sourceDir = input.plan.containerSourceDir;
+  const prefix = sourceDir.replace(/^\//, '');
+  const outDir = go.output.slice(1, go.output.lastIndexOf('/'));
+  const volumes: Record<string, string> = { [input.goCacheVolume]: GO_CACHE_DIR };
+  if (input.sourceVolume) volumes[input.sourceVolume.name] = sourceDir;
+  const name = input.sourceVolume ? `${input.sourceVolume.name}-build` : undefined;
+  const spec = { image: input.image, cmd: go.cmd, env: go.env, workingDir: go.workingDir, volumes, name };
   return withBuildContainer(
     input.docker,
     spec,
     async (container) => {
-      // The tree and the output directory travel in one archive (the image may lack both).
-      const tar = packDirectory(input.sourceDir, {
-        prefix: input.plan.containerSourceDir.replace(/^\//, ''),
-        overrides: input.overrides,
-        exclude: ['.git', '_output'],
-        extraDirs: [go.output.slice(1, go.output.lastIndexOf('/'))],
-      });
-      await container.putArchive(tar, '/');
+      const vol = input.sourceVolume;
+      const filled = vol ? markerMatches(await container.readTextFile(`${sourceDir}/${SOURCE_MARKER_FILE}`), vol.contentId) : false;
+      if (vol && filled) {
+        const files = new Map([...input.overlay].map(([rel, text]) => [`${prefix}/${rel}`, text] as const));
+        await container.putArchive(packFiles(files, [outDir]), '/');
+      } else if (vol) {
+        vol.onFill?.();
+        const selection = vol.select();
+        // the overlay files are in the closure of kubeadm; added anyway, should that change
+        const files = [...new Set([...selection.files, ...input.overlay.keys()])].sort();
+        await container.putArchive(packSelection(input.sourceDir, { files, symlinks: selection.symlinks }, { prefix, overrides: input.overlay, extraDirs: [outDir] }), '/');
+        // the marker last: a fill cut short leaves no marker, so the next build fills again
+        await container.putArchive(packFiles(new Map([[`${prefix}/${SOURCE_MARKER_FILE}`, sourceMarker(vol.contentId)]])), '/');
+      } else {
+        // no volume: the whole tree and the output directory in one archive, into the container
+        const tar = packDirectory(input.sourceDir, { prefix, overrides: input.overlay, exclude: EXCLUDED, extraDirs: [outDir] });
+        await container.putArchive(tar, '/');
+      }
       const result = await container.run(input.onLine);
       if (result.exitCode !== 0) {
         input.onFailure?.(result.tail);
@@ -85,5 +104,6 @@ export async function buildInContainer<T>(input: ContainerBuildInput, withBinary
       return withBinary(container, go.output);
     },
     input.onSignal,
+    { onWait: input.sourceVolume?.onWait },
   );
 }

@@ -1,16 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfError } from '../errors.js';
-import { connectDocker, ensureImage, ensureVolume, removeLeftovers, type ImageRef } from '../adapters/docker.js';
+import type { ImageRef } from '../adapters/docker.js';
 import { readBuildMode, readPatchSources, readTreeVersion } from '../adapters/source-tree.js';
+import { packageClosure } from '../adapters/package-closure.js';
 import { computePatch } from '../core/patch.js';
 import { assertBuildable, createBuildPlan } from '../core/plan.js';
 import { formatPlatform } from '../core/version.js';
 import type { BuildPlan, PatchResult, Platform, Validities, VersionInfo } from '../core/types.js';
-import { buildInContainer } from './build.js';
 import { buildProvenance } from './provenance.js';
 import { selectBuildDate } from '../core/reproducible.js';
 import { discardBinary, extractBinary, goVersionOf, placeBinary } from './extract.js';
+import { overlayFiles, sourceContentId, SOURCE_VOLUME_LABEL, sourceVolumeName } from '../core/source-volume.js';
 import { makeSourceWorkDir, prepareSource, type PreparedSource, type SourceSpec } from './source.js';
 import { verifyBinary, type VerifyReport } from './verify.js';
 import { assertMachine, type BuildCache } from '../cache/build-cache.js';
@@ -35,6 +36,11 @@ export interface BuildRequest {
   cache?: BuildCache;
   /** --no-cache: build even when the cache has it (the result is still stored) */
   noCache?: boolean;
+  /**
+   * false (--no-source-volume, audit): stream the whole tree into each container instead of
+   * keeping it in a per-source volume that later builds of the same source reuse
+   */
+  sourceVolume?: boolean;
 }
 
 export interface BuiltBinary {
@@ -64,6 +70,8 @@ export interface BuildEvents {
   step?(text: string): void;
   line?(text: string): void;
   failureTail?(lines: string[]): void;
+  /** this run waits for another one (shown even without a TTY) */
+  waiting?(text: string): void;
 }
 
 /** Where one platform's binary goes: `out` itself, or `out-os-arch` when building several. */
@@ -98,6 +106,9 @@ export async function runBuildPipeline(req: BuildRequest, events: BuildEvents = 
 async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys | undefined, hits: Map<string, BuiltBinary>): Promise<BuildResult> {
   const step = events.step ?? (() => undefined);
   step('connecting to the Docker engine');
+  // loaded here, not at the top: a cache hit never needs dockerode (start-up time of a hit)
+  const { connectDocker, ensureImage, ensureVolume, removeLeftovers } = await import('../adapters/docker.js');
+  const { buildInContainer } = await import('./build.js');
   const docker = await connectDocker(req.env ?? process.env);
   await removeLeftovers(docker);
 
@@ -130,12 +141,23 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
 
     step('patching the validity constants');
     const kube = (await readTreeVersion(source.dir)) ?? plan.kube;
-    const patch = computePatch(await readPatchSources(source.dir), req.validity, { kube });
-    const overrides = new Map(patch.files.map((f) => [f.file, f.after] as const));
+    const patchSources = await readPatchSources(source.dir);
+    const patch = computePatch(patchSources, req.validity, { kube });
+    const overlay = overlayFiles(patchSources, patch);
 
     step(`checking image ${plan.image}`);
     const image = await ensureImage(docker, plan.image, events.line);
     await ensureVolume(docker, req.goCacheVolume);
+    const sourceDir = source.dir;
+    const contentId = sourceContentId(source.provenance, plan.package);
+    const volume = req.sourceVolume === false ? undefined : sourceVolumeName(contentId);
+    if (volume) {
+      await ensureVolume(docker, volume, {
+        what: 'the source volume',
+        next: 'check free space and the engine, or pass --no-source-volume to stream the tree into each build',
+        labels: { [SOURCE_VOLUME_LABEL]: contentId },
+      });
+    }
 
     const binaries: BuiltBinary[] = [];
     for (const platform of plan.platforms) {
@@ -153,8 +175,17 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
           plan,
           image: image.name,
           platform,
-          sourceDir: source.dir,
-          overrides,
+          sourceDir,
+          overlay,
+          sourceVolume: volume
+            ? {
+                name: volume,
+                contentId,
+                select: () => packageClosure(sourceDir, plan.buildMode, plan.package),
+                onFill: () => step(`filling source volume ${volume} (once per source)`),
+                onWait: (holder) => events.waiting?.(`another build of the same source holds volume ${volume} (container ${holder}); waiting for it`),
+              }
+            : undefined,
           goCacheVolume: req.goCacheVolume,
           onLine: events.line,
           onFailure: events.failureTail,

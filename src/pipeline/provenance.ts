@@ -1,7 +1,7 @@
 import type { BuildProvenance } from '../cache/manifest.js';
 import { formatBuildDate, parseSourceDateEpoch, reproducibilityOf, type BuildDate } from '../core/reproducible.js';
 import type { BuildPlan, Platform } from '../core/types.js';
-import { goBuildInvocation } from './build.js';
+import { goBuildInvocation } from '../core/go-invocation.js';
 import type { SourceProvenance } from './source.js';
 
 /**

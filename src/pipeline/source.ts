@@ -4,11 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { unpackTarball } from '../adapters/archive.js';
-import { checkoutCommit, repoUrl } from '../adapters/git.js';
 import { assertSourceTree } from '../adapters/source-tree.js';
 import { UsageError } from '../errors.js';
 import { newestFileTime, treeFingerprint } from '../cache/source-identity.js';
 import type { BuildDateOrigin } from '../core/reproducible.js';
+
+/** Where --repo points unless given. */
+export const DEFAULT_REPO = 'https://github.com/kubernetes/kubernetes.git';
 
 /** Where the Kubernetes source comes from: a directory as it is, a tarball, or one git commit. */
 export type SourceSpec =
@@ -109,6 +111,8 @@ export async function prepareSource(spec: SourceSpec, opts: { cacheDir: string; 
       }
     }
     case 'git': {
+      // simple-git is loaded only when a git source is used (start-up time of the other paths)
+      const { checkoutCommit, repoUrl } = await import('../adapters/git.js');
       const url = repoUrl(spec.repo);
       const tmp = tempDir();
       const dest = path.join(tmp, 'kubernetes');

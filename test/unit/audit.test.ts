@@ -40,7 +40,7 @@ function manifest(over: { leaf?: number; sha256?: string; imageId?: string; comm
       source: { kind: 'tarball', sha256: 'aa', location: '/src/k.tgz' },
       buildDate: '2021-01-13T13:20:00Z',
       env: { CGO_ENABLED: '0', GOOS: 'linux' },
-      args: ['go', 'build', '-trimpath'],
+      args: ['go', 'build', '-tags=selinux,notest'],
       inputDigests: inputDigests({ ...inputs, patches }),
     },
   };

@@ -1,0 +1,194 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { isStandardImport, scanGoHeader } from '../core/go-imports.js';
+import type { BuildMode } from '../core/types.js';
+import { KfError } from '../errors.js';
+
+/**
+ * The part of a Kubernetes tree one command needs: the files of every package it imports,
+ * directly or not (about 3.4k files and 33 MB of 1.20.2's 22.7k files and 233 MB for kubeadm).
+ * Filling a source volume with only these is what makes a first build cost little more than the
+ * compiler's own work: writing 22k files through the engine took longer than streaming them.
+ *
+ * It errs on the side of more: every .go file of a package counts whatever its build tags,
+ * an import that resolves nowhere is skipped (the standard library, or a file `go build` would
+ * ignore), and a package with a //go:embed directive is taken with everything below it.
+ * `go build` stays the judge: a package missed here fails the build with "cannot find package",
+ * never a different binary; --no-source-volume ships the whole tree instead.
+ */
+export interface SourceSelection {
+  /** regular files, relative to the root through no symlink ("/" separated) */
+  files: string[];
+  /** symlinks the resolution went through (vendor/k8s.io/api → ../../staging/src/k8s.io/api) */
+  symlinks: string[];
+  /** packages found */
+  packages: number;
+}
+
+/** Files at the top that the go command reads in module mode (kept in GOPATH mode: they are small). */
+const MODULE_FILES = ['go.mod', 'go.sum', 'go.work', 'go.work.sum', 'vendor/modules.txt'];
+
+export function packageClosure(root: string, mode: BuildMode, pkg: string): SourceSelection {
+  const realRoot = fs.realpathSync(root);
+  const files = new Set<string>();
+  const symlinks = new Set<string>();
+  const dirExists = memo((rel: string) => isDir(path.join(realRoot, rel)));
+
+  const mainModules = mode === 'module' ? readMainModules(realRoot, files) : [];
+  for (const f of MODULE_FILES) if (isFile(path.join(realRoot, f))) files.add(f);
+
+  /** The package dir (relative, lexical: may pass through symlinks) an import resolves to, or undefined. */
+  const resolve = (importPath: string, fromDir: string): string | undefined => {
+    if (mode === 'module') {
+      const main = mainModules
+        .filter((m) => importPath === m.path || importPath.startsWith(`${m.path}/`))
+        .sort((a, b) => b.path.length - a.path.length)[0];
+      if (main) return joinRel(main.dir, importPath.slice(main.path.length + 1));
+      const vendored = joinRel('vendor', importPath);
+      return dirExists(vendored) ? vendored : undefined;
+    }
+    // GOPATH mode: vendor directories from the importing package up to the root, then GOPATH
+    for (let d = fromDir; ; d = parentRel(d)) {
+      const candidate = joinRel(joinRel(d, 'vendor'), importPath);
+      if (dirExists(candidate)) return candidate;
+      if (d === '') break;
+    }
+    const own = 'k8s.io/kubernetes';
+    if (importPath === own) return '';
+    if (importPath.startsWith(`${own}/`)) return importPath.slice(own.length + 1);
+    return undefined;
+  };
+
+  const start = pkg.replace(/^\.\//, '').replace(/\/+$/, '');
+  if (!dirExists(start)) {
+    throw new KfError(`${path.join(root, start)} is missing, so the packages it needs cannot be found`, 'pass a complete Kubernetes source tree');
+  }
+  const seen = new Set<string>();
+  const queue = [start];
+  while (queue.length > 0) {
+    const lexical = queue.shift()!;
+    const real = realRel(realRoot, lexical, symlinks);
+    if (real === undefined || seen.has(real)) continue;
+    seen.add(real);
+    let embeds = false;
+    for (const e of fs.readdirSync(path.join(realRoot, real), { withFileTypes: true })) {
+      if (!e.isFile() || e.name.endsWith('_test.go')) continue;
+      const rel = joinRel(real, e.name);
+      files.add(rel);
+      if (!e.name.endsWith('.go')) continue;
+      const header = scanGoHeader(fs.readFileSync(path.join(realRoot, rel), 'utf8'));
+      embeds ||= header.embeds;
+      for (const imp of header.imports) {
+        if (isStandardImport(imp)) continue;
+        const dir = resolve(imp, lexical);
+        if (dir !== undefined) queue.push(dir);
+      }
+    }
+    if (embeds) addTree(realRoot, real, files);
+  }
+  return { files: [...files].sort(), symlinks: [...symlinks].sort(), packages: seen.size };
+}
+
+interface MainModule {
+  path: string;
+  dir: string;
+}
+
+/** The root module and the workspace's modules (go.work `use`), by module path. */
+function readMainModules(realRoot: string, files: Set<string>): MainModule[] {
+  const modules: MainModule[] = [];
+  const add = (dir: string) => {
+    const goMod = joinRel(dir, 'go.mod');
+    const text = readIfFile(path.join(realRoot, goMod));
+    const m = text && /^module[ \t]+("?)([^"\s]+)\1[ \t]*$/m.exec(text);
+    if (!m) return;
+    modules.push({ path: m[2]!, dir });
+    files.add(goMod);
+    if (isFile(path.join(realRoot, dir, 'go.sum'))) files.add(joinRel(dir, 'go.sum'));
+  };
+  add('');
+  const work = readIfFile(path.join(realRoot, 'go.work'));
+  if (work) {
+    const uses: string[] = [];
+    for (const m of work.matchAll(/^use[ \t]*\(([^)]*)\)/gm)) uses.push(...m[1]!.split('\n'));
+    for (const m of work.matchAll(/^use[ \t]+([^(\s][^\n]*)$/gm)) uses.push(m[1]!);
+    for (const u of uses) {
+      const dir = u.replace(/\/\/.*$/, '').trim().replace(/^"|"$/g, '');
+      if (!dir || dir === '.') continue;
+      const rel = path.posix.normalize(dir).replace(/^\.\//, '');
+      if (rel.startsWith('..') || path.isAbsolute(rel)) continue;
+      add(rel);
+    }
+  }
+  return modules;
+}
+
+/**
+ * The path of a lexical relative path through no symlink, relative to the real root; every
+ * symlink met on the way is recorded (by its real parent and name). Undefined when it leaves
+ * the root or does not exist.
+ */
+function realRel(realRoot: string, lexical: string, symlinks: Set<string>): string | undefined {
+  let real = '';
+  for (const part of lexical.split('/').filter(Boolean)) {
+    const next = joinRel(real, part);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(path.join(realRoot, next));
+    } catch {
+      return undefined;
+    }
+    if (st.isSymbolicLink()) {
+      let target: string;
+      try {
+        target = path.relative(realRoot, fs.realpathSync(path.join(realRoot, next)));
+      } catch {
+        return undefined;
+      }
+      if (target.startsWith('..') || path.isAbsolute(target)) return undefined;
+      symlinks.add(next);
+      real = target.split(path.sep).join('/');
+    } else real = next;
+  }
+  return real;
+}
+
+function addTree(realRoot: string, rel: string, files: Set<string>): void {
+  for (const e of fs.readdirSync(path.join(realRoot, rel), { withFileTypes: true })) {
+    const child = joinRel(rel, e.name);
+    if (e.isDirectory()) addTree(realRoot, child, files);
+    else if (e.isFile() && !e.name.endsWith('_test.go')) files.add(child);
+  }
+}
+
+function memo(fn: (rel: string) => boolean): (rel: string) => boolean {
+  const cache = new Map<string, boolean>();
+  return (rel) => {
+    let v = cache.get(rel);
+    if (v === undefined) cache.set(rel, (v = fn(rel)));
+    return v;
+  };
+}
+
+const joinRel = (a: string, b: string) => (a && b ? `${a}/${b}` : a || b);
+const parentRel = (rel: string) => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
+
+function isDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function isFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function readIfFile(p: string): string | undefined {
+  return isFile(p) ? fs.readFileSync(p, 'utf8') : undefined;
+}

@@ -1,0 +1,141 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packFiles } from '../../src/adapters/archive.js';
+import { SOURCE_MARKER_FILE, SOURCE_VOLUME_LABEL } from '../../src/core/source-volume.js';
+import { cliPath, goImage, runCli, skipDockerTests, type CliResult } from '../helpers/env.js';
+import { docker, leftoverContainers, makeFixtureRepo, tempDir, type FixtureRepo } from './docker-helpers.js';
+
+// The per-source volume on a real engine: filled once, reused by rebuilds with other validities,
+// every patch target written back by each build, filled again when its marker is wrong, not
+// used with --no-source-volume, and shared safely by two builds at once.
+
+const FILL = /filling source volume (kubeadm-forever-src-[0-9a-f]{24})/;
+
+function sha(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+async function sourceVolumes(commit: string): Promise<string[]> {
+  const { Volumes } = await docker.listVolumes({ filters: { label: [SOURCE_VOLUME_LABEL] } });
+  return (Volumes ?? []).filter((v) => v.Labels?.[SOURCE_VOLUME_LABEL]?.includes(commit)).map((v) => v.Name);
+}
+
+describe.skipIf(skipDockerTests)('source volume on a real Docker engine', () => {
+  let work: string;
+  let repo: FixtureRepo;
+  let volume = '';
+
+  beforeAll(() => {
+    work = tempDir('kf-it-srcvol-');
+    // a new commit per run: its volume is new too
+    repo = makeFixtureRepo(work, 'gopath');
+  });
+
+  afterAll(async () => {
+    for (const v of await sourceVolumes(repo.commit)) await docker.getVolume(v).remove();
+    fs.rmSync(work, { recursive: true, force: true });
+    expect(await leftoverContainers()).toEqual([]);
+  });
+
+  function args(out: string, extra: string[]): string[] {
+    return [
+      'build', '--verbose',
+      '--kubernetes-version', 'v1.20.2', '--commit', repo.commit, '--go-version', '1.19.8',
+      '--image', goImage, '--repo', repo.dir, '--out', out, '--cache-dir', path.join(work, 'cache'),
+      ...extra,
+    ];
+  }
+
+  function build(out: string, extra: string[] = []): CliResult {
+    const r = runCli(args(out, extra), { timeout: 10 * 60_000 });
+    if (r.status !== 0) throw new Error(`build failed (${r.status}):\n${r.stderr}`);
+    return r;
+  }
+
+  it('fills the volume on the first build only; a rebuild with another validity reuses it', () => {
+    const first = build(path.join(work, 'k-199y'));
+    volume = FILL.exec(first.stderr)?.[1] ?? '';
+    expect(volume).not.toBe('');
+    const second = build(path.join(work, 'k-100y'), ['--validity', '100y']);
+    expect(second.stderr).not.toMatch(FILL);
+    // verify ran the binary: its leaf certificates really are 100 years
+    expect(second.stdout).toContain('verify: passed');
+    expect(second.stdout).toMatch(/leaf 100y/);
+  }, 10 * 60_000);
+
+  it('writes every patch target back: the first validity again gives the first bytes', () => {
+    const again = build(path.join(work, 'k-199y-again'), ['--no-cache']);
+    expect(again.stderr).not.toMatch(FILL);
+    expect(sha(path.join(work, 'k-199y-again'))).toBe(sha(path.join(work, 'k-199y')));
+  }, 10 * 60_000);
+
+  it('fills again when the marker does not name this source (a fill cut short, another format)', async () => {
+    const c = await docker.createContainer({ Image: goImage, Cmd: ['true'], HostConfig: { Mounts: [{ Type: 'volume', Source: volume, Target: '/src' }] } });
+    try {
+      await c.putArchive(packFiles(new Map([[`src/${SOURCE_MARKER_FILE}`, '{"format":1}\n']])), { path: '/' });
+    } finally {
+      await c.remove({ v: true });
+    }
+    const r = build(path.join(work, 'k-199y-refilled'), ['--no-cache']);
+    expect(FILL.exec(r.stderr)?.[1]).toBe(volume);
+    expect(sha(path.join(work, 'k-199y-refilled'))).toBe(sha(path.join(work, 'k-199y')));
+  }, 10 * 60_000);
+
+  it('--no-source-volume streams the tree into the container and leaves no volume behind', async () => {
+    for (const v of await sourceVolumes(repo.commit)) await docker.getVolume(v).remove();
+    const r = build(path.join(work, 'k-50y'), ['--validity', '50y', '--no-source-volume']);
+    expect(r.stderr).not.toMatch(FILL);
+    expect(r.stdout).toContain('verify: passed');
+    expect(await sourceVolumes(repo.commit)).toEqual([]);
+  }, 10 * 60_000);
+
+  it('a build waits while another holds the volume (its named container), then uses it', async () => {
+    // the holder stands for a running build of this process (alive), so it is not "abandoned"
+    const holder = await docker.createContainer({
+      name: `${volume}-build`,
+      Image: goImage,
+      Cmd: ['true'],
+      Labels: { 'kubeadm-forever': '1', 'kubeadm-forever.pid': String(process.pid), 'kubeadm-forever.host': os.hostname() },
+    });
+    const child = spawn(process.execPath, [cliPath, ...args(path.join(work, 'k-30y'), ['--validity', '30y'])], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      const deadline = Date.now() + 120_000;
+      while (!/another build of the same source holds volume/.test(stderr) && Date.now() < deadline) await sleep(200);
+      expect(stderr).toContain(`another build of the same source holds volume ${volume} (container ${volume}-build); waiting for it`);
+      // still waiting a while later
+      await sleep(3000);
+      expect(child.exitCode).toBeNull();
+    } finally {
+      await holder.remove({ force: true });
+    }
+    expect(await closed).toBe(0);
+    expect(stdout).toMatch(/leaf 30y/);
+    expect(stdout).toContain('verify: passed');
+  }, 10 * 60_000);
+
+  it('a container left by a dead run of this host is removed instead of waited for', async () => {
+    const dead = spawn(process.execPath, ['-e', '0']);
+    const deadPid = dead.pid!;
+    await new Promise((r) => dead.on('close', r));
+    await docker.createContainer({
+      name: `${volume}-build`,
+      Image: goImage,
+      Cmd: ['true'],
+      Labels: { 'kubeadm-forever': '1', 'kubeadm-forever.pid': String(deadPid), 'kubeadm-forever.host': os.hostname() },
+    });
+    const r = build(path.join(work, 'k-40y'), ['--validity', '40y']);
+    expect(r.stderr).not.toMatch(/holds volume/);
+    expect(r.stdout).toMatch(/leaf 40y/);
+    expect(await sourceVolumes(repo.commit)).toEqual([volume]);
+  }, 10 * 60_000);
+});
