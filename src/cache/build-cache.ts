@@ -58,25 +58,24 @@ export class BuildCache {
     return platformCacheKey(plan, platform, source);
   }
 
-  /** A sound entry copied to `out` (sha256 checked on both sides), or null: build it. */
+  /** A sound entry copied to `out` (sha256 checked as it is copied), or null: build it. */
   async fetch(key: string, platform: Platform, out: string): Promise<CacheEntry | null> {
-    const r = await this.store.lookup(key, platform);
-    if (r.kind === 'corrupt') {
-      this.events.warn?.(
-        `cache entry ${key} (${formatPlatform(platform)}) is corrupt: ${r.reason}; moved to ${r.movedTo}, rebuilding`,
-      );
-      return null;
-    }
-    if (r.kind === 'miss') return null;
+    let r;
     try {
-      await this.store.copyOut(r.entry, out);
+      r = await this.store.fetchTo(key, platform, out);
     } catch (err) {
       throw new KfError(
         `cannot write the cached binary to ${out}: ${messageOf(err)}`,
         'check that the directory of --out exists and is writable, or pass another --out',
       );
     }
-    return r.entry;
+    if (r.kind === 'corrupt') {
+      this.events.warn?.(
+        `cache entry ${key} (${formatPlatform(platform)}) is corrupt: ${r.reason}; moved to ${r.movedTo}, rebuilding`,
+      );
+      return null;
+    }
+    return r.kind === 'hit' ? r.entry : null;
   }
 
   async save(b: SavedBuild): Promise<CacheEntry> {

@@ -21,15 +21,21 @@ export type SourceRef =
   | { kind: 'tarball'; file: string }
   | { kind: 'git'; repo: string; commit: string };
 
-export async function sourceIdentity(src: SourceRef): Promise<string | undefined> {
+export async function sourceIdentity(src: SourceRef, scan?: TreeScan): Promise<string | undefined> {
   switch (src.kind) {
     case 'git':
       return undefined;
     case 'tarball':
       return `tarball:sha256:${await sha256File(path.resolve(src.file))}`;
     case 'dir':
-      return `dir:${await treeFingerprint(path.resolve(src.dir))}`;
+      return `dir:${(scan ?? (await scanTree(path.resolve(src.dir)))).fingerprint}`;
   }
+}
+
+/** One walk of a tree: its fingerprint and the newest regular file's mtime (seconds, floored). */
+export interface TreeScan {
+  fingerprint: string;
+  newestFile: number;
 }
 
 /**
@@ -38,6 +44,11 @@ export async function sourceIdentity(src: SourceRef): Promise<string | undefined
  * find is missing or cannot -printf (busybox), the walk below gives the same kind of list.
  */
 export async function treeFingerprint(root: string): Promise<string> {
+  return (await scanTree(root)).fingerprint;
+}
+
+/** treeFingerprint and newestFileTime from one walk (a --source-dir build needs both). */
+export async function scanTree(root: string): Promise<TreeScan> {
   let lines: string[];
   try {
     const { stdout } = await execFileAsync(
@@ -59,8 +70,23 @@ export async function treeFingerprint(root: string): Promise<string> {
   } catch {
     lines = await walkTree(root);
   }
+  let newest = 0;
+  for (const l of lines) {
+    const t = fileMtimeOf(l);
+    if (t !== undefined && t > newest) newest = t;
+  }
   lines.sort();
-  return crypto.createHash('sha256').update(lines.join('\n')).digest('hex');
+  return { fingerprint: crypto.createHash('sha256').update(lines.join('\n')).digest('hex'), newestFile: Math.floor(newest) };
+}
+
+/**
+ * The mtime of a regular file's line, "f PATH SIZE MODE MTIME " (a file's link target is
+ * empty): second from the right whatever spaces PATH holds. Undefined for other entries.
+ */
+function fileMtimeOf(line: string): number | undefined {
+  if (!line.startsWith('f ')) return undefined;
+  const parts = line.split(' ');
+  return Number(parts[parts.length - 2]);
 }
 
 async function walkTree(root: string, rel = ''): Promise<string[]> {
@@ -92,7 +118,7 @@ export async function newestFileTime(root: string): Promise<number> {
     );
     times = stdout.split('\n').filter((l) => l !== '').map(Number);
   } catch {
-    times = (await walkTree(root)).filter((l) => l.startsWith('f ')).map((l) => Number(l.split(' ')[4]));
+    times = (await walkTree(root)).map(fileMtimeOf).filter((t): t is number => t !== undefined);
   }
   return Math.floor(times.reduce((a, b) => (b > a ? b : a), 0));
 }

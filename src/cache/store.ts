@@ -47,7 +47,7 @@ export interface ListResult {
 
 export async function sha256File(file: string): Promise<string> {
   const hash = crypto.createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
@@ -86,6 +86,8 @@ export async function checkEntryDir(
   dir: string,
   key: string,
   platform: Platform,
+  /** false: the caller hashes the bytes itself (fetchTo, while copying them) */
+  checkContent = true,
 ): Promise<{ entry: CacheEntry } | { problem: string }> {
   let manifest: CacheManifest;
   try {
@@ -106,9 +108,11 @@ export async function checkEntryDir(
   if (!st.isFile()) return { problem: 'the binary is not a regular file' };
   if (st.size !== manifest.size)
     return { problem: `size ${st.size} differs from the manifest's ${manifest.size}` };
-  const sha = await sha256File(binary);
-  if (sha !== manifest.sha256)
-    return { problem: `sha256 ${sha} differs from the manifest's ${manifest.sha256}` };
+  if (checkContent) {
+    const sha = await sha256File(binary);
+    if (sha !== manifest.sha256)
+      return { problem: `sha256 ${sha} differs from the manifest's ${manifest.sha256}` };
+  }
   const mismatch = wrongMachine(await readBinaryHead(binary), platform);
   if (mismatch) return { problem: `the binary is ${mismatch}` };
   return { entry: { manifest, dir, binary } };
@@ -149,6 +153,46 @@ export class BinaryCache {
     const movedTo = await this.moveAside(dir, key, platform);
     if (movedTo === null) return { kind: 'miss' }; // someone else moved it meanwhile
     return { kind: 'corrupt', reason: checked.problem, movedTo };
+  }
+
+  /**
+   * lookup + copyOut in one read of the binary: copied to a temp name beside `dest` while it is
+   * hashed, renamed over `dest` only when the sha256 is the manifest's (a cache hit's main cost
+   * is reading 40 MB; once is enough). A mismatch moves the entry aside like lookup does.
+   */
+  async fetchTo(key: string, platform: Platform, dest: string): Promise<LookupResult> {
+    const dir = this.entryDir(key, platform);
+    if (!(await exists(dir))) return { kind: 'miss' };
+    const checked = await checkEntryDir(dir, key, platform, false);
+    let problem = 'problem' in checked ? checked.problem : undefined;
+    if ('entry' in checked) {
+      const absDest = path.resolve(dest);
+      const tmp = path.join(path.dirname(absDest), `.${path.basename(absDest)}.kf-${randomSuffix()}`);
+      try {
+        const hash = crypto.createHash('sha256');
+        const out = await fs.open(tmp, 'wx', 0o755);
+        try {
+          for await (const chunk of createReadStream(checked.entry.binary, { highWaterMark: 1 << 20 })) {
+            hash.update(chunk as Buffer);
+            await out.write(chunk as Buffer);
+          }
+        } finally {
+          await out.close();
+        }
+        const sha = hash.digest('hex');
+        if (sha === checked.entry.manifest.sha256) {
+          await fs.chmod(tmp, 0o755);
+          await fs.rename(tmp, absDest);
+          return { kind: 'hit', entry: checked.entry };
+        }
+        problem = `sha256 ${sha} differs from the manifest's ${checked.entry.manifest.sha256}`;
+      } finally {
+        await fs.rm(tmp, { force: true });
+      }
+    }
+    const movedTo = await this.moveAside(dir, key, platform);
+    if (movedTo === null) return { kind: 'miss' };
+    return { kind: 'corrupt', reason: problem ?? 'unreadable', movedTo };
   }
 
   private async moveAside(dir: string, key: string, platform: Platform): Promise<string | null> {

@@ -120,7 +120,7 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
   interrupt.arm();
   let source: PreparedSource | undefined;
   try {
-    source = await prepareSource(req.source, { cacheDir: req.cacheDir, workDir });
+    source = await prepareSource(req.source, { cacheDir: req.cacheDir, workDir, scan: keyed?.scan });
     const buildMode = await readBuildMode(source.dir);
     // reproducible: buildDate from SOURCE_DATE_EPOCH or the source itself, never the clock
     const date = selectBuildDate({

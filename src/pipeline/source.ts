@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { unpackTarball } from '../adapters/archive.js';
 import { assertSourceTree } from '../adapters/source-tree.js';
 import { UsageError } from '../errors.js';
-import { newestFileTime, treeFingerprint } from '../cache/source-identity.js';
+import { newestFileTime, scanTree, type TreeScan } from '../cache/source-identity.js';
 import type { BuildDateOrigin } from '../core/reproducible.js';
 
 /** Where --repo points unless given. */
@@ -64,7 +64,7 @@ export function makeSourceWorkDir(): string {
  * into the mirror in the cache and checks it out into a temp worktree. Temp trees go under
  * `workDir` when given (so an interrupted run's caller can remove them), else a new temp dir.
  */
-export async function prepareSource(spec: SourceSpec, opts: { cacheDir: string; workDir?: string }): Promise<PreparedSource> {
+export async function prepareSource(spec: SourceSpec, opts: { cacheDir: string; workDir?: string; scan?: TreeScan }): Promise<PreparedSource> {
   const tempDir = () => {
     if (!opts.workDir) return makeSourceWorkDir();
     fs.mkdirSync(opts.workDir, { recursive: true });
@@ -74,15 +74,16 @@ export async function prepareSource(spec: SourceSpec, opts: { cacheDir: string; 
     case 'dir': {
       const dir = path.resolve(spec.dir);
       await assertSourceTree(dir);
-      const fingerprint = await treeFingerprint(dir);
+      // the cache keys' walk of the same directory, when there was one
+      const scan = opts.scan ?? (await scanTree(dir));
       return {
         dir,
         description: `directory ${dir}`,
         identity: `dir:${dir}`,
         dispose: async () => undefined,
-        time: await newestFileTime(dir),
+        time: scan.newestFile,
         timeOrigin: 'newest file in the directory',
-        provenance: { kind: 'dir', fingerprint, location: dir },
+        provenance: { kind: 'dir', fingerprint: scan.fingerprint, location: dir },
       };
     }
     case 'tarball': {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { BuildCache } from '../cache/build-cache.js';
 import type { BuildProvenance, CacheManifest } from '../cache/manifest.js';
-import { sourceIdentity } from '../cache/source-identity.js';
+import { scanTree, sourceIdentity, type TreeScan } from '../cache/source-identity.js';
 import { assertBuildable, createBuildPlan } from '../core/plan.js';
 import { envBuildDate } from './provenance.js';
 import { formatPlatform } from '../core/version.js';
@@ -23,6 +23,8 @@ export interface CacheKeys {
   /** the plan of the request (build mode inferred: the source is not prepared yet) */
   plan: BuildPlan;
   identity: string | undefined;
+  /** a --source-dir's walk, reused by the source stage */
+  scan?: TreeScan;
   /** per platform ("os/arch") */
   keys: Map<string, string>;
   /** manifests of the hits, per platform */
@@ -30,7 +32,8 @@ export interface CacheKeys {
 }
 
 export async function cacheKeys(req: BuildRequest, cache: BuildCache): Promise<CacheKeys> {
-  const identity = await sourceIdentity(req.source);
+  const scan = req.source.kind === 'dir' ? await scanTree(path.resolve(req.source.dir)) : undefined;
+  const identity = await sourceIdentity(req.source, scan);
   const plan = createBuildPlan({
     // SOURCE_DATE_EPOCH changes the bytes, so it is part of the key; the source's own time is
     // fixed by the source identity already
@@ -45,7 +48,7 @@ export async function cacheKeys(req: BuildRequest, cache: BuildCache): Promise<C
   const keys = new Map(
     plan.platforms.map((p) => [formatPlatform(p), cache.keyOf(plan, p, identity)] as const),
   );
-  return { cache, plan, identity, keys, manifests: new Map() };
+  return { cache, plan, identity, scan, keys, manifests: new Map() };
 }
 
 /** Copies every hit not found yet to its --out path (sha256 checked); corrupt entries are reported and rebuilt. */

@@ -22,6 +22,10 @@ function benchLeftovers() {
   return { volumes: volumes.split('\n').filter(Boolean).sort(), containers: containers.split('\n').filter(Boolean) };
 }
 
+function sourceVolumes(): string[] {
+  return execFileSync('docker', ['volume', 'ls', '-q', '--filter', 'label=kubeadm-forever.source'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+}
+
 describe.skipIf(skipDockerTests)('npm run bench on the small fixture tree', () => {
   let work: string;
   let versionFile: string;
@@ -39,6 +43,7 @@ describe.skipIf(skipDockerTests)('npm run bench on the small fixture tree', () =
   });
 
   it('prints the five rows with measured times, ratios to the baseline, RSS and container counts', () => {
+    const sourcesBefore = sourceVolumes();
     const r = runBench(['--tree', fixtureShapes.gopath, '--version-file', versionFile, '--image', goImage, '--json']);
     expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<bench failed>');
     expect(r.status).toBe(0);
@@ -67,6 +72,9 @@ describe.skipIf(skipDockerTests)('npm run bench on the small fixture tree', () =
     // The human table goes to stderr with --json.
     expect(r.stderr).toMatch(/\| \(e\) tool peak RSS/);
     expect(benchLeftovers()).toEqual(before);
+    // (b) filled the tree's source volume (the stream phase); the bench removed it again
+    expect(r.stderr).toMatch(/\(b\) container phases: before [\d.]+ s, stream tree in [\d.]+ s/);
+    expect(sourceVolumes().filter((v) => !sourcesBefore.includes(v))).toEqual([]);
   }, 20 * 60_000);
 
   it("exits non-zero naming the step when the tool's build fails, and still cleans up", () => {

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { sourceIdentity, treeFingerprint } from '../../src/cache/source-identity.js';
+import { newestFileTime, scanTree, sourceIdentity, treeFingerprint } from '../../src/cache/source-identity.js';
 import { tempDir } from '../helpers/cache-fixtures.js';
 
 let dir: string;
@@ -56,6 +56,26 @@ describe('source identity for the cache key', () => {
       expect(await treeFingerprint(tree)).not.toBe(a);
     } finally {
       process.env.PATH = savedPath;
+    }
+  });
+
+  it('one walk gives both the fingerprint and the newest file time, paths with spaces included', async () => {
+    const spaced = path.join(tree, 'cmd/kubeadm/a file with spaces.go');
+    fs.writeFileSync(spaced, 'package main\n');
+    fs.utimesSync(spaced, 2_000_000_000, 2_000_000_000.75);
+    // a directory and a link newer than every file do not count
+    fs.utimesSync(path.join(tree, 'cmd'), 2_100_000_000, 2_100_000_000);
+    for (const noFind of [false, true]) {
+      const savedPath = process.env.PATH;
+      if (noFind) process.env.PATH = path.join(dir, 'no-bin');
+      try {
+        const scan = await scanTree(tree);
+        expect(scan.fingerprint).toBe(await treeFingerprint(tree));
+        expect(scan.newestFile).toBe(2_000_000_000);
+        expect(scan.newestFile).toBe(await newestFileTime(tree));
+      } finally {
+        process.env.PATH = savedPath;
+      }
     }
   });
 });
