@@ -24,6 +24,22 @@ export interface PackOptions {
 }
 
 /**
+ * The parents of the prefix and the extra directories (with themselves), parents first: the
+ * archive can then be put at "/" of any image (putArchive needs an existing target directory;
+ * "/" always exists).
+ */
+function leadingDirs(prefix: string, extraDirs: readonly string[] = []): Set<string> {
+  const dirs = new Set<string>();
+  const addParents = (p: string, self: boolean) => {
+    const parts = p.split('/').filter(Boolean);
+    for (let i = 1; i <= (self ? parts.length : parts.length - 1); i++) dirs.add(parts.slice(0, i).join('/'));
+  };
+  if (prefix) addParents(prefix, false);
+  for (const d of extraDirs) addParents(d, true);
+  return dirs;
+}
+
+/**
  * Packs a directory as a tar stream, read from disk as it is consumed (a 277 MB tree is never
  * held in memory). Symlinks are kept as symlinks; owners become root so the container's tree
  * is root-owned whatever the host uid was.
@@ -36,17 +52,8 @@ export function packDirectory(dir: string, opts: PackOptions = {}): Readable {
   }
   const exclude = new Set(opts.exclude ?? []);
   const relOf = (name: string) => name.replace(/^\.\/?/, '');
-  // Parent directories of the prefix come first, so the archive can be put at "/" of any
-  // image (putArchive needs an existing target directory; "/" always exists).
   const lead = tarStream.pack();
-  const dirs = new Set<string>();
-  const addParents = (p: string, self: boolean) => {
-    const parts = p.split('/').filter(Boolean);
-    for (let i = 1; i <= (self ? parts.length : parts.length - 1); i++) dirs.add(parts.slice(0, i).join('/'));
-  };
-  if (prefix) addParents(prefix, false);
-  for (const d of opts.extraDirs ?? []) addParents(d, true);
-  for (const name of dirs) lead.entry({ name, type: 'directory', mode: 0o755, uid: 0, gid: 0 });
+  for (const name of leadingDirs(prefix, opts.extraDirs)) lead.entry({ name, type: 'directory', mode: 0o755, uid: 0, gid: 0 });
   const pack = tarFs.pack(dir, {
     pack: lead,
     ignore: (abs) => exclude.has(path.relative(dir, abs).split(path.sep)[0] ?? ''),
@@ -82,13 +89,7 @@ export function packSelection(
 ): Readable {
   const prefix = (opts.prefix ?? '').replace(/^\/+|\/+$/g, '');
   const name = (rel: string) => (prefix ? (rel ? `${prefix}/${rel}` : prefix) : rel);
-  const dirs = new Set<string>();
-  const addParents = (p: string, self: boolean) => {
-    const parts = p.split('/').filter(Boolean);
-    for (let i = 1; i <= (self ? parts.length : parts.length - 1); i++) dirs.add(parts.slice(0, i).join('/'));
-  };
-  if (prefix) addParents(prefix, false);
-  for (const d of opts.extraDirs ?? []) addParents(d, true);
+  const dirs = leadingDirs(prefix, opts.extraDirs);
   const inTree = new Set<string>();
   for (const f of [...selection.files, ...selection.symlinks]) {
     const parts = f.split('/');

@@ -108,6 +108,33 @@ export async function ensureVolume(
   }
 }
 
+export interface LabelledVolume {
+  name: string;
+  /** the label's value */
+  value: string;
+  created?: string;
+}
+
+/** The volumes carrying `label`, by name. */
+export async function listLabelledVolumes(docker: Docker, label: string): Promise<LabelledVolume[]> {
+  const { Volumes } = await docker.listVolumes({ filters: { label: [label] } });
+  return (Volumes ?? [])
+    .map((v) => ({ name: v.Name, value: v.Labels?.[label] ?? '', created: (v as { CreatedAt?: string }).CreatedAt }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Removes a named volume; one a container still uses is left ('in use'). */
+export async function removeVolume(docker: Docker, name: string): Promise<'removed' | 'in use' | 'gone'> {
+  try {
+    await docker.getVolume(name).remove();
+    return 'removed';
+  } catch (err) {
+    if (statusOf(err) === 404) return 'gone';
+    if (statusOf(err) === 409) return 'in use';
+    throw new KfError(`cannot remove volume ${name}: ${messageOf(err).split('\n')[0]}`, 'check the Docker engine and retry');
+  }
+}
+
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

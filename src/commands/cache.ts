@@ -5,6 +5,7 @@ import { KfError, UsageError } from '../errors.js';
 import type { GlobalArgs } from './options.js';
 import { parsePlatformList } from '../core/plan.js';
 import { runCommand } from './run.js';
+import { SOURCE_VOLUME_LABEL } from '../core/source-volume.js';
 
 /** One row of `cache ls --json` (the contract in issue 4). */
 export function entryRow(e: CacheEntry) {
@@ -159,16 +160,52 @@ const prune: CommandModule<GlobalArgs, PruneArgs> = {
     }),
 };
 
+type VolumesArgs = GlobalArgs & { remove: boolean };
+
+const volumes: CommandModule<GlobalArgs, VolumesArgs> = {
+  command: 'volumes',
+  describe: 'the source volumes builds keep on the Docker engine (one per source); --remove removes those not in use',
+  builder: (y) =>
+    (y as Argv<GlobalArgs>).option('remove', {
+      type: 'boolean',
+      default: false,
+      describe: 'remove them (a volume a running build uses is kept); the next build of that source fills it again',
+    }) as unknown as Argv<VolumesArgs>,
+  handler: (argv) =>
+    runCommand(argv, async (a, out) => {
+      // dockerode only here: the other cache actions work without an engine
+      const { connectDocker, listLabelledVolumes, removeVolume } = await import('../adapters/docker.js');
+      const docker = await connectDocker(process.env);
+      const found = await listLabelledVolumes(docker, SOURCE_VOLUME_LABEL);
+      const rows = found.map((v) => ({ name: v.name, source: v.value, created: v.created ?? '' }));
+      if (!a.remove) {
+        const human =
+          rows.length === 0
+            ? 'no source volumes on the engine'
+            : table([['NAME', 'SOURCE', 'CREATED'], ...rows.map((r) => [r.name, r.source, r.created])]);
+        out.result(rows, human);
+        return;
+      }
+      const results = [];
+      for (const r of rows) results.push({ ...r, result: await removeVolume(docker, r.name) });
+      const removed = results.filter((r) => r.result === 'removed').length;
+      const inUse = results.filter((r) => r.result === 'in use');
+      for (const r of inUse) out.warn(`volume ${r.name} is in use by a running build; kept`);
+      out.result(results, `removed ${removed} source volume(s)${inUse.length ? `, kept ${inUse.length} in use` : ''}`);
+    }),
+};
+
 const command: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'cache <action>',
-  describe: 'the binary cache: ls, path KEY, rm KEY, prune [--keep N]',
+  describe: 'the binary cache: ls, path KEY, rm KEY, prune [--keep N]; volumes [--remove] on the engine',
   builder: (y) =>
     y
       .command(ls)
       .command(pathCmd)
       .command(rm)
       .command(prune)
-      .demandCommand(1, 'Name a cache action: ls, path, rm or prune.'),
+      .command(volumes)
+      .demandCommand(1, 'Name a cache action: ls, path, rm, prune or volumes.'),
   handler: () => undefined,
 };
 export default command;

@@ -102,7 +102,7 @@ export interface BuildPlan {
   ldflags: string;
   /** environment for `go build` (CGO_ENABLED, GO111MODULE, GOFLAGS, GOTOOLCHAIN, ...), without GOOS/GOARCH */
   env: Record<string, string>;
-  /** extra `go build` flags besides -ldflags and -o, e.g. ["-trimpath"] */
+  /** extra `go build` flags besides -ldflags and -o, e.g. ["-tags=selinux,notest"] */
   goFlags: string[];
   /** the Go the flags were chosen for: the --image tag's, else the target's ("" when unknown) */
   buildGoVersion: string;

@@ -138,4 +138,28 @@ describe.skipIf(skipDockerTests)('source volume on a real Docker engine', () => 
     expect(r.stdout).toMatch(/leaf 40y/);
     expect(await sourceVolumes(repo.commit)).toEqual([volume]);
   }, 10 * 60_000);
+
+  it('cache volumes lists the kept volume with its source; --remove removes it, the next build fills it again', () => {
+    const listed = runCli(['cache', 'volumes', '--json']);
+    expect(listed.status).toBe(0);
+    const rows = JSON.parse(listed.stdout) as Array<{ name: string; source: string }>;
+    expect(rows.find((r) => r.name === volume)?.source).toContain(repo.commit);
+    const human = runCli(['cache', 'volumes']);
+    expect(human.stdout).toMatch(new RegExp(`^${volume}\\s+git:${repo.commit}`, 'm'));
+
+    const removed = runCli(['cache', 'volumes', '--remove', '--json']);
+    expect(removed.status).toBe(0);
+    expect(JSON.parse(removed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ name: volume, result: 'removed' })]));
+    expect(JSON.parse(runCli(['cache', 'volumes', '--json']).stdout).map((r: { name: string }) => r.name)).not.toContain(volume);
+
+    const r = build(path.join(work, 'k-60y'), ['--validity', '60y']);
+    expect(FILL.exec(r.stderr)?.[1]).toBe(volume);
+  }, 10 * 60_000);
+
+  it('cache volumes with the engine stopped: two-line error naming DOCKER_HOST', () => {
+    const r = runCli(['cache', 'volumes'], { env: { DOCKER_HOST: 'tcp://127.0.0.1:1' } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error: Docker engine unreachable at tcp:\/\/127\.0\.0\.1:1/m);
+    expect(r.stderr).toMatch(/^next: /m);
+  });
 });
