@@ -44,19 +44,7 @@ const GOPATH_DIR = '/go/src/k8s.io/kubernetes';
 const TIME_BIN = '/usr/bin/time';
 
 // `kubeadm version -o json` of Debian's 1.20.2 (shared/environment.md), for the default tree.
-const K8S_1202_VERSION = JSON.stringify({
-  clientVersion: {
-    major: '1',
-    minor: '20',
-    gitVersion: 'v1.20.2',
-    gitCommit: 'faecb196815e248d3ecfb03c680a4507229c2a56',
-    gitTreeState: 'clean',
-    buildDate: '2021-01-13T13:25:59Z',
-    goVersion: 'go1.15.5',
-    compiler: 'gc',
-    platform: 'linux/amd64',
-  },
-});
+const K8S_1202_VERSION_FILE = path.join(repoRoot, 'test/fixtures/kubeadm-version-v1.20.2.json');
 
 const TARGETS = {
   cold: { ratio: 1.25, text: '<= 1.25 x (a)' },
@@ -410,10 +398,7 @@ async function main() {
   const tree = path.resolve(opts.tree ?? (await defaultTree()));
   if (!fs.existsSync(path.join(tree, 'cmd/kubeadm'))) throw new BenchError(`${tree} has no cmd/kubeadm`, 'pass --tree the top of a Kubernetes source tree', 2);
   let versionFile = opts.versionFile && path.resolve(opts.versionFile);
-  if (!versionFile) {
-    versionFile = path.join(work, 'kubeadm-version.json');
-    fs.writeFileSync(versionFile, K8S_1202_VERSION);
-  }
+  if (!versionFile) versionFile = K8S_1202_VERSION_FILE;
 
   const loadAtStart = os.loadavg().map((x) => round(x));
   if (loadAtStart[0] > 1.5) log(`WARNING: 1-minute load average is ${loadAtStart[0]} (> 1.5): the numbers will not be trustworthy`);

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fixturesDir, goImage, k8s1202, k8sTarball } from './env.js';
+import { fixturesDir, goImage, k8s1202, k8sTarball, repoRoot } from './env.js';
 
 /** Throws with the fix when scripts/test-env.sh has not prepared something. */
 export function requireFile(file: string, what: string): void {
@@ -35,6 +35,21 @@ export function k8sTree(): string {
 export function copyTree(src: string, dest: string): string {
   execFileSync('cp', ['-a', `${src}/.`, dest]);
   return dest;
+}
+
+/** The build modes of the Kubernetes-shaped Go fixtures (test/fixtures/k8s-shape). */
+export type FixtureShape = 'gopath' | 'module';
+
+const shapesDir = path.join(repoRoot, 'test/fixtures/k8s-shape');
+
+/**
+ * A Kubernetes-shaped tree at `dest` (created): the files both modes share, then the mode's own
+ * (hack/lib/init.sh; go.mod and vendor/modules.txt for module mode).
+ */
+export function composeShape(shape: FixtureShape, dest: string): string {
+  fs.mkdirSync(dest, { recursive: true });
+  copyTree(path.join(shapesDir, 'common'), dest);
+  return copyTree(path.join(shapesDir, shape), dest);
 }
 
 /**

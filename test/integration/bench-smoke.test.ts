@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { goImage, k8s1202, repoRoot, skipDockerTests } from '../helpers/env.js';
-import { fixtureShapes, tempDir } from './docker-helpers.js';
+import { composeShape } from '../helpers/fixtures.js';
+import { tempDir } from './docker-helpers.js';
 
 // The benchmark script (bench/run.mjs) on the small Kubernetes-shaped fixture: a real plain
 // `go build` and three real runs of the tool, so the table it prints is made of measurements.
@@ -29,11 +30,13 @@ function sourceVolumes(): string[] {
 describe.skipIf(skipDockerTests)('npm run bench on the small fixture tree', () => {
   let work: string;
   let versionFile: string;
+  let tree: string;
   let before: ReturnType<typeof benchLeftovers>;
 
   beforeAll(() => {
     work = tempDir('kf-it-bench-');
     versionFile = path.join(work, 'kubeadm-version.json');
+    tree = composeShape('gopath', path.join(work, 'tree'));
     fs.writeFileSync(versionFile, k8s1202.versionJson);
     before = benchLeftovers();
   });
@@ -44,7 +47,7 @@ describe.skipIf(skipDockerTests)('npm run bench on the small fixture tree', () =
 
   it('prints the five rows with measured times, ratios to the baseline, RSS and container counts', () => {
     const sourcesBefore = sourceVolumes();
-    const r = runBench(['--tree', fixtureShapes.gopath, '--version-file', versionFile, '--image', goImage, '--json']);
+    const r = runBench(['--tree', tree, '--version-file', versionFile, '--image', goImage, '--json']);
     expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<bench failed>');
     expect(r.status).toBe(0);
     const doc = JSON.parse(r.stdout);
@@ -80,7 +83,7 @@ describe.skipIf(skipDockerTests)('npm run bench on the small fixture tree', () =
   it("exits non-zero naming the step when the tool's build fails, and still cleans up", () => {
     const bad = path.join(work, 'bad-version.txt');
     fs.writeFileSync(bad, 'this is not the output of kubeadm version\n');
-    const r = runBench(['--tree', fixtureShapes.gopath, '--version-file', bad, '--image', goImage]);
+    const r = runBench(['--tree', tree, '--version-file', bad, '--image', goImage]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/error: \(b\) the tool's build failed/);
     expect(r.stderr).toMatch(/\nnext: /);
@@ -88,7 +91,7 @@ describe.skipIf(skipDockerTests)('npm run bench on the small fixture tree', () =
   }, 20 * 60_000);
 
   it('refuses bad arguments with exit 2 before building anything', () => {
-    const r = runBench(['--tree', fixtureShapes.gopath]);
+    const r = runBench(['--tree', tree]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^error: --tree needs --version-file\nnext: /);
   });

@@ -3,13 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
-import { repoRoot } from '../helpers/env.js';
-
-/** The committed Kubernetes-shaped Go fixtures. */
-export const fixtureShapes = {
-  gopath: path.join(repoRoot, 'test/fixtures/k8s-gopath'),
-  module: path.join(repoRoot, 'test/fixtures/k8s-module'),
-} as const;
+import { composeShape, type FixtureShape } from '../helpers/fixtures.js';
 
 export interface FixtureRepo {
   dir: string;
@@ -21,9 +15,8 @@ function git(cwd: string, args: string[]): string {
 }
 
 /** A local git repository holding a fixture shape, one commit; `mutate` may change the tree first. */
-export function makeFixtureRepo(parent: string, shape: keyof typeof fixtureShapes, mutate?: (dir: string) => void): FixtureRepo {
-  const dir = fs.mkdtempSync(path.join(parent, `repo-${shape}-`));
-  execFileSync('cp', ['-a', `${fixtureShapes[shape]}/.`, dir]);
+export function makeFixtureRepo(parent: string, shape: FixtureShape, mutate?: (dir: string) => void): FixtureRepo {
+  const dir = composeShape(shape, fs.mkdtempSync(path.join(parent, `repo-${shape}-`)));
   mutate?.(dir);
   git(dir, ['init', '-q']);
   git(dir, ['add', '-A']);

@@ -4,8 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packageClosure } from '../../src/adapters/package-closure.js';
 import { CLIENT_GO_CERT_FILE, CONSTANTS_FILE } from '../../src/core/patch.js';
-import { repoRoot } from '../helpers/env.js';
-import { copyTree, k8sTree } from '../helpers/fixtures.js';
+import { composeShape, k8sTree, type FixtureShape } from '../helpers/fixtures.js';
 
 // The files a source volume is filled with: the real file system, the Kubernetes-shaped
 // fixtures, and Debian's 1.20.2 tree (whose closure the e2e build then compiles).
@@ -18,13 +17,13 @@ function write(root: string, rel: string, text: string): void {
   fs.writeFileSync(path.join(root, rel), text);
 }
 
-function fixture(name: 'k8s-gopath' | 'k8s-module'): string {
-  return copyTree(path.join(repoRoot, 'test/fixtures', name), path.join(work, `${name}-${Math.random().toString(36).slice(2)}`));
+function fixture(shape: FixtureShape): string {
+  return composeShape(shape, fs.mkdtempSync(path.join(work, `${shape}-`)));
 }
 
 describe('packageClosure', () => {
   it('GOPATH mode: the command, its packages through the vendor links, nothing else', () => {
-    const root = fixture('k8s-gopath');
+    const root = fixture('gopath');
     write(root, 'cmd/kubeadm/app/constants/constants_test.go', 'package constants\n');
     write(root, 'pkg/unused/unused.go', 'package unused\n');
     const sel = packageClosure(root, 'gopath', './cmd/kubeadm');
@@ -41,7 +40,7 @@ describe('packageClosure', () => {
   });
 
   it('module mode: go.mod and vendor/modules.txt come along', () => {
-    const root = fixture('k8s-module');
+    const root = fixture('module');
     const sel = packageClosure(root, 'module', './cmd/kubeadm');
     expect(sel.files).toEqual(expect.arrayContaining(['go.mod', 'vendor/modules.txt', CONSTANTS_FILE, CLIENT_GO_CERT_FILE]));
     expect(sel.symlinks).toContain('vendor/k8s.io/client-go');
@@ -72,7 +71,7 @@ describe('packageClosure', () => {
   });
 
   it('takes everything below a package that embeds files', () => {
-    const root = fixture('k8s-gopath');
+    const root = fixture('gopath');
     write(root, 'cmd/kubeadm/app/phases/embed.go', 'package phases\n\nimport _ "embed"\n\n//go:embed templates/a.tmpl\nvar a string\n');
     write(root, 'cmd/kubeadm/app/phases/templates/a.tmpl', 'x');
     const sel = packageClosure(root, 'gopath', './cmd/kubeadm');
@@ -83,7 +82,7 @@ describe('packageClosure', () => {
   });
 
   it('never follows a link out of the tree, and names a missing command', () => {
-    const root = fixture('k8s-gopath');
+    const root = fixture('gopath');
     const outside = path.join(work, 'outside-client-go');
     fs.mkdirSync(path.join(outside, 'util/cert'), { recursive: true });
     fs.writeFileSync(path.join(outside, 'util/cert/cert.go'), 'package cert\n');

@@ -15,7 +15,7 @@ import { setClusterSigningDuration } from './controller-manager.js';
 import { certsRenewArgs, runCertsRenew } from './kubeadm.js';
 import type { NodeLayout } from './node.js';
 import { preflight, type PreflightResult } from './preflight.js';
-import { restartControlPlane, type RestartReport, type RestartStrategy } from './restart.js';
+import { restartAsChosen, type RestartReport, type RestartStrategy } from './restart.js';
 import type { NodeCheck, NodeChecker } from './check.js';
 
 /** What renew reports as it goes: Output in the CLI, a collector in tests. */
@@ -227,12 +227,7 @@ export async function renew(o: RenewOptions): Promise<RenewReport> {
   await runCertsRenew(pre.kubeadm, renewArgs, (line) => progress.info(`  kubeadm: ${line}`));
 
   progress.step(`restarting the control plane (${o.restart})`);
-  report.restart = await restartControlPlane(layout, {
-    strategy: o.restart,
-    waitSeconds: o.restartWaitSeconds,
-    crictl: o.crictl,
-    log: (l) => progress.detail(l),
-  });
+  report.restart = await restartAsChosen(layout, o, (l) => progress.detail(l));
   progress.info(`restart: ${report.restart.detail}`);
 
   report.changed = changedFiles(before, snapshot(roots, [o.backupDir]));

@@ -17,6 +17,18 @@ export interface RestartOptions {
   log: (line: string) => void;
 }
 
+/** How renew and rollback are told to restart (their shared flags). */
+export interface RestartChoice {
+  restart: RestartStrategy;
+  restartWaitSeconds: number;
+  crictl: string;
+}
+
+/** restartControlPlane with the flags renew and rollback share, its lines as progress detail. */
+export function restartAsChosen(layout: NodeLayout, o: RestartChoice, detail: (line: string) => void): Promise<RestartReport> {
+  return restartControlPlane(layout, { strategy: o.restart, waitSeconds: o.restartWaitSeconds, crictl: o.crictl, log: detail });
+}
+
 export interface RestartReport {
   strategy: Exclude<RestartStrategy, 'auto'>;
   components: string[];

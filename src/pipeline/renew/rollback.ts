@@ -1,7 +1,7 @@
 import { readBackup, restoreRoot, snapshot, writeBackup } from './backup.js';
 import type { NodeLayout } from './node.js';
 import type { Progress } from './renew.js';
-import { restartControlPlane, type RestartReport, type RestartStrategy } from './restart.js';
+import { restartAsChosen, type RestartReport, type RestartStrategy } from './restart.js';
 
 export interface RollbackOptions {
   layout: NodeLayout;
@@ -62,11 +62,6 @@ export async function rollback(o: RollbackOptions): Promise<RollbackReport> {
   progress.step('restoring');
   for (const r of roots) report.restored.push(...restoreRoot(backup, r, targets[r]!));
   progress.step(`restarting the control plane (${o.restart})`);
-  report.restart = await restartControlPlane(layout, {
-    strategy: o.restart,
-    waitSeconds: o.restartWaitSeconds,
-    crictl: o.crictl,
-    log: (l) => progress.detail(l),
-  });
+  report.restart = await restartAsChosen(layout, o, (l) => progress.detail(l));
   return report;
 }
