@@ -152,17 +152,27 @@ export async function removeLeftovers(docker: Docker): Promise<number> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${CONTAINER_LABEL}=1`] } });
   let removed = 0;
   for (const c of list) {
-    const pid = Number(c.Labels[PID_LABEL]);
-    const sameHost = c.Labels[HOST_LABEL] === os.hostname();
-    if (!sameHost || (Number.isInteger(pid) && pid > 0 && processAlive(pid))) continue;
-    try {
-      await docker.getContainer(c.Id).remove({ force: true, v: true });
-      removed++;
-    } catch (err) {
-      if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
-    }
+    if (abandoned(c.Labels) && (await removeGone(docker, c.Id))) removed++;
   }
   return removed;
+}
+
+/** A container of this tool whose run on this host is gone (its pid no longer exists). */
+function abandoned(labels: Record<string, string>): boolean {
+  if (labels[CONTAINER_LABEL] !== '1' || labels[HOST_LABEL] !== os.hostname()) return false;
+  const pid = Number(labels[PID_LABEL]);
+  return !(Number.isInteger(pid) && pid > 0 && processAlive(pid));
+}
+
+/** Removes a container; one already gone or being removed is fine (false). */
+async function removeGone(docker: Docker, id: string): Promise<boolean> {
+  try {
+    await docker.getContainer(id).remove({ force: true, v: true });
+    return true;
+  } catch (err) {
+    if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
+    return false;
+  }
 }
 
 export interface ContainerSpec {
@@ -212,15 +222,8 @@ async function removeIfAbandoned(docker: Docker, name: string): Promise<boolean>
     if (statusOf(err) === 404) return true;
     throw err;
   }
-  const labels = info.Config.Labels ?? {};
-  const pid = Number(labels[PID_LABEL]);
-  if (labels[CONTAINER_LABEL] !== '1' || labels[HOST_LABEL] !== os.hostname() || !Number.isInteger(pid) || pid <= 0) return false;
-  if (processAlive(pid)) return false;
-  try {
-    await docker.getContainer(name).remove({ force: true, v: true });
-  } catch (err) {
-    if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
-  }
+  if (!abandoned(info.Config.Labels ?? {})) return false;
+  await removeGone(docker, name);
   return true;
 }
 
@@ -353,11 +356,7 @@ export class BuildContainer {
   async remove(): Promise<void> {
     if (this.removed) return;
     this.removed = true;
-    try {
-      await this.container.remove({ force: true, v: true });
-    } catch (err) {
-      if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
-    }
+    await removeGone(this.docker, this.container.id);
   }
 }
 

@@ -1,16 +1,13 @@
 import { execFileSync } from 'node:child_process';
+import { sourceVolumes } from './source-volumes.js';
 
 // Source volumes (one per built source, kubeadm-forever.source label) made during the run are
 // removed at its end, so repeated test runs do not pile up volumes on the engine. Volumes that
 // existed before the run are left alone.
 
-const LABEL = 'label=kubeadm-forever.source';
-
-function sourceVolumes(): string[] | undefined {
+function sourceVolumeNames(): string[] | undefined {
   try {
-    return execFileSync('docker', ['volume', 'ls', '-q', '--filter', LABEL], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-      .split('\n')
-      .filter(Boolean);
+    return sourceVolumes().map((v) => v.name);
   } catch {
     // no engine: the tests that need one say so themselves
     return undefined;
@@ -18,9 +15,9 @@ function sourceVolumes(): string[] | undefined {
 }
 
 export default function setup(): () => void {
-  const before = new Set(sourceVolumes() ?? []);
+  const before = new Set(sourceVolumeNames() ?? []);
   return () => {
-    const made = (sourceVolumes() ?? []).filter((v) => !before.has(v));
+    const made = (sourceVolumeNames() ?? []).filter((v) => !before.has(v));
     if (made.length > 0) {
       try {
         execFileSync('docker', ['volume', 'rm', ...made], { stdio: 'ignore' });

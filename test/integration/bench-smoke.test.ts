@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { goImage, k8s1202, repoRoot, skipDockerTests } from '../helpers/env.js';
 import { composeShape } from '../helpers/fixtures.js';
+import { sourceVolumes } from '../helpers/source-volumes.js';
 import { tempDir } from './docker-helpers.js';
 
 // The benchmark script (bench/run.mjs) on the small Kubernetes-shaped fixture: a real plain
@@ -23,8 +24,8 @@ function benchLeftovers() {
   return { volumes: volumes.split('\n').filter(Boolean).sort(), containers: containers.split('\n').filter(Boolean) };
 }
 
-function sourceVolumes(): string[] {
-  return execFileSync('docker', ['volume', 'ls', '-q', '--filter', 'label=kubeadm-forever.source'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+function sourceVolumeNames(): string[] {
+  return sourceVolumes().map((v) => v.name);
 }
 
 describe.skipIf(skipDockerTests)('npm run bench on the small fixture tree', () => {
@@ -46,7 +47,7 @@ describe.skipIf(skipDockerTests)('npm run bench on the small fixture tree', () =
   });
 
   it('prints the five rows with measured times, ratios to the baseline, RSS and container counts', () => {
-    const sourcesBefore = sourceVolumes();
+    const sourcesBefore = sourceVolumeNames();
     const r = runBench(['--tree', tree, '--version-file', versionFile, '--image', goImage, '--json']);
     expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<bench failed>');
     expect(r.status).toBe(0);
@@ -77,7 +78,7 @@ describe.skipIf(skipDockerTests)('npm run bench on the small fixture tree', () =
     expect(benchLeftovers()).toEqual(before);
     // (b) filled the tree's source volume (the stream phase); the bench removed it again
     expect(r.stderr).toMatch(/\(b\) container phases: before [\d.]+ s, stream tree in [\d.]+ s/);
-    expect(sourceVolumes().filter((v) => !sourcesBefore.includes(v))).toEqual([]);
+    expect(sourceVolumeNames().filter((v) => !sourcesBefore.includes(v))).toEqual([]);
   }, 20 * 60_000);
 
   it("exits non-zero naming the step when the tool's build fails, and still cleans up", () => {

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packFiles } from '../../src/adapters/archive.js';
-import { SOURCE_MARKER_FILE, SOURCE_VOLUME_LABEL } from '../../src/core/source-volume.js';
+import { SOURCE_MARKER_FILE } from '../../src/core/source-volume.js';
+import { sourceVolumes } from '../helpers/source-volumes.js';
 import { cliPath, goImage, runCli, skipDockerTests, type CliResult } from '../helpers/env.js';
 import { docker, leftoverContainers, makeFixtureRepo, tempDir, type FixtureRepo } from './docker-helpers.js';
 
@@ -20,9 +21,11 @@ function sha(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
-async function sourceVolumes(commit: string): Promise<string[]> {
-  const { Volumes } = await docker.listVolumes({ filters: { label: [SOURCE_VOLUME_LABEL] } });
-  return (Volumes ?? []).filter((v) => v.Labels?.[SOURCE_VOLUME_LABEL]?.includes(commit)).map((v) => v.Name);
+/** The source volumes holding `commit` (this file's fixture repository). */
+function volumesOf(commit: string): string[] {
+  return sourceVolumes()
+    .filter((v) => v.source.includes(commit))
+    .map((v) => v.name);
 }
 
 describe.skipIf(skipDockerTests)('source volume on a real Docker engine', () => {
@@ -37,7 +40,7 @@ describe.skipIf(skipDockerTests)('source volume on a real Docker engine', () => 
   });
 
   afterAll(async () => {
-    for (const v of await sourceVolumes(repo.commit)) await docker.getVolume(v).remove();
+    for (const v of volumesOf(repo.commit)) await docker.getVolume(v).remove();
     fs.rmSync(work, { recursive: true, force: true });
     expect(await leftoverContainers()).toEqual([]);
   });
@@ -87,11 +90,11 @@ describe.skipIf(skipDockerTests)('source volume on a real Docker engine', () => 
   }, 10 * 60_000);
 
   it('--no-source-volume streams the tree into the container and leaves no volume behind', async () => {
-    for (const v of await sourceVolumes(repo.commit)) await docker.getVolume(v).remove();
+    for (const v of volumesOf(repo.commit)) await docker.getVolume(v).remove();
     const r = build(path.join(work, 'k-50y'), ['--validity', '50y', '--no-source-volume']);
     expect(r.stderr).not.toMatch(FILL);
     expect(r.stdout).toContain('verify: passed');
-    expect(await sourceVolumes(repo.commit)).toEqual([]);
+    expect(volumesOf(repo.commit)).toEqual([]);
   }, 10 * 60_000);
 
   it('a build waits while another holds the volume (its named container), then uses it', async () => {
@@ -136,7 +139,33 @@ describe.skipIf(skipDockerTests)('source volume on a real Docker engine', () => 
     const r = build(path.join(work, 'k-40y'), ['--validity', '40y']);
     expect(r.stderr).not.toMatch(/holds volume/);
     expect(r.stdout).toMatch(/leaf 40y/);
-    expect(await sourceVolumes(repo.commit)).toEqual([volume]);
+    expect(volumesOf(repo.commit)).toEqual([volume]);
+  }, 10 * 60_000);
+
+  it('a build waiting for a holder whose run dies (killed, no cleanup) removes its container and goes on', async () => {
+    const holderRun = spawn('sleep', ['600']);
+    await docker.createContainer({
+      name: `${volume}-build`,
+      Image: goImage,
+      Cmd: ['true'],
+      Labels: { 'kubeadm-forever': '1', 'kubeadm-forever.pid': String(holderRun.pid), 'kubeadm-forever.host': os.hostname() },
+    });
+    const child = spawn(process.execPath, [cliPath, ...args(path.join(work, 'k-45y'), ['--validity', '45y'])], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      const deadline = Date.now() + 120_000;
+      while (!/holds volume/.test(stderr) && Date.now() < deadline) await sleep(200);
+      expect(stderr).toContain(`holds volume ${volume}`);
+    } finally {
+      holderRun.kill('SIGKILL');
+    }
+    // nobody removes the holder's container: the waiting build finds its run gone
+    expect(await closed).toBe(0);
+    expect(stdout).toMatch(/leaf 45y/);
   }, 10 * 60_000);
 
   it('cache volumes lists the kept volume with its source; --remove removes it, the next build fills it again', () => {

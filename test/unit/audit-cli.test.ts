@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { inputDigests } from '../../src/core/plan.js';
+import type { CacheManifest } from '../../src/cache/manifest.js';
+import { auditManifest, years as y } from './fixtures/audit-manifest.js';
 import { runCli } from '../helpers/env.js';
 
 // audit's checks that come before any rebuild, through the CLI (no Docker needed): bad usage
@@ -13,35 +14,14 @@ import { runCli } from '../helpers/env.js';
 let dir: string;
 let binary: string;
 let manifestFile: string;
-const y = (n: number) => ({ hours: n * 8760, text: `${n}y` });
 
-function writeManifest(edit?: (m: Record<string, unknown>) => void): string {
+function writeManifest(edit?: (m: CacheManifest) => void): string {
   const bytes = fs.readFileSync(binary);
-  const inputs = {
-    version: { gitVersion: 'v1.20.2', gitCommit: 'faecb196815e248d3ecfb03c680a4507229c2a56' },
-    validity: { leaf: y(199), ca: y(200) },
-    image: 'local/golang:1.19.8',
-    platform: 'linux/amd64',
-  };
-  const m: Record<string, unknown> = {
-    schema: 1,
-    key: 'a'.repeat(64),
-    inputs,
-    gitVersion: 'v1.20.2',
-    gitCommit: 'faecb196815e248d3ecfb03c680a4507229c2a56',
-    goVersion: 'go1.19.8',
-    platform: 'linux/amd64',
-    validity: y(199),
-    caValidity: y(200),
-    image: 'local/golang:1.19.8',
-    imageId: 'sha256:11',
-    patches: '--- a/x\n+++ b/x\n',
-    toolVersion: '0.1.0',
+  const m = auditManifest({
     sha256: crypto.createHash('sha256').update(bytes).digest('hex'),
     size: bytes.length,
-    created: '2026-11-28T21:00:00Z',
-    provenance: { source: { kind: 'tarball', sha256: 'aa', location: '/nonexistent.tgz' }, inputDigests: inputDigests({ ...inputs, patches: '--- a/x\n+++ b/x\n' }) },
-  };
+    location: '/nonexistent.tgz',
+  });
   edit?.(m);
   fs.writeFileSync(manifestFile, JSON.stringify(m));
   return manifestFile;
