@@ -3,6 +3,7 @@ import path from 'node:path';
 import { KfError, UsageError, messageOf } from '../errors.js';
 import { PATCH_FILES, type SourceFiles } from '../core/patch.js';
 import type { BuildMode, KubeVersion, PatchResult } from '../core/types.js';
+import { recoverInterrupted, replaceFiles, type StagedFile } from './file-transaction.js';
 
 /**
  * The file-system side of a Kubernetes source tree: reading the patch targets and the build
@@ -87,55 +88,31 @@ export async function readTreeVersion(root: string): Promise<KubeVersion | undef
   return best < 0 ? undefined : { major: 1, minor: best, patch: 0, pre: '' };
 }
 
-interface PendingWrite {
-  rel: string;
-  real: string;
-  tmp: string;
-  before: string;
-  after: string;
-}
-
 /**
  * Writes the patched files: each to its real path (a symlinked directory or file stays a link),
- * with the original mode. All or nothing: every temp file is written and checked first, then
- * renamed; if a rename fails, the files already replaced get their old content back.
+ * with the original mode, all or nothing (replaceFiles: staged, swapped, put back on failure,
+ * and a failed put-back named file by file). What an interrupted earlier run left is finished or
+ * put back before the files are read.
  */
 export async function writePatch(root: string, result: PatchResult): Promise<string[]> {
-  const pending: PendingWrite[] = [];
-  try {
-    for (const f of result.files) {
-      const real = await fs.realpath(path.join(root, f.file));
-      const current = await fs.readFile(real, 'utf8');
-      if (current !== f.before) {
-        throw new KfError(`${f.file} changed while it was being patched`, 'run the patch again');
-      }
-      const { mode } = await fs.stat(real);
-      const tmp = path.join(path.dirname(real), `.${path.basename(real)}.kf-${process.pid}.tmp`);
-      pending.push({ rel: f.file, real, tmp, before: f.before, after: f.after });
-      await fs.writeFile(tmp, f.after, { mode: mode & 0o7777, flag: 'wx' });
-      await fs.chmod(tmp, mode & 0o7777);
+  const reals = await Promise.all(result.files.map((f) => fs.realpath(path.join(root, f.file))));
+  recoverInterrupted(reals.map((r) => path.dirname(r)));
+  const writes: StagedFile[] = [];
+  for (const [i, f] of result.files.entries()) {
+    const real = reals[i]!;
+    let current: string;
+    let mode: number;
+    try {
+      current = await fs.readFile(real, 'utf8');
+      mode = (await fs.stat(real)).mode & 0o7777;
+    } catch (err) {
+      throw new KfError(`cannot read ${real}: ${messageOf(err)}`, 'check that the source tree is readable; nothing was changed');
     }
-  } catch (err) {
-    await Promise.all(pending.map((p) => fs.rm(p.tmp, { force: true })));
-    if (err instanceof KfError) throw err;
-    throw new KfError(
-      `cannot write the patched files: ${messageOf(err)}`,
-      'check that the source tree is writable; nothing was changed',
-    );
-  }
-  const done: PendingWrite[] = [];
-  try {
-    for (const p of pending) {
-      await fs.rename(p.tmp, p.real);
-      done.push(p);
+    if (current !== f.before) {
+      throw new KfError(`${f.file} changed while it was being patched`, 'run the patch again');
     }
-  } catch (err) {
-    for (const p of done) await fs.writeFile(p.real, p.before).catch(() => undefined);
-    await Promise.all(pending.map((p) => fs.rm(p.tmp, { force: true })));
-    throw new KfError(
-      `cannot replace the patched files: ${messageOf(err)}`,
-      'check the source tree; files already replaced were restored',
-    );
+    writes.push({ file: real, data: f.after, mode });
   }
-  return pending.map((p) => p.rel);
+  replaceFiles(writes);
+  return result.files.map((f) => f.file);
 }

@@ -3,6 +3,8 @@ import { UsageError } from '../errors.js';
 import { caExtend, caInit } from '../pki/ca.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
 import { DEFAULT_CA_VALIDITY, parseValidity } from '../core/validity.js';
+import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
+import { describeRecovery } from '../adapters/file-transaction.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
 
@@ -11,6 +13,7 @@ interface InitArgs extends GlobalArgs {
   validity: string;
   key: string;
   force: boolean;
+  allowShorter: boolean;
 }
 
 interface ExtendArgs extends GlobalArgs {
@@ -19,6 +22,7 @@ interface ExtendArgs extends GlobalArgs {
   backupDir?: string;
   newCaDir?: string;
   validity: string;
+  allowShorter: boolean;
 }
 
 const init: CommandModule<GlobalArgs, InitArgs> = {
@@ -29,7 +33,8 @@ const init: CommandModule<GlobalArgs, InitArgs> = {
       .option('out', { type: 'string', demandOption: true, describe: 'directory to write the CAs into' })
       .option('validity', { type: 'string', default: DEFAULT_CA_VALIDITY, describe: 'CA validity: y (365 days), d or h' })
       .option('key', { type: 'string', default: 'rsa-2048', describe: `key type: ${KEY_TYPES.join(', ')} (kubeadm uses rsa-2048)` })
-      .option('force', { type: 'boolean', default: false, describe: 'replace existing CA files (backed up first)' }) as unknown as Argv<InitArgs>,
+      .option('force', { type: 'boolean', default: false, describe: 'replace existing CA files (backed up first)' })
+      .option('allow-shorter', { type: 'boolean', default: false, describe: ALLOW_SHORTER_DESCRIPTION }) as unknown as Argv<InitArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       const validity = parseValidity(a.validity, '--validity');
@@ -38,7 +43,9 @@ const init: CommandModule<GlobalArgs, InitArgs> = {
         throw new UsageError(`invalid --key ${JSON.stringify(a.key)}`, `pass --key ${KEY_TYPES.join(', ')}`);
       }
       out.step(`creating three ${a.key} CAs valid ${validity.text} in ${a.out}`);
-      const r = await caInit({ outDir: a.out, validity, keyType: a.key as KeyType, force: a.force });
+      const r = await caInit({ outDir: a.out, validity, keyType: a.key as KeyType, force: a.force, allowShorter: a.allowShorter });
+      for (const line of describeRecovery(r.recovered)) out.info(line);
+      for (const w of r.warnings) out.warn(`${w} (allowed by --allow-shorter)`);
       if (r.backupDir) out.info(`backed up ${r.backedUp.length} existing file(s) to ${r.backupDir}`);
       out.result(r, r.cas.map((c) => `${c.cert}  ${c.subject}  until ${c.notAfter}`).join('\n'));
     }),
@@ -60,7 +67,8 @@ const extend: CommandModule<GlobalArgs, ExtendArgs> = {
       .option('new-ca-dir', {
         type: 'string',
         describe: "on a node without the CA keys: install the CAs ca extend wrote on a control-plane node (a copy of its pki dir)",
-      }) as unknown as Argv<ExtendArgs>,
+      })
+      .option('allow-shorter', { type: 'boolean', default: false, describe: ALLOW_SHORTER_DESCRIPTION }) as unknown as Argv<ExtendArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       const validity = parseValidity(a.validity, '--validity');
@@ -69,8 +77,17 @@ const extend: CommandModule<GlobalArgs, ExtendArgs> = {
           ? `installing the extended CAs from ${a.newCaDir} into ${a.pkiDir}`
           : `re-signing the CAs in ${a.pkiDir} with their own keys for ${validity.text}`,
       );
-      const r = await caExtend({ pkiDir: a.pkiDir, kubeconfigDir: a.kubeconfigDir, backupDir: a.backupDir, validity, newCaDir: a.newCaDir });
+      const r = await caExtend({
+        pkiDir: a.pkiDir,
+        kubeconfigDir: a.kubeconfigDir,
+        backupDir: a.backupDir,
+        validity,
+        newCaDir: a.newCaDir,
+        allowShorter: a.allowShorter,
+      });
       out.succeed();
+      for (const line of describeRecovery(r.recovered)) out.info(line);
+      for (const w of r.warnings) out.warn(`${w} (allowed by --allow-shorter)`);
       if (!r.kubeconfigDir) out.warn('no kubeconfig directory (pass --kubeconfig-dir): kubeconfigs were not updated');
       for (const u of r.kubeconfigsUnmatched) {
         out.warn(`${u.file}: cluster(s) ${u.clusters.join(', ')} embed a CA that is none of these; left unchanged`);
@@ -83,6 +100,7 @@ const extend: CommandModule<GlobalArgs, ExtendArgs> = {
       }
       const human = [
         ...r.extended.map((c) => `${c.cert}  ${c.subject}  ${c.oldNotAfter} -> ${c.notAfter}`),
+        ...r.unchanged.map((f) => `${f}  already the extended CA`),
         ...r.kubeconfigs.map((k) => `${k.file}  certificate-authority-data updated (${k.clusters.join(', ')})`),
       ];
       out.result(r, human.join('\n'));

@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY, parseValidity, resolveValidityPair } from '../core/validity.js';
 import { UsageError } from '../errors.js';
+import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
 import { checkNode } from '../pipeline/renew/check.js';
 import { nodeLayout } from '../pipeline/renew/node.js';
 import { renew, type RenewReport } from '../pipeline/renew/renew.js';
@@ -24,6 +25,7 @@ interface RenewArgs extends GlobalArgs {
   kubeletSigningDuration?: string;
   kubectl: string;
   crictl: string;
+  allowShorter: boolean;
 }
 
 function humanRenew(r: RenewReport): string {
@@ -69,7 +71,8 @@ const command: CommandModule<GlobalArgs, RenewArgs> = {
       .option('config', { type: 'string', describe: 'kubeadm config file with the ClusterConfiguration (instead of the kubeadm-config ConfigMap)' })
       .option('kubelet-signing-duration', { type: 'string', describe: 'set kube-controller-manager --cluster-signing-duration, e.g. 1752000h' })
       .option('kubectl', { type: 'string', default: 'kubectl', describe: 'kubectl binary (1.31+ ConfigMap)' })
-      .option('crictl', { type: 'string', default: 'crictl', describe: 'crictl binary (restart)' }) as unknown as Argv<RenewArgs>,
+      .option('crictl', { type: 'string', default: 'crictl', describe: 'crictl binary (restart)' })
+      .option('allow-shorter', { type: 'boolean', default: false, describe: ALLOW_SHORTER_DESCRIPTION }) as unknown as Argv<RenewArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       if (a.restartWait < 0 || !Number.isFinite(a.restartWait)) {
@@ -107,6 +110,7 @@ const command: CommandModule<GlobalArgs, RenewArgs> = {
         ca,
         configFile: a.config,
         kubeletSigningDuration,
+        allowShorter: a.allowShorter,
         check: checkNode,
         progress: out,
       });

@@ -19,23 +19,34 @@ export interface CaPair {
   cert: X509Certificate;
   der: Uint8Array;
   key: SigningKey;
+  /** where this CA is in its file (a bundle may hold others) */
+  block?: PemCertificate;
 }
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]*?)-----END \1-----/g;
 
+export interface PemCertificate {
+  cert: X509Certificate;
+  /** where its PEM block is in the text (BEGIN line to END line, without the newline after) */
+  start: number;
+  end: number;
+}
+
 /**
- * All certificates in a PEM text (a file may also hold a key, as kubelet's do). A BEGIN
- * without its END, or a block that does not parse, is an error naming `source`.
+ * All certificates in a PEM text with their positions (a file may also hold a key, as kubelet's
+ * do, or several certificates, as a CA bundle does). A BEGIN without its END, or a block that
+ * does not parse, is an error naming `source`.
  */
-export function parseCertificatesPem(pem: string, source: string): X509Certificate[] {
-  const certs: X509Certificate[] = [];
+export function pemCertificates(pem: string, source: string): PemCertificate[] {
+  const certs: PemCertificate[] = [];
   const begins = (pem.match(/-----BEGIN [A-Z0-9 ]+-----/g) ?? []).length;
   let blocks = 0;
   for (const m of pem.matchAll(PEM_BLOCK)) {
     blocks++;
     if (m[1] !== 'CERTIFICATE') continue;
     try {
-      certs.push(new X509Certificate(Buffer.from(m[2]!.replace(/\s+/g, ''), 'base64')));
+      const cert = new X509Certificate(Buffer.from(m[2]!.replace(/\s+/g, ''), 'base64'));
+      certs.push({ cert, start: m.index, end: m.index + m[0].length });
     } catch (err) {
       throw new KfError(
         `${source} holds a certificate that does not parse (${(err as Error).message})`,
@@ -50,20 +61,50 @@ export function parseCertificatesPem(pem: string, source: string): X509Certifica
   return certs;
 }
 
-/** Loads a CA certificate and its key and checks that it is a CA and that the key matches. */
+/** All certificates in a PEM text (see pemCertificates). */
+export function parseCertificatesPem(pem: string, source: string): X509Certificate[] {
+  return pemCertificates(pem, source).map((c) => c.cert);
+}
+
+/** `text` with the PEM block of `block` replaced by `newPem`; every other byte (other certificates, order) kept. */
+export function replacePemBlock(text: string, block: PemCertificate, newPem: string): string {
+  return text.slice(0, block.start) + newPem.trimEnd() + text.slice(block.end);
+}
+
+/**
+ * Same CA: self-signed, subject and public key identical byte for byte (what `ca extend` keeps),
+ * whatever the validity and serial.
+ */
+export function isSameCa(a: X509Certificate, b: X509Certificate): boolean {
+  if (!a.ca || !b.ca) return false;
+  try {
+    const x = tbsParts(new Uint8Array(a.raw));
+    const y = tbsParts(new Uint8Array(b.raw));
+    return equalBytes(x.subject, y.subject) && equalBytes(x.spki, y.spki) && equalBytes(x.subject, x.issuer) && equalBytes(y.subject, y.issuer);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Loads a CA certificate and its key and checks that it is a CA and that the key matches. In a
+ * bundle (several certificates in the file) the CA is the one the key belongs to.
+ */
 export async function loadCaPair(certFile: string, certPem: string, keyFile: string, keyPem: string): Promise<CaPair> {
-  const [cert] = parseCertificatesPem(certPem, certFile);
-  if (!cert!.ca) {
+  const all = pemCertificates(certPem, certFile);
+  const key = await loadPrivateKey(keyPem, keyFile);
+  const block = all.find((c) => c.cert.checkPrivateKey(key.privateKey));
+  const cert = (block ?? all[0]!).cert;
+  if (!cert.ca) {
     throw new KfError(
-      `${certFile} is not a CA certificate (basicConstraints CA:TRUE is missing; subject ${cert!.subject.replace(/\n/g, ', ')})`,
+      `${certFile} is not a CA certificate (basicConstraints CA:TRUE is missing; subject ${cert.subject.replace(/\n/g, ', ')})`,
       'point --pki-dir at a directory whose ca.crt is the cluster CA',
     );
   }
-  const key = await loadPrivateKey(keyPem, keyFile);
-  if (!cert!.checkPrivateKey(key.privateKey)) {
+  if (!block) {
     throw new KfError(`${keyFile} does not match ${certFile}`, 'put the key that belongs to this CA beside it (same base name, .key)');
   }
-  return { certFile, keyFile, cert: cert!, der: new Uint8Array(cert!.raw), key };
+  return { certFile, keyFile, cert, der: new Uint8Array(cert.raw), key, block };
 }
 
 /** A random positive serial of 16 octets (RFC 5280: positive, at most 20 octets). */
@@ -170,7 +211,7 @@ export async function extendCa(ca: CaPair, validityHours: number, now = new Date
 
 /**
  * Checks that `fresh` is `old` extended: a self-signed CA with the same subject and public key
- * byte for byte, and a later NotAfter. Used where the CA key is absent (worker nodes).
+ * byte for byte (its lifetime is core/lifetime's business). Used where the CA key is absent.
  */
 export function assertSameCa(old: X509Certificate, oldFile: string, fresh: X509Certificate, freshFile: string): void {
   const a = tbsParts(new Uint8Array(old.raw));
@@ -183,9 +224,6 @@ export function assertSameCa(old: X509Certificate, oldFile: string, fresh: X509C
       `${freshFile} is not the same CA as ${oldFile} (subject or key differ)`,
       'copy the CA certificates that ca extend wrote on a control-plane node of this cluster',
     );
-  }
-  if (new Date(fresh.validTo) <= new Date(old.validTo)) {
-    throw new KfError(`${freshFile} does not last longer than ${oldFile} (until ${new Date(fresh.validTo).toISOString()})`, 'run ca extend on a control-plane node first, then copy its result');
   }
 }
 

@@ -2,6 +2,7 @@ import crypto, { X509Certificate, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isKfError, messageOf } from '../errors.js';
+import { outlivesIssuerProblem } from '../core/lifetime.js';
 import { isIssuedBy, parseCertificatesPem } from './certs.js';
 import { certFilesUnder } from './files.js';
 import { decodeCertData, kubeconfigCertRefs, listKubeconfigs } from './kubeconfig.js';
@@ -181,12 +182,21 @@ export function checkPki(opts: CheckOptions): CheckReport {
     } else if (keyMatches === false) problems.push('private key does not match');
     let chainsTo: string | null = null;
     if (f.cert.ca && isIssuedBy(f.cert, f.cert)) chainsTo = 'self';
-    else chainsTo = cas.find((c) => c !== f && isIssuedBy(f.cert, c.cert))?.source ?? null;
+    // of several CAs that verify it (a bundle holding the same CA twice), the longest-lived counts
+    const issuer =
+      chainsTo === 'self'
+        ? undefined
+        : cas
+            .filter((c) => c !== f && isIssuedBy(f.cert, c.cert))
+            .sort((a, b) => new Date(b.cert.validTo).getTime() - new Date(a.cert.validTo).getTime())[0];
+    if (chainsTo !== 'self') chainsTo = issuer?.source ?? null;
     const validNow = new Date(f.cert.validFrom) <= now && now <= notAfter;
     if (!f.informational) {
       if (!validNow) problems.push(notAfter < now ? 'expired' : 'not valid yet');
       else if (yearsLeft < minYears) problems.push(`${yearsLeft} years left, under --min-years ${minYears}`);
       if (!f.cert.ca && chainsTo === null) problems.push('does not chain to any CA found');
+      const outlives = issuer && outlivesIssuerProblem({ name: f.source, notAfter }, { name: issuer.source, notAfter: new Date(issuer.cert.validTo) });
+      if (outlives) problems.push(outlives);
     }
     return {
       source: f.source,

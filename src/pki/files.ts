@@ -2,44 +2,19 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfError, messageOf } from '../errors.js';
+import { replaceFiles, type StagedEntry, type StagedFile, type TransactionOptions } from '../adapters/file-transaction.js';
 
 export const KEY_MODE = 0o600;
 export const CERT_MODE = 0o644;
 
-export interface PendingWrite {
-  file: string;
-  data: string | Uint8Array;
-  mode: number;
-}
-
-function tempNameFor(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.kf-${crypto.randomBytes(4).toString('hex')}.tmp`);
-}
+export type PendingWrite = StagedFile;
 
 /**
- * Writes a set of files as one step: every file goes to a temp name beside its target first
- * (created with its final mode, so a key is never readable by others), and only when all temp
- * files are written are they renamed over their targets. A failure before the renames leaves
- * no trace; the renames themselves are atomic per file.
+ * Writes a set of files as one step (see replaceFiles): all replaced, or none; a failed
+ * put-back names each file's state and `backupDir`.
  */
-export function writeFilesAtomically(writes: PendingWrite[]): void {
-  const temps: { temp: string; file: string }[] = [];
-  try {
-    for (const w of writes) {
-      fs.mkdirSync(path.dirname(w.file), { recursive: true, mode: 0o755 });
-      const temp = tempNameFor(w.file);
-      fs.writeFileSync(temp, w.data, { mode: w.mode, flag: 'wx' });
-      temps.push({ temp, file: w.file });
-      fs.chmodSync(temp, w.mode); // umask may have narrowed or (for keys) never widens it
-    }
-  } catch (err) {
-    for (const t of temps) fs.rmSync(t.temp, { force: true });
-    throw new KfError(
-      `cannot write ${writes.map((w) => w.file).find((f) => !temps.some((t) => t.file === f)) ?? 'files'}: ${messageOf(err)}`,
-      'check that the directory exists, is writable and has space; nothing was changed',
-    );
-  }
-  for (const t of temps) fs.renameSync(t.temp, t.file);
+export function writeFilesAtomically(writes: StagedEntry[], opts: TransactionOptions = {}): void {
+  replaceFiles(writes, opts);
 }
 
 /**

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { KfError } from '../errors.js';
+import { isSameCa, pemCertificates, replacePemBlock, type PemCertificate } from './certs.js';
 
 /** The kubeconfigs kubeadm writes; any other `*.conf` kubeconfig in the directory is handled too. */
 export const KUBEADM_KUBECONFIGS = ['admin.conf', 'super-admin.conf', 'controller-manager.conf', 'scheduler.conf', 'kubelet.conf'];
@@ -54,17 +55,48 @@ export interface CaDataChange {
   cluster: string;
   /** the old CA this data matched (its file) */
   caFile: string;
+  /** NotAfter of the certificate replaced (for the lifetime rule) */
+  replacedNotAfter: Date;
+}
+
+export interface CaReplacement {
+  /** the CA certificate as it is on disk now */
+  oldDer: Buffer;
+  /** its replacement: the same CA (subject and key) for longer */
+  newPem: string;
+  newCert: X509Certificate;
+  caFile: string;
+}
+
+/** The certificates of a `certificate-authority-data` value: base64 of PEM (one or several) or of DER. */
+function caDataBlocks(b64: string): { pem: string | undefined; blocks: PemCertificate[] } | undefined {
+  const raw = Buffer.from(b64.replace(/\s+/g, ''), 'base64');
+  const text = raw.toString('utf8');
+  if (text.includes('-----BEGIN')) {
+    try {
+      return { pem: text, blocks: pemCertificates(text, 'certificate-authority-data') };
+    } catch {
+      return undefined;
+    }
+  }
+  try {
+    return { pem: undefined, blocks: [{ cert: new X509Certificate(raw), start: 0, end: raw.length }] };
+  } catch {
+    return undefined;
+  }
 }
 
 /**
- * Replaces `certificate-authority-data` of every cluster whose CA is one of `replacements`
- * (old DER, base64, mapped to the new PEM), by splicing the new value into the original text:
- * every other byte of the file stays as it was (comments, order, quoting, indentation).
+ * Replaces, in `certificate-authority-data` of every cluster, each certificate that is one of
+ * the CAs in `replacements` (the same bytes, or the same CA by subject and key: an earlier
+ * interrupted run may have left the kubeconfig one extension behind) by its new PEM. Other
+ * certificates in the data (a bundle) stay, in order. The new value is spliced into the
+ * original text: every other byte of the file stays as it was (comments, order, quoting).
  */
 export function replaceCaData(
   text: string,
   file: string,
-  replacements: { oldDer: Buffer; newPem: string; caFile: string }[],
+  replacements: CaReplacement[],
 ): { text: string; changes: CaDataChange[]; unmatched: string[] } {
   const doc = parseKubeconfig(text, file);
   const clusters = doc.get('clusters');
@@ -76,17 +108,29 @@ export function replaceCaData(
       const node = doc.getIn(['clusters', i, 'cluster', 'certificate-authority-data'], true);
       const name = String(doc.getIn(['clusters', i, 'name']) ?? `#${i}`);
       if (!isScalar(node) || typeof node.value !== 'string' || !node.range) continue;
-      const cert = decodeCertData(node.value);
-      const match = cert && replacements.find((r) => r.oldDer.equals(cert.raw));
-      if (!match) {
+      const data = caDataBlocks(node.value);
+      let matched = false;
+      let pem = data?.pem;
+      let der: string | undefined;
+      for (const block of [...(data?.blocks ?? [])].reverse()) {
+        const r = replacements.find((x) => x.oldDer.equals(block.cert.raw) || isSameCa(block.cert, x.newCert));
+        if (!r) continue;
+        matched = true;
+        if (block.cert.raw.equals(r.newCert.raw)) continue; // already the new certificate
+        changes.push({ cluster: name, caFile: r.caFile, replacedNotAfter: new Date(block.cert.validTo) });
+        if (pem === undefined) der = r.newPem;
+        else pem = replacePemBlock(pem, block, r.newPem);
+      }
+      if (!matched) {
         unmatched.push(name);
         continue;
       }
-      const value = Buffer.from(match.newPem).toString('base64');
+      const next = der ?? pem;
+      if (next === undefined || next === data?.pem) continue;
+      const value = Buffer.from(next).toString('base64');
       const [start, end] = node.range;
       const quote = node.type === 'QUOTE_DOUBLE' ? '"' : node.type === 'QUOTE_SINGLE' ? "'" : '';
       splices.push({ start, end, value: `${quote}${value}${quote}` });
-      changes.push({ cluster: name, caFile: match.caFile });
     }
   }
   let out = text;

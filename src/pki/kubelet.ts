@@ -1,10 +1,11 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfError, UsageError } from '../errors.js';
 import type { Validity } from '../core/types.js';
-import { createLeaf, loadCaPair } from './certs.js';
-import { assertWritableDir, fileTimestamp, KEY_MODE, readFileOrFail, writeFilesAtomically } from './files.js';
+import { enforceLifetimes, lifetimeViolations, type Dated } from '../core/lifetime.js';
+import { recoverInterrupted, replaceFiles, type RecoveryReport } from '../adapters/file-transaction.js';
+import { createLeaf, loadCaPair, parseCertificatesPem } from './certs.js';
+import { assertWritableDir, fileTimestamp, KEY_MODE, readFileOrFail } from './files.js';
 import { generateKey, privateKeyPem } from './keys.js';
 
 export const KUBELET_CURRENT = 'kubelet-client-current.pem';
@@ -35,6 +36,8 @@ export interface KubeletCertOptions {
   pkiDir: string;
   outDir: string;
   validity: Validity;
+  /** allow a certificate that ends after its CA, or earlier than the current one (core/lifetime) */
+  allowShorter?: boolean;
   now?: Date;
 }
 
@@ -51,6 +54,17 @@ export interface KubeletCertResult {
   /** a regular file found where the link goes, saved before re-pointing */
   replacedFileBackup?: string;
   warnings: string[];
+  recovered: RecoveryReport;
+}
+
+/** The certificate kubelet-client-current.pem holds now, if it can be read. */
+function currentCertificate(link: string): Dated | undefined {
+  try {
+    const [cert] = parseCertificatesPem(fs.readFileSync(link, 'utf8'), link);
+    return { name: `the current ${link}`, notAfter: new Date(cert!.validTo) };
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -72,6 +86,7 @@ export async function issueKubeletCert(opts: KubeletCertOptions): Promise<Kubele
     readFileOrFail(keyFile, 'CA key').toString('utf8'),
   );
   assertWritableDir(outDir, 'output directory');
+  const recovered = recoverInterrupted([outDir]);
   const file = path.join(outDir, kubeletCertFileName(now));
   if (fs.existsSync(file)) throw new KfError(`${file} already exists`, 'wait a second and run again; nothing was written');
 
@@ -81,16 +96,19 @@ export async function issueKubeletCert(opts: KubeletCertOptions): Promise<Kubele
     { subject: [{ O: ['system:nodes'] }, { CN: [`system:node:${node}`] }], key, validityHours: opts.validity.hours, clientAuth: true, serverAuth: false },
     now,
   );
-  const warnings: string[] = [];
-  if (new Date(leaf.cert.validTo) > new Date(ca.cert.validTo)) {
-    warnings.push(
-      `the CA ${certFile} expires ${new Date(ca.cert.validTo).toISOString()}, before this certificate: extend it first (ca extend)`,
-    );
-  }
-
   const link = path.join(outDir, KUBELET_CURRENT);
+  const warnings = enforceLifetimes(
+    lifetimeViolations({
+      name: 'the new kubelet client certificate',
+      notAfter: new Date(leaf.cert.validTo),
+      current: currentCertificate(link),
+      issuer: { name: certFile, notAfter: new Date(ca.cert.validTo) },
+    }),
+    opts.allowShorter ?? false,
+    'extend the CA first (ca extend) or pass a shorter --validity',
+  );
+
   let replacedFileBackup: string | undefined;
-  writeFilesAtomically([{ file, data: leaf.pem + privateKeyPem(key.privateKey), mode: KEY_MODE }]);
   const linkStat = fs.lstatSync(link, { throwIfNoEntry: false });
   if (linkStat && !linkStat.isSymbolicLink()) {
     // A plain file where kubelet keeps a link: keep it, nothing is lost.
@@ -98,9 +116,14 @@ export async function issueKubeletCert(opts: KubeletCertOptions): Promise<Kubele
     fs.copyFileSync(link, replacedFileBackup, fs.constants.COPYFILE_EXCL);
     fs.chmodSync(replacedFileBackup, KEY_MODE);
   }
-  const tempLink = path.join(outDir, `.${KUBELET_CURRENT}.kf-${crypto.randomBytes(4).toString('hex')}.tmp`);
-  fs.symlinkSync(file, tempLink);
-  fs.renameSync(tempLink, link);
+  // the certificate and the link in one transaction: never a link to a missing file
+  replaceFiles(
+    [
+      { file, data: leaf.pem + privateKeyPem(key.privateKey), mode: KEY_MODE },
+      { file: link, linkTo: file },
+    ],
+    { backupDir: replacedFileBackup },
+  );
 
   return {
     node,
@@ -113,5 +136,6 @@ export async function issueKubeletCert(opts: KubeletCertOptions): Promise<Kubele
     clusterSigningDuration: `${opts.validity.hours}h`,
     replacedFileBackup,
     warnings,
+    recovered,
   };
 }

@@ -157,10 +157,10 @@ describe.skipIf(skipDockerTests)('ca extend on a kubeadm 1.20.2 PKI', () => {
     const refused = runCli(['ca', 'extend', '--pki-dir', path.join(worker, 'pki')]);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/^error: .+ has no key beside it.+\nnext: .+--new-ca-dir.*\n$/);
-    // the control plane's CA that was never extended is refused as "not longer"
+    // the control plane's CA that was never extended is refused: nothing to install
     const notLonger = runCli(['ca', 'extend', '--pki-dir', path.join(worker, 'pki'), '--new-ca-dir', path.join(cp, 'pki')]);
     expect(notLonger.status).toBe(1);
-    expect(notLonger.stderr).toMatch(/does not last longer/);
+    expect(notLonger.stderr).toMatch(/already identical to .+nothing to install/);
     // a CA of another cluster is refused
     const stranger = tempDir('stranger');
     dirs.push(stranger);

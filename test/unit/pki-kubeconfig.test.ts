@@ -3,21 +3,27 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { createCa } from '../../src/pki/certs.js';
 import { generateKey } from '../../src/pki/keys.js';
-import { kubeconfigCertRefs, replaceCaData } from '../../src/pki/kubeconfig.js';
+import { kubeconfigCertRefs, replaceCaData, type CaReplacement } from '../../src/pki/kubeconfig.js';
 
 // Kubeconfig edits must leave every byte but the CA data as it was: fixtures are written in the
 // style client-go emits (unindented sequences, plain scalars), plus comments and quoting.
 
 let oldPem: string;
+let midPem: string;
 let newPem: string;
 let otherPem: string;
+let replacement: CaReplacement;
 
 beforeAll(async () => {
   const key = await generateKey('ecdsa-p256');
   oldPem = (await createCa('kubernetes', key, 24 * 365 * 10)).pem;
+  midPem = (await createCa('kubernetes', key, 24 * 365 * 50)).pem;
   newPem = (await createCa('kubernetes', key, 24 * 365 * 200)).pem;
   otherPem = (await createCa('someone-else', await generateKey('ecdsa-p256'), 24)).pem;
+  replacement = { oldDer: Buffer.from(new X509Certificate(oldPem).raw), newPem, newCert: new X509Certificate(newPem), caFile: 'pki/ca.crt' };
 });
+
+const notAfter = (pem: string) => new Date(new X509Certificate(pem).validTo);
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
@@ -62,11 +68,10 @@ function kubeconfig(caOld: string, caOther: string): string {
 describe('replaceCaData', () => {
   it('replaces only the CA data that matches the old CA, keeping quoting and every other byte', () => {
     const text = kubeconfig(oldPem, otherPem);
-    const oldDer = Buffer.from(new X509Certificate(oldPem).raw);
-    const r = replaceCaData(text, 'admin.conf', [{ oldDer, newPem, caFile: 'pki/ca.crt' }]);
+    const r = replaceCaData(text, 'admin.conf', [replacement]);
     expect(r.changes).toEqual([
-      { cluster: 'kubernetes', caFile: 'pki/ca.crt' },
-      { cluster: 'quoted', caFile: 'pki/ca.crt' },
+      { cluster: 'kubernetes', caFile: 'pki/ca.crt', replacedNotAfter: notAfter(oldPem) },
+      { cluster: 'quoted', caFile: 'pki/ca.crt', replacedNotAfter: notAfter(oldPem) },
     ]);
     expect(r.unmatched).toEqual(['other']);
     const expected = kubeconfig(newPem, otherPem);
@@ -78,8 +83,33 @@ describe('replaceCaData', () => {
 
   it('changes nothing when no CA matches', () => {
     const text = kubeconfig(otherPem, otherPem);
-    const r = replaceCaData(text, 'x.conf', [{ oldDer: Buffer.from(new X509Certificate(oldPem).raw), newPem, caFile: 'ca.crt' }]);
+    const r = replaceCaData(text, 'x.conf', [replacement]);
     expect(r.changes).toEqual([]);
+    expect(r.text).toBe(text);
+  });
+
+  it('keeps the other certificates of a CA bundle in the data, in order, replacing only the extended CA', () => {
+    const text = kubeconfig(`${otherPem}${oldPem}`, otherPem);
+    const r = replaceCaData(text, 'admin.conf', [replacement]);
+    expect(r.changes.map((c) => c.cluster)).toEqual(['kubernetes', 'quoted']);
+    expect(r.text).toBe(kubeconfig(`${otherPem}${newPem}`, otherPem));
+  });
+
+  it('recognises an older certificate of the same CA (an interrupted run left it behind) and reports its NotAfter', () => {
+    const text = kubeconfig(midPem, otherPem);
+    const r = replaceCaData(text, 'admin.conf', [replacement]);
+    expect(r.changes).toEqual([
+      { cluster: 'kubernetes', caFile: 'pki/ca.crt', replacedNotAfter: notAfter(midPem) },
+      { cluster: 'quoted', caFile: 'pki/ca.crt', replacedNotAfter: notAfter(midPem) },
+    ]);
+    expect(r.text).toBe(kubeconfig(newPem, otherPem));
+  });
+
+  it('leaves data that already holds the new CA alone, and does not call it unmatched', () => {
+    const text = kubeconfig(newPem, otherPem);
+    const r = replaceCaData(text, 'admin.conf', [replacement]);
+    expect(r.changes).toEqual([]);
+    expect(r.unmatched).toEqual(['other']);
     expect(r.text).toBe(text);
   });
 

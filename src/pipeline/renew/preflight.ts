@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { KfError } from '../../errors.js';
+import { enforceLifetimes, lifetimeViolations, outlivesIssuer } from '../../core/lifetime.js';
+import { decodeCertData, kubeconfigCertRefs } from '../../pki/kubeconfig.js';
 import { probeKubeadm, type KubeadmBinary } from './kubeadm.js';
 import { caCertificates, controlPlaneComponents, requiredPkiFiles, renewedKubeconfigs, type NodeLayout } from './node.js';
 
@@ -68,10 +70,35 @@ export interface PreflightResult {
   warnings: string[];
 }
 
+/** NotAfter of the certificates `certs renew all` replaces (pki leaves, kubeconfig client certificates). */
+function renewedNotAfters(layout: NodeLayout, localEtcd: boolean): { name: string; notAfter: Date }[] {
+  const out: { name: string; notAfter: Date }[] = [];
+  const cas = new Set(caCertificates(localEtcd));
+  for (const rel of requiredPkiFiles(localEtcd).filter((f) => f.endsWith('.crt') && !cas.has(f))) {
+    try {
+      out.push({ name: rel, notAfter: new Date(new X509Certificate(fs.readFileSync(path.join(layout.pkiDir, rel))).validTo) });
+    } catch {
+      // unreadable: kubeadm renews it anyway, and there is no lifetime to keep
+    }
+  }
+  for (const conf of renewedKubeconfigs) {
+    const file = path.join(layout.kubernetesDir, conf);
+    try {
+      for (const ref of kubeconfigCertRefs(fs.readFileSync(file, 'utf8'), file)) {
+        const cert = ref.kind === 'client' && ref.data ? decodeCertData(ref.data) : undefined;
+        if (cert) out.push({ name: `${conf} (${ref.entry})`, notAfter: new Date(cert.validTo) });
+      }
+    } catch {
+      // as above
+    }
+  }
+  return out;
+}
+
 /** Everything renew checks before it changes anything; throws a KfError on the first problem. */
 export async function preflight(
   layout: NodeLayout,
-  opts: { kubeadm: string; leafHours: number; leafText: string; now?: Date },
+  opts: { kubeadm: string; leafHours: number; leafText: string; allowShorter?: boolean; now?: Date },
 ): Promise<PreflightResult> {
   const warnings: string[] = [];
   if (!fs.existsSync(layout.pkiDir)) {
@@ -100,8 +127,10 @@ export async function preflight(
   warnings.push(...compareVersions(kubeadm.gitVersion, images, layout.manifestsDir));
 
   const now = opts.now ?? new Date();
-  const leafEnd = now.getTime() + opts.leafHours * 3_600_000;
+  const leafEnd = new Date(now.getTime() + opts.leafHours * 3_600_000);
+  const leafName = `${opts.leafText} leaf certificates renewed now`;
   const cas: CaExpiry[] = [];
+  const violations: string[] = [];
   for (const rel of caCertificates(localEtcd)) {
     const file = path.join(layout.pkiDir, rel);
     let notAfter: Date;
@@ -110,14 +139,18 @@ export async function preflight(
     } catch {
       throw new KfError(`${file} is not a PEM certificate`, 'restore it from a backup; renew does not replace CAs');
     }
-    const shorterThanLeaf = notAfter.getTime() < leafEnd;
-    cas.push({ file, notAfter: notAfter.toISOString(), shorterThanLeaf });
-    if (shorterThanLeaf) {
-      warnings.push(
-        `${rel} ends ${notAfter.toISOString().slice(0, 10)}, before ${opts.leafText} leaf certificates would: ` +
-          `extend it first with \`kubeadm-forever ca extend --pki-dir ${layout.pkiDir}\``,
-      );
-    }
+    cas.push({ file, notAfter: notAfter.toISOString(), shorterThanLeaf: outlivesIssuer(leafEnd, notAfter) });
+    violations.push(...lifetimeViolations({ name: leafName, notAfter: leafEnd, issuer: { name: rel, notAfter } }));
   }
+  for (const current of renewedNotAfters(layout, localEtcd)) {
+    violations.push(...lifetimeViolations({ name: `the renewed ${current.name}`, notAfter: leafEnd, current }));
+  }
+  warnings.push(
+    ...enforceLifetimes(
+      violations,
+      opts.allowShorter ?? false,
+      `extend the CAs first (\`kubeadm-forever ca extend --pki-dir ${layout.pkiDir}\`) and pass the --validity the custom kubeadm issues`,
+    ).map((v) => `${v} (allowed by --allow-shorter)`),
+  );
   return { kubeadm, localEtcd, images, cas, warnings };
 }

@@ -15,6 +15,7 @@ import { setClusterSigningDuration } from './controller-manager.js';
 import { certsRenewArgs, runCertsRenew } from './kubeadm.js';
 import type { NodeLayout } from './node.js';
 import { preflight, type PreflightResult } from './preflight.js';
+import { describeRecovery, recoverInterrupted, replaceFiles, type StagedFile } from '../../adapters/file-transaction.js';
 import { restartAsChosen, type RestartReport, type RestartStrategy } from './restart.js';
 import type { NodeCheck, NodeChecker } from './check.js';
 
@@ -45,6 +46,8 @@ export interface RenewOptions {
   /** a kubeadm config file with the ClusterConfiguration (instead of the ConfigMap) */
   configFile?: string;
   kubeletSigningDuration?: Hours;
+  /** renew even when the CAs end before the new leaves, or a leaf would end earlier (core/lifetime) */
+  allowShorter?: boolean;
   check: NodeChecker;
   progress: Progress;
 }
@@ -88,17 +91,18 @@ export function isEtcKubernetes(dir: string): boolean {
   }
 }
 
-function writeAtomically(file: string, text: string): void {
-  const mode = fs.statSync(file).mode & 0o7777;
-  const tmp = path.join(path.dirname(file), `.kubeadm-forever-${process.pid}-${path.basename(file)}`);
-  fs.writeFileSync(tmp, text, { mode });
-  fs.chmodSync(tmp, mode);
-  fs.renameSync(tmp, file);
+/** A file renew itself rewrites, with its mode kept. */
+function rewrite(file: string, text: string): StagedFile {
+  return { file, data: text, mode: fs.statSync(file).mode & 0o7777 };
 }
 
 interface PlannedConfig {
   change: ConfigChange;
-  apply: () => Promise<void>;
+  /** the ConfigMap replacement (an API call, after the files) */
+  apply?: () => Promise<void>;
+  /** the config file rewrite (in the same transaction as renew's other files) and its original */
+  write?: StagedFile;
+  unwrite?: StagedFile;
   original: { name: string; text: string };
 }
 
@@ -113,9 +117,8 @@ async function planConfig(o: RenewOptions, pre: PreflightResult): Promise<Planne
     const fixed = fixConfigFile(before, asked);
     return {
       change: { source: 'file', name: file, fixes: fixed.fixes, diff: unifiedDiff(path.basename(file), before, fixed.text), note: fixed.note },
-      apply: async () => {
-        if (fixed.fixes.length > 0) writeAtomically(file, fixed.text);
-      },
+      write: fixed.fixes.length > 0 ? rewrite(file, fixed.text) : undefined,
+      unwrite: rewrite(file, before),
       original: { name: 'config-file.yaml', text: before },
     };
   }
@@ -147,7 +150,7 @@ export async function renew(o: RenewOptions): Promise<RenewReport> {
       'run renew on the control-plane node with the default --kubernetes-dir (or bind-mount the directory on /etc/kubernetes)',
     );
   }
-  const pre = await preflight(layout, { kubeadm: o.kubeadm, leafHours: o.leaf.hours, leafText: o.leaf.text });
+  const pre = await preflight(layout, { kubeadm: o.kubeadm, leafHours: o.leaf.hours, leafText: o.leaf.text, allowShorter: o.allowShorter });
   const warnings = [...pre.warnings];
   if (!onEtc) warnings.push(`${layout.kubernetesDir} is not /etc/kubernetes: a real renewal would be refused`);
   for (const w of pre.warnings) progress.warn(w);
@@ -163,10 +166,12 @@ export async function renew(o: RenewOptions): Promise<RenewReport> {
 
   let signing: RenewReport['kubeletSigning'];
   let signingText: string | undefined;
+  let signingBefore: string | undefined;
   if (o.kubeletSigningDuration) {
     const file = path.join(layout.manifestsDir, 'kube-controller-manager.yaml');
     if (!fs.existsSync(file)) throw new KfError(`no ${file} to set --cluster-signing-duration in`, 'leave out --kubelet-signing-duration on nodes without kube-controller-manager');
     const before = fs.readFileSync(file, 'utf8');
+    signingBefore = before;
     const after = `${o.kubeletSigningDuration.hours}h`;
     const change = setClusterSigningDuration(before, after);
     signing = { file, before: change.before, after, diff: unifiedDiff('kube-controller-manager.yaml', before, change.text) };
@@ -214,13 +219,31 @@ export async function renew(o: RenewOptions): Promise<RenewReport> {
   report.backup = backup.file;
   progress.info(`backup: ${backup.file}`);
 
-  if (planned && planned.change.fixes.length > 0) {
-    progress.step(`setting the validity fields of ${planned.change.name}`);
-    await planned.apply();
+  // renew's own files (config file, controller-manager manifest): one transaction
+  const files: StagedFile[] = [];
+  const originals: StagedFile[] = [];
+  if (planned?.write && planned.unwrite) {
+    files.push(planned.write);
+    originals.push(planned.unwrite);
   }
-  if (signing && signingText !== undefined) {
-    progress.step('setting --cluster-signing-duration in kube-controller-manager.yaml');
-    writeAtomically(signing.file, signingText);
+  if (signing && signingText !== undefined && signingBefore !== undefined) {
+    files.push(rewrite(signing.file, signingText));
+    originals.push(rewrite(signing.file, signingBefore));
+  }
+  if (files.length > 0) {
+    progress.step(`writing ${files.map((f) => path.basename(f.file)).join(', ')}`);
+    for (const line of describeRecovery(recoverInterrupted(files.map((f) => path.dirname(f.file))))) progress.info(line);
+    replaceFiles(files, { backupDir: backup.file });
+  }
+  if (planned?.apply && planned.change.fixes.length > 0) {
+    progress.step(`setting the validity fields of ${planned.change.name}`);
+    try {
+      await planned.apply();
+    } catch (err) {
+      // the ConfigMap was not replaced: put the files back so that nothing changed
+      if (originals.length > 0) replaceFiles(originals, { backupDir: backup.file });
+      throw err;
+    }
   }
 
   progress.step(`kubeadm ${renewArgs.join(' ')}`);
