@@ -17,7 +17,7 @@ import { KfError, messageOf } from '../errors.js';
  * these names; the next run touching those directories finds the journal of a dead process and
  * completes it (every file swapped) or rolls it back (otherwise), and removes stray temp files.
  *
- * Test-only fault hook: KUBEADM_FOREVER_TEST_FAULT (see faultPlan) makes the Nth swap fail,
+ * Test-only fault hook: KF_TEST_FAULT (see faultPlan) makes the Nth swap fail,
  * every put-back fail, or SIGKILLs the process before step N. Not for production use.
  */
 
@@ -57,7 +57,7 @@ export interface TransactionOptions {
   backupDir?: string;
 }
 
-export const FAULT_ENV = 'KUBEADM_FOREVER_TEST_FAULT';
+export const FAULT_ENV = 'KF_TEST_FAULT';
 
 interface FaultPlan {
   killAtStep?: number;

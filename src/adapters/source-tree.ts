@@ -3,7 +3,7 @@ import path from 'node:path';
 import { KfError, UsageError, messageOf } from '../errors.js';
 import { PATCH_FILES, type SourceFiles } from '../core/patch.js';
 import type { BuildMode, KubeVersion, PatchResult } from '../core/types.js';
-import { recoverInterrupted, replaceFiles, type StagedFile } from './file-transaction.js';
+import { recoverInterrupted, replaceFiles, type RecoveryReport, type StagedFile } from './file-transaction.js';
 
 /**
  * The file-system side of a Kubernetes source tree: reading the patch targets and the build
@@ -89,6 +89,22 @@ export async function readTreeVersion(root: string): Promise<KubeVersion | undef
 }
 
 /**
+ * Finishes or puts back what a killed `patch` left in the directories of the patch targets
+ * (real paths); call it before reading them.
+ */
+export async function recoverPatchTargets(root: string): Promise<RecoveryReport> {
+  const dirs: string[] = [];
+  for (const rel of PATCH_FILES) {
+    try {
+      dirs.push(path.dirname(await fs.realpath(path.join(root, rel))));
+    } catch {
+      // a target the tree does not have
+    }
+  }
+  return recoverInterrupted(dirs);
+}
+
+/**
  * Writes the patched files: each to its real path (a symlinked directory or file stays a link),
  * with the original mode, all or nothing (replaceFiles: staged, swapped, put back on failure,
  * and a failed put-back named file by file). What an interrupted earlier run left is finished or
@@ -96,7 +112,7 @@ export async function readTreeVersion(root: string): Promise<KubeVersion | undef
  */
 export async function writePatch(root: string, result: PatchResult): Promise<string[]> {
   const reals = await Promise.all(result.files.map((f) => fs.realpath(path.join(root, f.file))));
-  recoverInterrupted(reals.map((r) => path.dirname(r)));
+  await recoverPatchTargets(root);
   const writes: StagedFile[] = [];
   for (const [i, f] of result.files.entries()) {
     const real = reals[i]!;

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { assertSourceTree, readPatchSources, readTreeVersion, writePatch } from '../adapters/source-tree.js';
+import { assertSourceTree, readPatchSources, readTreeVersion, recoverPatchTargets, writePatch } from '../adapters/source-tree.js';
+import { describeRecovery } from '../adapters/file-transaction.js';
 import { assertPatchableKube, computePatch } from '../core/patch.js';
 import type { PatchResult } from '../core/types.js';
 import { describeValidity } from '../core/validity.js';
@@ -39,6 +40,7 @@ const command: CommandModule<GlobalArgs, PatchArgs> = {
       await assertSourceTree(dir);
       const treeVersion = await readTreeVersion(dir);
       if (treeVersion) assertPatchableKube(treeVersion);
+      if (!args.check) for (const line of describeRecovery(await recoverPatchTargets(dir))) out.info(line);
       out.step(`computing the patch for ${dir}`);
       const result = computePatch(await readPatchSources(dir), validity);
       let written: string[] = [];

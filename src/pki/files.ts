@@ -2,20 +2,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfError, messageOf } from '../errors.js';
-import { replaceFiles, type StagedEntry, type StagedFile, type TransactionOptions } from '../adapters/file-transaction.js';
 
 export const KEY_MODE = 0o600;
 export const CERT_MODE = 0o644;
-
-export type PendingWrite = StagedFile;
-
-/**
- * Writes a set of files as one step (see replaceFiles): all replaced, or none; a failed
- * put-back names each file's state and `backupDir`.
- */
-export function writeFilesAtomically(writes: StagedEntry[], opts: TransactionOptions = {}): void {
-  replaceFiles(writes, opts);
-}
 
 /**
  * Checks before anything is written that `dir` can be created or written: the nearest existing

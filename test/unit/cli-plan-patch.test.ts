@@ -297,3 +297,48 @@ describe('patch', () => {
     expect(snapshot(root)).toEqual(before);
   });
 });
+
+describe('patch: all or nothing across its files (test-only fault hook)', () => {
+  const fault = (v: string) => ({ env: { KF_TEST_FAULT: v } });
+  const tmpNames = (root: string) => Object.keys(snapshot(root)).filter((f) => f.endsWith('.tmp'));
+
+  it('a failing second rename puts the first file back and says so', () => {
+    const root = temp(makeMiniTree());
+    const before = snapshot(root);
+    const r = runCli(['patch', root], fault('fail-swap:2'));
+    expectTwoLineError(r, 1, /^error: cannot replace .+: EIO/);
+    expect(r.stderr).toMatch(/next: .*nothing was changed \(the 1 file\(s\) already replaced were put back\)/);
+    expect(snapshot(root)).toEqual(before);
+  });
+
+  it('when putting back fails too, it does not claim a restore: each file state and its old copy are named; the next run puts it back', () => {
+    const root = temp(makeMiniTree());
+    const before = snapshot(root);
+    const r = runCli(['patch', root], fault('fail-swap:2,fail-restore'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).not.toMatch(/were restored|were put back/);
+    expect(r.stderr).toMatch(new RegExp(`${CONSTANTS_FILE.replace(/\./g, '\\.')}: NEW content \\(put back failed: EIO[^;]*\\); old content at \\S+\\.old\\.tmp`));
+    expect(r.stderr).toMatch(/client-go\/util\/cert\/cert\.go: old content/);
+    // a later run first puts the interrupted change back, then patches fully
+    const again = runCli(['patch', root, '--json']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/an interrupted earlier run was put back/);
+    expect(tmpNames(root)).toEqual([]);
+    const after = snapshot(root);
+    expect(Object.keys(after).filter((k) => after[k] !== before[k]).sort()).toEqual([CONSTANTS_FILE, CLIENT_GO_CERT_FILE].sort());
+  });
+
+  it('killed between the two renames: the next run puts the first back, then patches both', () => {
+    const root = temp(makeMiniTree());
+    // steps: 2 staged + 2 old links + journals (one per directory) + swaps ...: kill at the 2nd swap
+    const dirs = new Set([path.dirname(CONSTANTS_FILE), path.dirname(CLIENT_GO_CERT_FILE)]).size;
+    const r = runCli(['patch', root], fault(`kill-at:${4 + dirs + 2}`));
+    expect(r.status).toBe(null); // SIGKILL
+    expect(fs.readFileSync(path.join(root, CONSTANTS_FILE), 'utf8')).toContain('365 * 199'); // half done
+    const again = runCli(['patch', root, '--json']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).written.sort()).toEqual([CONSTANTS_FILE, CLIENT_GO_CERT_FILE].sort());
+    expect(tmpNames(root)).toEqual([]);
+    expect(fs.readFileSync(path.join(root, CLIENT_GO_CERT_FILE), 'utf8')).toContain('365 * 200');
+  });
+});
