@@ -90,8 +90,13 @@ function injected(op: string, file: string): NodeJS.ErrnoException {
 
 const NAME = /^\.(.+)\.kf-(\d+)-([0-9a-f]{12})\.(new|old)\.tmp$/;
 const JOURNAL = /^\.kf-txn-(\d+)-([0-9a-f]{12})\.json\.tmp$/;
-/** temp names of earlier versions of this tool (staged files only; their targets were never touched) */
-const LEGACY = [/^\..+\.kf-[0-9a-f]{8}\.tmp$/, /^\..+\.kf-(\d+)\.tmp$/, /^\.kubeadm-forever-(\d+)-.+$/];
+/** other temp names of this tool and of its earlier versions (staged files only; no target was touched) */
+const LEGACY = [
+  /^\..+\.kf-[0-9a-f]{8}\.tmp$/,
+  /^\..+\.kf-(\d+)\.tmp$/,
+  /^\.kubeadm-forever-(\d+)-.+$/,
+  /^kubeadm-forever-.+\.tar\.gz\.(\d+)\.tmp$/, // renew's backup archive being written
+];
 
 function isAlive(pid: number): boolean {
   if (pid === process.pid) return true;

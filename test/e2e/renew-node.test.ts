@@ -54,6 +54,12 @@ function expectUnchanged(node: TestNode, before: Map<string, Buffer>): void {
   expect(fs.existsSync(node.backupDir)).toBe(false);
 }
 
+/** `ca extend` inside the node (its CAs were kubeadm's 10-year ones), backup outside /etc/kubernetes. */
+function extendCas(node: TestNode): void {
+  const r = runCliInNode(node, ['ca', 'extend', '--pki-dir', '/etc/kubernetes/pki', '--backup-dir', path.join(node.root, `ca-backup-${Date.now()}`)]);
+  if (r.status !== 0) throw new Error(`ca extend failed: ${r.stderr}`);
+}
+
 describe.skipIf(skipDockerTests)('renew on a kubeadm 1.20.2 control-plane node', () => {
   let stock: string;
   let custom: string;
@@ -120,6 +126,14 @@ describe.skipIf(skipDockerTests)('renew on a kubeadm 1.20.2 control-plane node',
     fs.writeFileSync(crt, saved);
     before = treeOf(node);
 
+    // kubeadm's 10-year CAs under 199-year leaves: refused (issue 12), naming both dates
+    const shortCas = runCliInNode(node, [...base, '--kubeadm', custom]);
+    expect(shortCas.status).toBe(1);
+    expect(shortCas.stderr).toMatch(twoLineError);
+    expect(shortCas.stderr).toMatch(/^error: refused: 199y leaf certificates renewed now would end \d{4}-\S+Z, after its CA ca\.crt \(20\d\d-\S+Z\)/);
+    expect(shortCas.stderr).toMatch(/next: extend the CAs first \(`kubeadm-forever ca extend --pki-dir \/etc\/kubernetes\/pki`\).* or pass --allow-shorter/);
+    expectUnchanged(node, before);
+
     // outside a namespace: a directory that is not /etc/kubernetes is refused for a real renewal
     const notEtc = runCli([...base, '--kubeadm', custom, '--kubernetes-dir', node.kubernetesDir]);
     expect(notEtc.status).toBe(1);
@@ -134,6 +148,7 @@ describe.skipIf(skipDockerTests)('renew on a kubeadm 1.20.2 control-plane node',
 
   it('--dry-run prints every step and leaves every file byte-identical', () => {
     const node = newNode();
+    extendCas(node);
     const before = treeOf(node);
     const r = runCliInNode(node, ['renew', '--kubeadm', custom, '--dry-run', '--json', '--kubelet-signing-duration', '200y', ...nodeArgs(node)]);
     expect(r.status, r.stderr).toBe(0);
@@ -149,6 +164,7 @@ describe.skipIf(skipDockerTests)('renew on a kubeadm 1.20.2 control-plane node',
 
   it('renews every leaf and kubeconfig to >=198.9 years, restarts via the manifests, and rolls back', () => {
     const node = newNode();
+    extendCas(node); // the documented order: CAs first, then renew
     const before = treeOf(node);
     const r = runCliInNode(node, [
       'renew', '--kubeadm', custom, '--restart', 'manifests', '--restart-wait', '1',
@@ -168,8 +184,8 @@ describe.skipIf(skipDockerTests)('renew on a kubeadm 1.20.2 control-plane node',
 
     // kubeadm's own output was streamed
     expect(r.stderr).toContain('kubeadm: certificate for serving the Kubernetes API renewed');
-    // stock CAs are 10 years: renew warns and names `ca extend`
-    expect(doc.warnings.join('\n')).toMatch(/ca\.crt ends 20\d\d-.*ca extend --pki-dir \/etc\/kubernetes\/pki/);
+    // the CAs were extended first: no lifetime warning
+    expect(doc.warnings.join('\n')).not.toMatch(/after its CA/);
 
     const pki = path.join(node.kubernetesDir, 'pki');
     for (const f of leafCerts) expect(opensslYears(fs.readFileSync(path.join(pki, f))), f).toBeGreaterThanOrEqual(198.9);
@@ -194,6 +210,7 @@ describe.skipIf(skipDockerTests)('renew on a kubeadm 1.20.2 control-plane node',
       ),
     );
     expect(fs.readdirSync(node.kubernetesDir).filter((n) => n.startsWith('.kubeadm-forever'))).toEqual([]);
+    expect(fs.readdirSync(manifests).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     expect(doc.changed).toEqual(expect.arrayContaining(['kubernetes/pki/apiserver.crt', 'kubernetes/admin.conf', 'kubernetes/manifests/kube-controller-manager.yaml']));
     expect(doc.changed).not.toContain('kubernetes/pki/ca.crt');
 
@@ -256,6 +273,7 @@ describe.skipIf(skipDockerTests)('renew for Kubernetes 1.31+ (kubeadm-config Con
   beforeAll(() => {
     if (process.getuid?.() !== 0) throw new Error('these tests need root: `unshare -m` and bind mounts make the private /etc/kubernetes');
     node = makeControlPlaneNode(stockKubeadm());
+    extendCas(node);
     for (const m of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
       const f = path.join(node.kubernetesDir, `manifests/${m}.yaml`);
       fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace(`k8s.gcr.io/${m}:v1.20.2`, `registry.k8s.io/${m}:v1.31.0`));

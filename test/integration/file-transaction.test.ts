@@ -171,7 +171,13 @@ describe('replaceFiles', () => {
   it('removes temp files of dead runs (this and earlier versions) but not those of live ones', () => {
     const root = tmp('txn-stray');
     const dead = 999_999_999;
-    const names = [`.ca.crt.kf-${dead}-0123456789ab.new.tmp`, '.ca.crt.kf-0a1b2c3d.tmp', `.x.go.kf-${dead}.tmp`, `.kubeadm-forever-${dead}-config.yaml`];
+    const names = [
+      `.ca.crt.kf-${dead}-0123456789ab.new.tmp`,
+      '.ca.crt.kf-0a1b2c3d.tmp',
+      `.x.go.kf-${dead}.tmp`,
+      `.kubeadm-forever-${dead}-config.yaml`,
+      `kubeadm-forever-renew-20261201T000000Z.tar.gz.${dead}.tmp`,
+    ];
     const live = `.ca.crt.kf-${process.pid}-0123456789ab.new.tmp`;
     for (const n of [...names, live]) fs.writeFileSync(path.join(root, n), 'x');
     const r = recoverInterrupted([root]);

@@ -215,6 +215,7 @@ export async function renew(o: RenewOptions): Promise<RenewReport> {
   const roots = { kubernetes: layout.kubernetesDir, 'kubelet-pki': layout.kubeletPkiDir };
   const before: Snapshot = snapshot(roots, [o.backupDir]);
   const extra = planned ? { [planned.original.name]: planned.original.text } : undefined;
+  for (const line of describeRecovery(recoverInterrupted([o.backupDir]))) progress.info(line); // a killed run's half archive
   const backup = await writeBackup({ backupDir: o.backupDir, purpose: 'renew', roots, snap: before, extra });
   report.backup = backup.file;
   progress.info(`backup: ${backup.file}`);
