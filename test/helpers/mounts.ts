@@ -9,12 +9,16 @@ import { cliPath, type CliResult } from './env.js';
  * `dir` is a fresh tmpfs of `size` (e.g. "64k"; ENOSPC past it) or `dir` itself bind-mounted
  * read-only (EROFS). Nothing outside the namespace sees either mount.
  */
-export function runCliInMount(mount: { tmpfs: string } | { readOnly: true }, dir: string, args: string[], opts: { input?: string } = {}): CliResult {
+export function runCliInMount(
+  mount: { tmpfs: string } | { readOnly: true },
+  dir: string,
+  args: string[],
+  /** wrap: a shell snippet run instead of `exec "$@"` (with the CLI as "$@"), e.g. to look inside the mount after it */
+  opts: { input?: string; wrap?: string } = {},
+): CliResult {
   if (process.getuid?.() !== 0) throw new Error('this test needs root: `unshare -m` and mount make the private tmpfs or read-only mount');
-  const script =
-    'tmpfs' in mount
-      ? 'mount -t tmpfs -o "size=$1" tmpfs "$2" && shift 2 && exec "$@"'
-      : 'mount --bind "$2" "$2" && mount -o remount,bind,ro "$2" "$2" && shift 2 && exec "$@"';
+  const setup = 'tmpfs' in mount ? 'mount -t tmpfs -o "size=$1" tmpfs "$2"' : 'mount --bind "$2" "$2" && mount -o remount,bind,ro "$2" "$2"';
+  const script = `${setup} && shift 2 && ${opts.wrap ?? 'exec "$@"'}`;
   const size = 'tmpfs' in mount ? mount.tmpfs : '-';
   const r = spawnSync('unshare', ['-m', 'sh', '-c', script, 'sh', size, dir, process.execPath, cliPath, ...args], {
     encoding: 'utf8',
