@@ -89,7 +89,7 @@ export function systemErrorToKf(err: unknown): KfError | undefined {
   const dest = (err as { dest?: string }).dest;
   const to = dest !== undefined && dest !== p ? ` to ${JSON.stringify(dest)}` : '';
   const what = `cannot ${err.syscall}${target}${to}: ${known?.what ?? err.message.replace(/^[A-Z0-9]+: /, '').split(',')[0]} (${code})`;
-  const where = p === undefined ? 'the path named above' : JSON.stringify(p);
+  const where = p === undefined ? 'the files this command uses' : JSON.stringify(p);
   const next = known ? known.next(where) : `check ${where} and run the command again`;
   return new KfError(what, next, 1);
 }
