@@ -3,6 +3,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { withGlobalOptions } from './commands/options.js';
 import { loadCommands } from './commands/index.js';
+import { reportFailure } from './commands/run.js';
+import { UsageError } from './errors.js';
 
 // yargs wiring only: each command lives in src/commands/<name>.ts.
 const cli = withGlobalOptions(yargs(hideBin(process.argv)))
@@ -18,12 +20,18 @@ const cli = withGlobalOptions(yargs(hideBin(process.argv)))
   .wrap(Math.min(110, process.stdout.columns || 100))
   .fail((msg, err) => {
     // yargs reports its own parse errors (e.g. "Not enough arguments following: validity") as a
-    // YError: those are usage errors too and keep the two-line contract.
-    if (err && err.name !== 'YError') throw err;
+    // YError: those are usage errors and keep the error contract (--json included, read from
+    // the raw arguments since parsing failed). Anything else thrown while parsing is rendered
+    // by the same function as command failures.
+    const args = hideBin(process.argv);
+    const json = args.some((a) => a === '--json' || a === '--json=true') || /^(1|true)$/i.test(process.env.KUBEADM_FOREVER_JSON ?? '');
+    const verbose = args.includes('--verbose');
+    if (err && err.name !== 'YError') {
+      process.exit(reportFailure(err, { json, verbose }));
+    }
     // Some yargs messages (e.g. invalid `choices`) span lines: fold them into the one "what" line.
     const what = String(msg ?? err?.message ?? 'invalid arguments').replace(/:?\s*\n\s*/g, ': ');
-    process.stderr.write(`error: ${what}\nnext: see 'kubeadm-forever --help' for the commands and their flags\n`);
-    process.exit(2);
+    process.exit(reportFailure(new UsageError(what, "see 'kubeadm-forever --help' for the commands and their flags"), { json, verbose }));
   });
 
 for (const command of await loadCommands(hideBin(process.argv))) cli.command(command);

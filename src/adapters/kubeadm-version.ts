@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import fs from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { KfError, UsageError, messageOf } from '../errors.js';
-import { parseVersionOutput, type ParsedVersion } from '../core/version.js';
+import { MAX_VERSION_OUTPUT, parseVersionOutput, type ParsedVersion } from '../core/version.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -12,7 +13,7 @@ const VERSION_TIMEOUT_MS = 30_000;
 async function runVersion(kubeadm: string, args: string[]): Promise<string> {
   const { stdout } = await execFileAsync(kubeadm, args, {
     timeout: VERSION_TIMEOUT_MS,
-    maxBuffer: 1024 * 1024,
+    maxBuffer: MAX_VERSION_OUTPUT,
     encoding: 'utf8',
   });
   return stdout;
@@ -49,22 +50,39 @@ export async function readKubeadmVersion(kubeadm: string): Promise<ParsedVersion
   }
 }
 
-/** Reads everything from stdin. */
-async function readStdin(): Promise<string> {
+/**
+ * Reads a stream up to `limit` bytes; more is refused as soon as it arrives (stdin may be
+ * /dev/zero or a pipe that never ends; a file may be a device).
+ */
+async function readBounded(input: NodeJS.ReadableStream, limit: number, what: string): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin)
-    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  let size = 0;
+  for await (const chunk of input) {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    size += buf.length;
+    if (size > limit) {
+      (input as Readable).destroy?.();
+      throw new UsageError(
+        `${what} is larger than ${limit} bytes: not a kubeadm version output`,
+        'save `kubeadm version -o json` from the cluster into a file and pass its path (or - for stdin)',
+      );
+    }
+    chunks.push(buf);
+  }
   return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Reads and parses a saved `kubeadm version` output; `-` reads stdin (the air-gapped case). */
 export async function readVersionFile(file: string): Promise<ParsedVersion> {
+  const what = file === '-' ? '--version-file - (stdin)' : `--version-file ${JSON.stringify(file)}`;
   let text: string;
   try {
-    text = file === '-' ? await readStdin() : await fs.readFile(file, 'utf8');
+    const input = file === '-' ? process.stdin : createReadStream(file);
+    text = await readBounded(input, MAX_VERSION_OUTPUT, what);
   } catch (err) {
+    if (err instanceof KfError) throw err;
     throw new UsageError(
-      `cannot read --version-file ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`,
+      `cannot read ${what}: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`,
       'save `kubeadm version -o json` from the cluster into a file and pass its path (or - for stdin)',
     );
   }

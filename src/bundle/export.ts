@@ -87,11 +87,13 @@ export async function exportBundle(
     const manifestText = Buffer.from(serializeManifest(e.manifest));
     const binRel = entryRel(e.manifest.key, dir, BINARY_NAME);
     const manRel = entryRel(e.manifest.key, dir, MANIFEST_NAME);
-    members.push({ rel: binRel, mode: 0o755, file: e.binary, size: e.manifest.size });
+    // the manifest before its binary: a reader then knows the binary's size before writing it
     members.push({ rel: manRel, mode: 0o644, data: manifestText });
+    members.push({ rel: binRel, mode: 0o755, file: e.binary, size: e.manifest.size });
     sums.push(`${e.manifest.sha256}  ${binRel}`, `${sha256(manifestText)}  ${manRel}`);
   }
-  members.push({ rel: SUMS_NAME, mode: 0o644, data: Buffer.from(`${sums.join('\n')}\n`) });
+  // SHA256SUMS right after the README: it bounds which members (and how many) may follow
+  members.splice(1, 0, { rel: SUMS_NAME, mode: 0o644, data: Buffer.from(`${sums.join('\n')}\n`) });
 
   const absOut = path.resolve(out);
   const tmp = path.join(

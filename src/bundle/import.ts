@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { platformText } from '../cache/manifest.js';
 import { checkEntryDir, tempName, type BinaryCache } from '../cache/store.js';
+import { makeDirs } from '../adapters/fs.js';
 import { readBundle } from './read.js';
 
 export type ImportStatus = 'imported' | 'kept' | 'replaced';
@@ -27,7 +28,7 @@ export async function importBundle(
   cache: BinaryCache,
   opts: { force: boolean },
 ): Promise<ImportResult> {
-  const createdRoot = await fs.mkdir(cache.root, { recursive: true });
+  const createdRoot = await makeDirs(cache.root);
   const staging = path.join(cache.root, tempName('import'));
   await fs.mkdir(staging, { mode: 0o700 });
   let ok = false;

@@ -7,25 +7,15 @@ import { importBundle } from '../bundle/import.js';
 import { BundleError, readBundle } from '../bundle/read.js';
 import { KfError, UsageError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
-import type { GlobalArgs } from './options.js';
+import { requireFlagFile, type GlobalArgs } from './options.js';
 import { parsePlatformList } from '../core/plan.js';
 import { runCommand } from './run.js';
 
 type ExportArgs = GlobalArgs & { out: string; version?: string; platform?: string[]; key?: string[] };
 type FileArgs = GlobalArgs & { file: string; force?: boolean };
 
-async function requireBundleFile(file: string): Promise<void> {
-  const st = await fs.stat(file).catch(() => null);
-  if (!st)
-    throw new UsageError(
-      `no bundle at ${file}`,
-      "give the .tar.gz written by 'kubeadm-forever bundle export'",
-    );
-  if (!st.isFile())
-    throw new UsageError(
-      `${file} is not a file`,
-      "give the .tar.gz written by 'kubeadm-forever bundle export'",
-    );
+function requireBundleFile(file: string): void {
+  requireFlagFile('bundle', file, "give the .tar.gz written by 'kubeadm-forever bundle export'");
 }
 
 /** Reads and checks a bundle, turning its problems into the two-line error. */
@@ -116,7 +106,7 @@ const verifyCmd: CommandModule<GlobalArgs, FileArgs> = {
     }) as unknown as Argv<FileArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
-      await requireBundleFile(a.file);
+      requireBundleFile(a.file);
       out.step(`verifying ${a.file}`);
       const c = await checkedRead(a.file, () => readBundle(a.file));
       const entries = c.entries.map((e) => ({
@@ -146,7 +136,7 @@ const importCmd: CommandModule<GlobalArgs, FileArgs> = {
     }) as unknown as Argv<FileArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
-      await requireBundleFile(a.file);
+      requireBundleFile(a.file);
       const cache = new BinaryCache(a.cacheDir);
       out.step(`verifying and importing ${a.file}`);
       const r = await checkedRead(a.file, () => importBundle(a.file, cache, { force: Boolean(a.force) }));

@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { BinaryCache, type CacheEntry } from '../cache/store.js';
-import { platformText } from '../cache/manifest.js';
+import { parsePlatform, platformText } from '../cache/manifest.js';
 import { KfError, UsageError } from '../errors.js';
 import type { GlobalArgs } from './options.js';
 import { parsePlatformList } from '../core/plan.js';
@@ -54,6 +54,28 @@ async function resolveKey(cache: BinaryCache, key: string): Promise<string> {
   return found;
 }
 
+type Corrupt = { entry: CacheEntry; reason: string; movedTo: string };
+
+/**
+ * Each listed entry checked as a lookup checks it (size, sha256, machine), by the same call:
+ * a corrupt one is moved aside and reported, never handed out.
+ */
+async function checkedEntries(cache: BinaryCache, entries: CacheEntry[]): Promise<{ sound: CacheEntry[]; corrupt: Corrupt[] }> {
+  const sound: CacheEntry[] = [];
+  const corrupt: Corrupt[] = [];
+  for (const e of entries) {
+    const platform = parsePlatform(e.manifest.platform)!;
+    const r = await cache.lookup(e.manifest.key, platform);
+    if (r.kind === 'hit') sound.push(r.entry);
+    else if (r.kind === 'corrupt') corrupt.push({ entry: e, reason: r.reason, movedTo: r.movedTo });
+  }
+  return { sound, corrupt };
+}
+
+function corruptText(c: Corrupt): string {
+  return `corrupt cache entry ${c.entry.manifest.key.slice(0, 12)} ${c.entry.manifest.platform}: ${c.reason}; moved aside to ${c.movedTo}`;
+}
+
 type LsArgs = GlobalArgs;
 type KeyArgs = GlobalArgs & { key: string; platform?: string[] };
 type PruneArgs = GlobalArgs & { keep?: number };
@@ -67,7 +89,9 @@ const ls: CommandModule<GlobalArgs, LsArgs> = {
       const { entries, problems } = await cache.list();
       for (const p of problems)
         out.warn(`unreadable cache entry ${p.dir}: ${p.reason} ('cache prune' or 'cache rm' removes it)`);
-      const rows = entries.map(entryRow);
+      const { sound, corrupt } = await checkedEntries(cache, entries);
+      for (const c of corrupt) out.warn(corruptText(c));
+      const rows = sound.map(entryRow);
       const human =
         rows.length === 0
           ? `no cached binaries in ${cache.root}`
@@ -116,9 +140,14 @@ const pathCmd: CommandModule<GlobalArgs, KeyArgs> = {
           "'kubeadm-forever cache ls' lists what is cached",
         );
       }
+      // a path is handed out only for bytes that are still the manifest's
+      const { sound, corrupt } = await checkedEntries(cache, found);
+      if (corrupt.length > 0) {
+        throw new KfError(corruptText(corrupt[0]!), `rebuild it (kubeadm-forever build …) or import it again from a bundle; no path was printed`);
+      }
       out.result(
-        found.map((e) => ({ key, platform: e.manifest.platform, path: e.binary })),
-        found.map((e) => e.binary).join('\n'),
+        sound.map((e) => ({ key, platform: e.manifest.platform, path: e.binary })),
+        sound.map((e) => e.binary).join('\n'),
       );
     }),
 };

@@ -7,7 +7,7 @@ import { nodeLayout } from '../pipeline/renew/node.js';
 import { renew, type RenewReport } from '../pipeline/renew/renew.js';
 import { restartStrategies, type RestartStrategy } from '../pipeline/renew/restart.js';
 import { rollback, type RollbackReport } from '../pipeline/renew/rollback.js';
-import type { GlobalArgs } from './options.js';
+import { requireFlagFile, type GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
 
 interface RenewArgs extends GlobalArgs {
@@ -78,6 +78,8 @@ const command: CommandModule<GlobalArgs, RenewArgs> = {
       if (a.restartWait < 0 || !Number.isFinite(a.restartWait)) {
         throw new UsageError(`--restart-wait ${a.restartWait} is not a number of seconds`, 'pass --restart-wait 20 (or another count of seconds)');
       }
+      if (a.config !== undefined) requireFlagFile('--config', a.config, 'pass --config with the kubeadm configuration file (ClusterConfiguration), or leave it out to use the kubeadm-config ConfigMap');
+      if (a.rollback !== undefined) requireFlagFile('--rollback', a.rollback, 'pass the path of a kubeadm-forever-*.tar.gz that renew wrote');
       const layout = nodeLayout(a.kubernetesDir, a.kubeletPkiDir);
       if (a.rollback !== undefined) {
         const r = await rollback({

@@ -1,11 +1,24 @@
-import { isKfError, messageOf } from '../errors.js';
+import { asKfError, escapeControl, messageOf } from '../errors.js';
 import { Output } from '../ui/output.js';
 import type { GlobalArgs } from './options.js';
 
 /**
- * Runs a command body with an Output and turns every failure into the two-line error contract:
- * "error: what" and "next: what to do". Unexpected errors keep their stack only with --verbose.
+ * The one place every failure is rendered: "error: what" and "next: what to do" on stderr and,
+ * with --json, `{"error": …, "next": …}` on stdout, control characters escaped in both. System
+ * errors (ENOSPC, EACCES, ENOTDIR…) are named with their path; anything else unexpected keeps
+ * its stack only with --verbose. Returns the exit code.
  */
+export function reportFailure(err: unknown, opts: { json: boolean; verbose: boolean }): 1 | 2 {
+  const known = asKfError(err);
+  const what = escapeControl(known ? known.what : `unexpected failure: ${messageOf(err).split('\n')[0]}`);
+  const next = escapeControl(known ? known.next : 'rerun with --verbose for details and report it if it persists');
+  process.stderr.write(`error: ${what}\nnext: ${next}\n`);
+  if (!known && opts.verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack.split('\n').map(escapeControl).join('\n')}\n`);
+  if (opts.json) process.stdout.write(`${JSON.stringify({ error: what, next }, null, 2)}\n`);
+  return known ? known.exitCode : 1;
+}
+
+/** Runs a command body with an Output and turns every failure into the error contract above. */
 export async function runCommand<A extends GlobalArgs>(
   argv: A,
   body: (argv: A, out: Output) => Promise<number | void>,
@@ -16,16 +29,6 @@ export async function runCommand<A extends GlobalArgs>(
     process.exitCode = code ?? 0;
   } catch (err) {
     out.fail();
-    if (isKfError(err)) {
-      process.stderr.write(`error: ${err.what}\nnext: ${err.next}\n`);
-      process.exitCode = err.exitCode;
-    } else {
-      process.stderr.write(
-        `error: unexpected failure: ${messageOf(err).split('\n')[0]}\n` +
-          `next: rerun with --verbose for details and report it if it persists\n`,
-      );
-      if (argv.verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-      process.exitCode = 1;
-    }
+    process.exitCode = reportFailure(err, { json: argv.json, verbose: argv.verbose });
   }
 }

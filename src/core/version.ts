@@ -1,4 +1,4 @@
-import { parse as parseYaml } from 'yaml';
+import { isPair, isScalar, parse as parseYaml, parseDocument, visit } from 'yaml';
 import { UsageError } from '../errors.js';
 import type { KubeVersion, Platform, VersionInfo } from './types.js';
 
@@ -12,9 +12,11 @@ const GIT_COMMIT = /^[0-9a-f]{40}$/i;
 const GO_VERSION = /^go(0|[1-9]\d*)\.(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?$/;
 const PLATFORM = /^([a-z][a-z0-9]*)\/([a-z][a-z0-9]*)$/;
 const NUMBER_FIELD = /^\d{1,4}\+?$/;
-const BUILD_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/;
 const TREE_STATE = /^(clean|dirty|archive)?$/;
 const SIMPLE_FIELD = /^[0-9A-Za-z._+-]{0,64}$/;
+
+/** `kubeadm version` prints a few hundred bytes; anything past this is not its output. */
+export const MAX_VERSION_OUTPUT = 64 * 1024;
 
 /** The output formats `kubeadm version` knows (`-o short|json|yaml`, default otherwise). */
 export type VersionFormat = 'default' | 'short' | 'json' | 'yaml';
@@ -137,7 +139,7 @@ export function versionInfoFromFields(raw: RawFields): VersionInfo {
   const gitTreeState = str(raw, 'gitTreeState');
   if (!TREE_STATE.test(gitTreeState)) refuse('gitTreeState', gitTreeState, 'clean, dirty or archive');
   const buildDate = str(raw, 'buildDate');
-  if (buildDate !== '' && !BUILD_DATE.test(buildDate)) refuse('buildDate', buildDate, 'an RFC 3339 time');
+  if (buildDate !== '' && !isRealRfc3339(buildDate)) refuse('buildDate', buildDate, 'an RFC 3339 time that exists, e.g. 2021-01-13T13:25:59Z');
   const compiler = str(raw, 'compiler');
   if (!SIMPLE_FIELD.test(compiler)) refuse('compiler', compiler, 'a compiler name such as gc');
   const info: VersionInfo = {
@@ -163,6 +165,47 @@ export function versionInfoFromFields(raw: RawFields): VersionInfo {
     info[key] = v;
   }
   return info;
+}
+
+/**
+ * An RFC 3339 time that exists: the shape, and a month, day (leap years included), hour,
+ * minute, second and offset in range. Go's time.Parse refuses the rest, and so do we, before it
+ * goes into the ldflags.
+ */
+export function isRealRfc3339(text: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))$/.exec(text);
+  if (!m) return false;
+  const [y, mo, d, h, mi, sec, oh, om] = m.slice(1).map((x) => (x === undefined ? 0 : Number(x))) as number[];
+  const daysIn = new Date(Date.UTC(y!, mo!, 0)).getUTCDate();
+  return mo! >= 1 && mo! <= 12 && d! >= 1 && d! <= daysIn && h! <= 23 && mi! <= 59 && sec! <= 59 && oh! <= 23 && om! <= 59;
+}
+
+function refuseDuplicate(field: string, format: string): never {
+  throw new UsageError(
+    `the ${format} kubeadm version output has the field ${field} twice`,
+    'give the output of `kubeadm version` unedited: a field given twice is ambiguous, so neither value is used',
+  );
+}
+
+/** The first key that a JSON or YAML text repeats within one object (dotted path), if any. */
+export function duplicateKey(text: string): string | undefined {
+  let found: string | undefined;
+  visit(parseDocument(text, { uniqueKeys: false }), {
+    Map(_key, map, path) {
+      const seen = new Set<string>();
+      for (const item of map.items) {
+        const k = isScalar(item.key) ? String(item.key.value) : String(item.key);
+        if (seen.has(k)) {
+          const parents = path.filter(isPair).map((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)));
+          found = [...parents, k].join('.');
+          return visit.BREAK;
+        }
+        seen.add(k);
+      }
+      return undefined;
+    },
+  });
+  return found;
 }
 
 /** Go's `%#v` string literal body (`\"`, `\\`, `\n`...) decoded. */
@@ -197,6 +240,7 @@ function parseDefaultFormat(line: string): RawFields {
       );
     }
     const key = m[1]!.charAt(0).toLowerCase() + m[1]!.slice(1);
+    if (key in raw) refuseDuplicate(m[1]!, 'default');
     raw[key] = unquoteGo(m[2]!);
     pos = field.lastIndex;
   }
@@ -223,6 +267,12 @@ function clientVersionOf(doc: unknown, format: 'json' | 'yaml'): RawFields {
  * --kubernetes-version alone; plan says so and build refuses.
  */
 export function parseVersionOutput(text: string): ParsedVersion {
+  if (text.length > MAX_VERSION_OUTPUT) {
+    throw new UsageError(
+      `the kubeadm version output is larger than ${MAX_VERSION_OUTPUT} bytes`,
+      'give the output of `kubeadm version -o json` unedited',
+    );
+  }
   const trimmed = text.replace(/^\uFEFF/, '').trim();
   if (trimmed === '') {
     throw new UsageError(
@@ -240,6 +290,8 @@ export function parseVersionOutput(text: string): ParsedVersion {
         'give the output of `kubeadm version -o json` unedited',
       );
     }
+    const dup = duplicateKey(trimmed);
+    if (dup !== undefined) refuseDuplicate(dup, 'json');
     return { format: 'json', info: versionInfoFromFields(clientVersionOf(doc, 'json')) };
   }
   const lines = trimmed.split(/\r?\n/);
@@ -247,6 +299,8 @@ export function parseVersionOutput(text: string): ParsedVersion {
   if (infoLine !== undefined)
     return { format: 'default', info: versionInfoFromFields(parseDefaultFormat(infoLine)) };
   if (lines.some((l) => /^clientVersion:\s*$/.test(l))) {
+    const dup = duplicateKey(trimmed);
+    if (dup !== undefined) refuseDuplicate(dup, 'yaml');
     let doc: unknown;
     try {
       doc = parseYaml(trimmed);
@@ -281,15 +335,22 @@ export interface VersionFlags {
  * Commit and Go version stay "" when not given (plan says so; build refuses).
  */
 export function versionInfoFromFlags(flags: VersionFlags, field = '--kubernetes-version'): VersionInfo {
+  for (const [flag, v, example] of [
+    ['--commit', flags.commit, 'SHA (the 40-hex git commit)'],
+    ['--go-version', flags.goVersion, 'X.Y.Z (e.g. 1.19.10)'],
+    ['--platform', flags.platform, 'os/arch (e.g. linux/amd64)'],
+  ] as const) {
+    if (v !== undefined && v.trim() === '') throw new UsageError(`${flag} is empty`, `pass ${flag} ${example}, or leave the flag out`);
+  }
   const kube = parseKubeVersion(flags.kubernetesVersion.trim(), field);
   return {
     gitVersion: flags.kubernetesVersion.trim(),
-    gitCommit: flags.commit ? validateCommit(flags.commit.trim(), '--commit') : '',
-    gitTreeState: flags.commit ? 'clean' : '',
+    gitCommit: flags.commit !== undefined ? validateCommit(flags.commit.trim(), '--commit') : '',
+    gitTreeState: flags.commit !== undefined ? 'clean' : '',
     buildDate: '',
-    goVersion: flags.goVersion ? normalizeGoVersion(flags.goVersion.trim(), '--go-version') : '',
+    goVersion: flags.goVersion !== undefined ? normalizeGoVersion(flags.goVersion.trim(), '--go-version') : '',
     compiler: 'gc',
-    platform: flags.platform ? formatPlatform(parsePlatform(flags.platform, '--platform')) : '',
+    platform: flags.platform !== undefined ? formatPlatform(parsePlatform(flags.platform, '--platform')) : '',
     major: String(kube.major),
     minor: String(kube.minor),
   };

@@ -63,7 +63,8 @@ describe('audit before the rebuild', () => {
     const r = audit(binary, '--manifest', manifestFile, '--json');
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^error: recorded input validity changed.*\nnext: .+\n$/m);
-    expect(r.stdout).toBe('');
+    // --json: the failure is also the one document on stdout (issue 12)
+    expect(JSON.parse(r.stdout)).toEqual({ error: expect.stringMatching(/^recorded input validity changed/), next: expect.any(String) });
     expect(fs.readdirSync(dir).sort()).toEqual(['kubeadm', 'manifest.json']);
   });
 

@@ -168,7 +168,7 @@ describe('tampered bundles are refused by verify and import, writing nothing', (
       file,
       members.filter((m) => m !== sums),
     );
-    await expectRefused(file, /SHA256SUMS is missing/);
+    await expectRefused(file, /comes before SHA256SUMS \(missing or out of place/);
   });
 
   it('a binary of the wrong machine for its platform, consistently summed', async () => {
@@ -188,9 +188,9 @@ describe('tampered bundles are refused by verify and import, writing nothing', (
     const file = path.join(dir, 'liar.tar.gz');
     await craftTarGz(file, [
       readme,
-      { name: `kubeadm-forever-bundle/${rel}/kubeadm`, data: binData, mode: 0o755 },
-      { name: `kubeadm-forever-bundle/${rel}/manifest.json`, data: manifest },
       sums,
+      { name: `kubeadm-forever-bundle/${rel}/manifest.json`, data: manifest },
+      { name: `kubeadm-forever-bundle/${rel}/kubeadm`, data: binData, mode: 0o755 },
     ]);
     await expectRefused(file, /kubeadm is built for amd64 .*expected arm64/);
   });

@@ -104,4 +104,32 @@ describe('cache commands', () => {
     const rows = JSON.parse(cli('cache', 'ls', '--json').stdout) as { key: string }[];
     expect(rows.map((x) => x.key)).toEqual([k2]);
   }, 120_000);
+
+  it('path and ls check the sha256 first: a binary changed in place is a corrupt entry, moved aside, never handed out', () => {
+    const cache = new BinaryCache(cacheDir);
+    const bin = path.join(cache.entryDir(k1, { os: 'linux', arch: 'amd64' }), 'kubeadm');
+    const bytes = fs.readFileSync(bin);
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff; // same size, same ELF header: only the sha256 tells
+    fs.writeFileSync(bin, bytes);
+
+    const p = cli('cache', 'path', k1, '--platform', 'linux/amd64', '--json');
+    expect(p.status).toBe(1);
+    expect(p.stderr).toMatch(/^error: corrupt cache entry [0-9a-f]{12} linux\/amd64: sha256 [0-9a-f]{64} differs from the manifest's [0-9a-f]{64}; moved aside to .*\/binaries\/\.corrupt\/.+\nnext: .+no path was printed\n$/);
+    expect(JSON.parse(p.stdout)).toMatchObject({ error: expect.stringMatching(/^corrupt cache entry/) });
+    expect(fs.existsSync(bin)).toBe(false);
+    expect(fs.readdirSync(path.join(cacheDir, 'binaries', '.corrupt'))).toHaveLength(1);
+
+    // ls: the same check; the arm64 binary of the key is changed now, and is not listed
+    const arm = path.join(cache.entryDir(k1, { os: 'linux', arch: 'arm64' }), 'kubeadm');
+    const armBytes = fs.readFileSync(arm);
+    armBytes[100] = armBytes[100]! ^ 0xff;
+    fs.writeFileSync(arm, armBytes);
+    const ls = cli('cache', 'ls', '--json');
+    expect(ls.status).toBe(0);
+    expect((JSON.parse(ls.stdout) as { key: string }[]).map((r) => r.key)).toEqual([k2]);
+    expect(ls.stderr).toMatch(/^warning: corrupt cache entry [0-9a-f]{12} linux\/arm64: sha256 .* moved aside to /m);
+    expect(fs.readdirSync(path.join(cacheDir, 'binaries', '.corrupt'))).toHaveLength(2);
+    // the sound entry is still handed out
+    expect(cli('cache', 'path', k2).stdout.trim()).toBe(path.join(cache.entryDir(k2, { os: 'linux', arch: 'amd64' }), 'kubeadm'));
+  });
 });

@@ -1,4 +1,4 @@
-import { readBackup, restoreRoot, snapshot, writeBackup } from './backup.js';
+import { checkRestore, readBackup, restoreRoot, snapshot, writeBackup } from './backup.js';
 import type { NodeLayout } from './node.js';
 import type { Progress } from './renew.js';
 import { restartAsChosen, type RestartReport, type RestartStrategy } from './restart.js';
@@ -47,6 +47,8 @@ export async function rollback(o: RollbackOptions): Promise<RollbackReport> {
   const report: RollbackReport = { dryRun: o.dryRun, backup: backup.file, createdAt: backup.manifest.createdAt, restored: [], notes };
   // a root that did not exist when the backup was taken has no entry and is not created now
   const roots = Object.keys(backup.manifest.roots).filter((r) => targets[r] !== undefined && backup.manifest.entries.some((e) => e.path === r));
+  // no link on the way, none leaving the target: checked for every root before anything is written
+  for (const r of roots) checkRestore(backup, r, targets[r]!);
   if (o.dryRun) {
     report.restored = files.filter((e) => roots.some((r) => e.path.startsWith(`${r}/`))).map((e) => e.path);
     progress.info(`dry run: would restore ${report.restored.length} files into ${roots.map((r) => targets[r]).join(' and ')}, then restart (--restart ${o.restart})`);
