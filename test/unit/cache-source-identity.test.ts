@@ -66,6 +66,23 @@ describe('source identity for the cache key', () => {
     expect(treeFingerprint(tree)).not.toBe(chmodded);
   });
 
+  it('the same fingerprint without GNU find (the walk in JS), equally sensitive', () => {
+    fs.writeFileSync(path.join(tree, 'cmd/kubeadm/a file with spaces.go'), 'package main\n');
+    fs.utimesSync(path.join(tree, 'cmd/kubeadm/a file with spaces.go'), 2_000_000_000, 2_000_000_000.75);
+    const withFind = scanTree(tree);
+    const savedPath = process.env.PATH;
+    process.env.PATH = path.join(dir, 'no-bin');
+    try {
+      const walked = scanTree(tree);
+      expect(walked.fingerprint).toBe(withFind.fingerprint);
+      expect(walked.newestFile).toBe(2_000_000_000);
+      fs.appendFileSync(path.join(tree, 'cmd/kubeadm/kubeadm.go'), '// more\n');
+      expect(treeFingerprint(tree)).not.toBe(walked.fingerprint);
+    } finally {
+      process.env.PATH = savedPath;
+    }
+  });
+
   it('dir: the content counts, not only names, sizes and mtimes', () => {
     const file = path.join(tree, 'cmd/kubeadm/kubeadm.go');
     fs.utimesSync(file, 1_600_000_000, 1_600_000_000);
