@@ -42,6 +42,7 @@ describe.skipIf(skipDockerTests)('a source is its content, whatever path names i
   const markers = { a: `kf-tree-marker-a-${process.pid}`, b: `kf-tree-marker-b-${process.pid}` };
   const trees: Record<'a' | 'b', string> = { a: '', b: '' };
   const volumes = new Set<string>();
+  let manifestA = '';
 
   beforeAll(() => {
     work = fs.realpathSync(tempDir('kf-it-srcid-'));
@@ -84,6 +85,7 @@ describe.skipIf(skipDockerTests)('a source is its content, whatever path names i
 
   it('two trees behind one link (and a link to it), same version: two identities, volumes and binaries, each from its own tree', () => {
     const first = built(build(currentLink, path.join(work, 'kubeadm-a')));
+    manifestA = first.doc.manifest;
     fs.rmSync(current);
     fs.symlinkSync('releases/b', current);
     const second = built(build(currentLink, path.join(work, 'kubeadm-b')));
@@ -142,6 +144,28 @@ describe.skipIf(skipDockerTests)('a source is its content, whatever path names i
       fs.utimesSync(file, stat.atime, stat.mtime);
     }
   }, 10 * 60_000);
+
+  it('audit names a changed source when the content differs at the same path, and passes when it is back', () => {
+    const file = path.join(trees.a, 'cmd/kubeadm/tree_marker.go');
+    const text = fs.readFileSync(file, 'utf8');
+    const stat = fs.statSync(file);
+    const audit = () => runCli(['audit', path.join(work, 'kubeadm-a'), '--manifest', manifestA, '--cache-dir', path.join(work, 'cache')], { timeout: 10 * 60_000 });
+    fs.writeFileSync(file, text.replace(markers.a, `${markers.a.slice(0, -1)}Y`));
+    fs.utimesSync(file, stat.atime, stat.mtime);
+    let changed: CliResult;
+    try {
+      changed = audit();
+    } finally {
+      fs.writeFileSync(file, text);
+      fs.utimesSync(file, stat.atime, stat.mtime);
+    }
+    expect(changed.status).toBe(1);
+    expect(`${changed.stdout}${changed.stderr}`).toContain(`source changed: the same path ${trees.a}, other content`);
+    expect(changed.stderr).toMatch(/^error: the rebuild from the recorded inputs differs \(input source, /m);
+    const same = audit();
+    expect({ status: same.status, stderr: same.stderr }).toMatchObject({ status: 0 });
+    expect(same.stdout).toContain('identical');
+  }, 15 * 60_000);
 
   it('an empty or dangling link is refused with nothing built: no container, no volume, no binary', async () => {
     const empty = path.join(work, 'releases/empty');
