@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { repoUrl } from '../../src/adapters/git.js';
 import { resolveSourceTree } from '../../src/adapters/source-tree.js';
 import { newestFileTime, scanTree, selectionEntries, sourceIdentity, treeFingerprint } from '../../src/cache/source-identity.js';
 import { filledDigest } from '../../src/core/source-volume.js';
@@ -196,5 +197,17 @@ describe('source identity for the cache key', () => {
     expect(fromScan).toBe(filledDigest(selectionEntries(tree, selection)));
     fs.appendFileSync(path.join(tree, 'cmd/kubeadm/kubeadm.go'), '// more\n');
     expect(filledDigest(selectionEntries(tree, selection))).not.toBe(fromScan);
+  });
+
+  it('git: a local --repo through links is one repository (one mirror in the cache); a dangling link is refused', () => {
+    const repo = path.join(dir, 'mirror.git');
+    fs.mkdirSync(repo);
+    fs.symlinkSync(repo, path.join(dir, 'repo-link'));
+    fs.symlinkSync('repo-link', path.join(dir, 'repo-link-link'));
+    expect(repoUrl(path.join(dir, 'repo-link-link'))).toBe(`file://${fs.realpathSync(repo)}`);
+    expect(repoUrl(`${path.join(dir, 'repo-link')}/`)).toBe(`file://${fs.realpathSync(repo)}`);
+    fs.symlinkSync(path.join(dir, 'gone.git'), path.join(dir, 'repo-dangling'));
+    expect(() => repoUrl(path.join(dir, 'repo-dangling'))).toThrow(/no such directory \(or a link to a missing one\) and not a URL/);
+    expect(repoUrl('https://example.invalid/k.git')).toBe('https://example.invalid/k.git');
   });
 });
