@@ -10,9 +10,12 @@ import { KfError, UsageError, messageOf } from '../errors.js';
  */
 export function repoUrl(repo: string, cwd = process.cwd()): string {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repo) || /^[^/\s]+@[^/\s]+:/.test(repo)) return repo;
-  const abs = path.resolve(cwd, repo);
-  if (!fs.existsSync(abs)) {
-    throw new UsageError(`--repo ${repo}: no such directory and not a URL`, 'pass a git URL (https://, ssh://, file://) or the path of a local clone or mirror');
+  // the real path: one repository reached through links gets one mirror in the cache
+  let abs: string;
+  try {
+    abs = fs.realpathSync(path.resolve(cwd, repo));
+  } catch {
+    throw new UsageError(`--repo ${repo}: no such directory (or a link to a missing one) and not a URL`, 'pass a git URL (https://, ssh://, file://) or the path of a local clone or mirror');
   }
   return `file://${abs}`;
 }

@@ -10,27 +10,72 @@ import { recoverInterrupted, replaceFiles, type RecoveryReport, type StagedFile 
  * mode, and writing a PatchResult all-or-nothing, through symlinks, keeping modes.
  */
 
-/** Refuses a path that is not a directory with cmd/kubeadm in it. */
-export async function assertSourceTree(root: string): Promise<void> {
+/**
+ * The real path of a source tree (links, link to link, "..", trailing "/", relative paths all
+ * resolved), refused unless it is a directory with files and cmd/kubeadm in it. Everything that
+ * reads a source tree reads it through this path: `find`-like walks do not descend into a
+ * starting point that is a link, and a path is never what names a source (its content is).
+ */
+export async function resolveSourceTree(given: string): Promise<string> {
+  let real: string;
+  try {
+    real = await fs.realpath(path.resolve(given));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? messageOf(err);
+    if (code === 'ENOENT') throw emptyTreeError(given, await linkNote(given));
+    throw new UsageError(`source tree ${JSON.stringify(given)} cannot be read: ${code}`, 'pass the directory of an unpacked Kubernetes source tree');
+  }
+  await assertSourceTree(real, given);
+  return real;
+}
+
+/** " (a link to X, which does not exist)" for a dangling link, else "". */
+async function linkNote(given: string): Promise<string> {
+  try {
+    return ` (${JSON.stringify(given)} is a link to ${JSON.stringify(await fs.readlink(given))}, which does not exist)`;
+  } catch {
+    return '';
+  }
+}
+
+/** The refusal of a tree with nothing in it, or none at all (every source kind says the same). */
+export function emptyTreeError(given: string, note = ''): UsageError {
+  return new UsageError(
+    `source tree ${JSON.stringify(given)} has no files: is it a link to a missing directory?${note}`,
+    'pass the directory of an unpacked Kubernetes source tree (ls -la shows where a link points); nothing was built',
+  );
+}
+
+/** Refuses a path that is not a directory with files and cmd/kubeadm in it (`given`: the name the user gave, for messages). */
+export async function assertSourceTree(root: string, given = root): Promise<void> {
   let st;
   try {
     st = await fs.stat(root);
   } catch (err) {
-    throw new UsageError(
-      `source tree ${JSON.stringify(root)} cannot be read: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`,
-      'pass the directory of an unpacked Kubernetes source tree',
-    );
+    const code = (err as NodeJS.ErrnoException).code ?? messageOf(err);
+    if (code === 'ENOENT') throw emptyTreeError(given, await linkNote(given));
+    throw new UsageError(`source tree ${JSON.stringify(given)} cannot be read: ${code}`, 'pass the directory of an unpacked Kubernetes source tree');
   }
   if (!st.isDirectory())
     throw new UsageError(
-      `source tree ${JSON.stringify(root)} is not a directory`,
+      `source tree ${JSON.stringify(given)} is not a directory`,
       'pass the directory of an unpacked Kubernetes source tree',
     );
+  let names: string[];
+  try {
+    names = await fs.readdir(root);
+  } catch (err) {
+    throw new UsageError(
+      `source tree ${JSON.stringify(given)} has no files: is it a link to a missing directory? (listing it failed: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`,
+      'check the permissions of the source tree, or pass the directory of an unpacked Kubernetes source tree',
+    );
+  }
+  if (names.length === 0) throw emptyTreeError(given);
   try {
     await fs.access(path.join(root, 'cmd/kubeadm'));
   } catch {
     throw new UsageError(
-      `${JSON.stringify(root)} is not a Kubernetes source tree: it has no cmd/kubeadm`,
+      `${JSON.stringify(given)} is not a Kubernetes source tree: it has no cmd/kubeadm`,
       'pass the top directory of the Kubernetes source (where go.mod and cmd/ are)',
     );
   }

@@ -1,9 +1,9 @@
 import type { Argv, CommandModule } from 'yargs';
 import {
-  assertSourceTree,
   readBuildMode,
   readPatchSources,
   readTreeVersion,
+  resolveSourceTree,
 } from '../adapters/source-tree.js';
 import { computePatch } from '../core/patch.js';
 import { createBuildPlan } from '../core/plan.js';
@@ -99,16 +99,16 @@ const command: CommandModule<GlobalArgs, PlanArgs> = {
       const treeNotes: string[] = [];
       if (args.sourceDir !== undefined) {
         out.step(`reading the source tree ${args.sourceDir}`);
-        await assertSourceTree(args.sourceDir);
-        buildMode = { mode: await readBuildMode(args.sourceDir), source: 'tree' };
+        const tree = await resolveSourceTree(args.sourceDir);
+        buildMode = { mode: await readBuildMode(tree), source: 'tree' };
         const plan0 = createBuildPlan({ version, validity, platforms, buildMode });
-        const treeVersion = await readTreeVersion(args.sourceDir);
+        const treeVersion = await readTreeVersion(tree);
         if (treeVersion && treeVersion.minor !== plan0.kube.minor) {
           treeNotes.push(
             `the source tree looks like Kubernetes ${kubeMinorText(treeVersion)} (its newest changelog) but the target is ${version.gitVersion}`,
           );
         }
-        patch = computePatch(await readPatchSources(args.sourceDir), validity, { kube: plan0.kube });
+        patch = computePatch(await readPatchSources(tree), validity, { kube: plan0.kube });
       }
       const plan = createBuildPlan({ version, validity, platforms, buildMode });
       plan.notes.push(...treeNotes);

@@ -57,6 +57,21 @@ export function changedRecordedInputs(m: CacheManifest): Difference[] {
   return out;
 }
 
+/**
+ * The source's identity is its content (cache/source-identity.ts), so a different identity is a
+ * changed source even where the path and the version are the same: say so in those words.
+ */
+function sourceChange(recorded: CacheManifest, rebuilt: CacheManifest): string {
+  const a = recorded.inputs.source;
+  const b = rebuilt.inputs.source;
+  const at = recorded.provenance?.source?.location;
+  const where = at !== undefined && at === rebuilt.provenance?.source?.location ? `the same path ${at}, other content` : 'another source';
+  const old = typeof a === 'string' && a.startsWith('dir:') && !a.startsWith('dir:tree2:')
+    ? '; the recorded directory fingerprint is an older scheme (names, sizes, mtimes) that cannot be compared: audit a binary built by this version'
+    : '';
+  return `source changed: ${where} (recorded ${short(a)}, given ${short(b)})${old}`;
+}
+
 /** Differences between the recorded build and its rebuild; empty only when nothing differs but possibly the bytes. */
 export function rebuildDifferences(recorded: CacheManifest, rebuilt: CacheManifest): Difference[] {
   const out: Difference[] = [];
@@ -64,7 +79,8 @@ export function rebuildDifferences(recorded: CacheManifest, rebuilt: CacheManife
     const a = recorded.inputs[name];
     const b = rebuilt.inputs[name];
     if (canonicalJson(a ?? null) !== canonicalJson(b ?? null)) {
-      out.push({ kind: 'input', name, text: `${name}: recorded ${short(a)}, rebuilt with ${short(b)}` });
+      const text = name === 'source' ? sourceChange(recorded, rebuilt) : `${name}: recorded ${short(a)}, rebuilt with ${short(b)}`;
+      out.push({ kind: 'input', name, text });
     }
   }
   if (recorded.patches !== rebuilt.patches) out.push({ kind: 'input', name: 'patches', text: 'patches: the rebuild applied a different diff to the source' });

@@ -15,8 +15,10 @@ import type { SourceFiles } from './patch.js';
 /**
  * Bumped when what a source volume holds changes (the selection of files, the marker), so old
  * ones are not reused. 2: only the package closure of the built command (package-closure.ts).
+ * 3: directory sources named by content (not by a walk that saw nothing through a link), and
+ * the marker records a digest of the files the volume was filled with.
  */
-export const SOURCE_VOLUME_FORMAT = 2;
+export const SOURCE_VOLUME_FORMAT = 3;
 export const SOURCE_VOLUME_PREFIX = 'kubeadm-forever-src-';
 /** Label on a source volume: the content id it holds (for `cache volumes`). */
 export const SOURCE_VOLUME_LABEL = 'kubeadm-forever.source';
@@ -37,10 +39,11 @@ export interface SourceContent {
  * share a volume name only for the same content) and the package whose closure was shipped.
  */
 export function sourceContentId(s: SourceContent, pkg: string): string {
-  return `${contentOf(s)} ${pkg}`;
+  return `${sourceContentText(s)} ${pkg}`;
 }
 
-function contentOf(s: SourceContent): string {
+/** The source's content as one text (also the cache key's source identity for tarballs and directories). */
+export function sourceContentText(s: SourceContent): string {
   switch (s.kind) {
     case 'git':
       if (!s.commit) throw new Error('a git source needs its commit');
@@ -60,20 +63,58 @@ export function sourceVolumeName(contentId: string): string {
   return `${SOURCE_VOLUME_PREFIX}${digest.slice(0, 24)}`;
 }
 
-/** The marker's text: the volume is complete for this content, in this format. */
-export function sourceMarker(contentId: string): string {
-  return `${JSON.stringify({ format: SOURCE_VOLUME_FORMAT, content: contentId })}\n`;
+/** One file or link the volume is filled with: its path in the tree and what it holds. */
+export type FilledEntry =
+  | { path: string; kind: 'file'; mode: number; sha256: string }
+  | { path: string; kind: 'symlink'; target: string };
+
+/**
+ * sha256 over what a volume is filled with: each entry's path, kind, permission bits and content
+ * digest (files, pristine: the patch targets as the tree has them) or target (links), sorted.
+ */
+export function filledDigest(entries: readonly FilledEntry[]): string {
+  const lines = entries
+    .map((e) => JSON.stringify(e.kind === 'file' ? [e.path, 'f', (e.mode & 0o777).toString(8), e.sha256] : [e.path, 'l', e.target]))
+    .sort();
+  return createHash('sha256').update(lines.join('\n')).digest('hex');
 }
 
-/** Whether a marker read from a volume says it holds the whole of this content. */
-export function markerMatches(text: string | undefined, contentId: string): boolean {
-  if (text === undefined) return false;
+/** What a volume's marker records: it is complete, for this content, filled with these files. */
+export interface SourceMarker {
+  format: number;
+  content: string;
+  files: string;
+  count: number;
+}
+
+/** The marker's text: the volume is complete for this content, in this format, with these files. */
+export function sourceMarker(contentId: string, files: string, count: number): string {
+  return `${JSON.stringify({ format: SOURCE_VOLUME_FORMAT, content: contentId, files, count } satisfies SourceMarker)}\n`;
+}
+
+/**
+ * What to do with a volume given its marker (read from the volume; undefined when absent):
+ * - reuse: it holds this content and exactly these files;
+ * - fill: no marker (new, or a fill cut short), or this content with other files (the
+ *   selection of files changed): write the files (again), marker last;
+ * - refuse: a marker of another content or format in the volume named for this one: never
+ *   build one tree's binary from another's files, and never mix them.
+ */
+export type MarkerVerdict = { action: 'reuse' } | { action: 'fill'; reason: string } | { action: 'refuse'; reason: string };
+
+export function checkMarker(text: string | undefined, contentId: string, files: string): MarkerVerdict {
+  if (text === undefined) return { action: 'fill', reason: 'no marker' };
+  let m: Partial<SourceMarker>;
   try {
-    const m = JSON.parse(text) as { format?: unknown; content?: unknown };
-    return m.format === SOURCE_VOLUME_FORMAT && m.content === contentId;
+    m = JSON.parse(text) as Partial<SourceMarker>;
   } catch {
-    return false;
+    return { action: 'refuse', reason: 'its marker is not JSON' };
   }
+  if (typeof m !== 'object' || m === null) return { action: 'refuse', reason: 'its marker is not an object' };
+  if (m.format !== SOURCE_VOLUME_FORMAT) return { action: 'refuse', reason: `its marker has format ${JSON.stringify(m.format)}, not ${SOURCE_VOLUME_FORMAT}` };
+  if (m.content !== contentId) return { action: 'refuse', reason: `its marker names another source (${String(m.content).slice(0, 100)})` };
+  if (m.files !== files) return { action: 'fill', reason: 'it was filled with other files of this source' };
+  return { action: 'reuse' };
 }
 
 /**

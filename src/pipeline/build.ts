@@ -5,15 +5,17 @@ import { withBuildContainer, type BuildContainer } from '../adapters/docker.js';
 import type { BuildPlan, Platform } from '../core/types.js';
 import { GO_CACHE_DIR, goBuildInvocation } from '../core/go-invocation.js';
 import { KfError } from '../errors.js';
-import { markerMatches, SOURCE_MARKER_FILE, sourceMarker } from '../core/source-volume.js';
+import { checkMarker, SOURCE_MARKER_FILE, sourceMarker } from '../core/source-volume.js';
 
 /** The source volume one build mounts at the plan's container source dir. */
 export interface SourceVolumeUse {
   name: string;
   /** the source's content id (core/source-volume.ts); the marker must name it */
   contentId: string;
-  /** the files to fill it with (called only when it has to be filled) */
-  select: () => SourceSelection;
+  /** the files to fill it with */
+  selection: SourceSelection;
+  /** core/source-volume.ts filledDigest of `selection` (pristine); the marker must record it */
+  filesDigest: string;
   /** called once when the volume has to be filled (first build of this source) */
   onFill?: () => void;
   /** called once when another build holds the volume and this one waits */
@@ -75,18 +77,25 @@ export async function buildInContainer<T>(input: ContainerBuildInput, withBinary
     spec,
     async (container) => {
       const vol = input.sourceVolume;
-      const filled = vol ? markerMatches(await container.readTextFile(`${sourceDir}/${SOURCE_MARKER_FILE}`), vol.contentId) : false;
-      if (vol && filled) {
+      const verdict = vol ? checkMarker(await container.readTextFile(`${sourceDir}/${SOURCE_MARKER_FILE}`), vol.contentId, vol.filesDigest) : undefined;
+      if (vol && verdict?.action === 'refuse') {
+        throw new KfError(
+          `source volume ${vol.name} does not hold this source: ${verdict.reason}; a build never uses or mixes another tree's files`,
+          `remove the volume (kubeadm-forever cache volumes --remove, or docker volume rm ${vol.name}) and build again, or pass --no-source-volume`,
+        );
+      }
+      if (vol && verdict?.action === 'reuse') {
         const files = new Map([...input.overlay].map(([rel, text]) => [`${prefix}/${rel}`, text] as const));
         await container.putArchive(packFiles(files, [outDir]), '/');
       } else if (vol) {
         vol.onFill?.();
-        const selection = vol.select();
+        const selection = vol.selection;
         // the overlay files are in the closure of kubeadm; added anyway, should that change
         const files = [...new Set([...selection.files, ...input.overlay.keys()])].sort();
         await container.putArchive(packSelection(input.sourceDir, { files, symlinks: selection.symlinks }, { prefix, overrides: input.overlay, extraDirs: [outDir] }), '/');
         // the marker last: a fill cut short leaves no marker, so the next build fills again
-        await container.putArchive(packFiles(new Map([[`${prefix}/${SOURCE_MARKER_FILE}`, sourceMarker(vol.contentId)]])), '/');
+        const marker = sourceMarker(vol.contentId, vol.filesDigest, files.length + selection.symlinks.length);
+        await container.putArchive(packFiles(new Map([[`${prefix}/${SOURCE_MARKER_FILE}`, marker]])), '/');
       } else {
         // no volume: the whole tree and the output directory in one archive, into the container
         const tar = packDirectory(input.sourceDir, { prefix, overrides: input.overlay, exclude: EXCLUDED, extraDirs: [outDir] });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { KfError } from '../errors.js';
 import type { ImageRef } from '../adapters/docker.js';
 import { readBuildMode, readPatchSources, readTreeVersion } from '../adapters/source-tree.js';
-import { packageClosure } from '../adapters/package-closure.js';
+import { packageClosure, type SourceSelection } from '../adapters/package-closure.js';
 import { computePatch } from '../core/patch.js';
 import { assertBuildable, createBuildPlan } from '../core/plan.js';
 import { formatPlatform } from '../core/version.js';
@@ -11,8 +11,9 @@ import type { BuildPlan, PatchResult, Platform, Validities, VersionInfo } from '
 import { buildProvenance } from './provenance.js';
 import { selectBuildDate } from '../core/reproducible.js';
 import { discardBinary, extractBinary, goVersionOf, placeBinary } from './extract.js';
-import { overlayFiles, sourceContentId, SOURCE_VOLUME_LABEL, sourceVolumeName } from '../core/source-volume.js';
-import { makeSourceWorkDir, prepareSource, type PreparedSource, type SourceSpec } from './source.js';
+import { filledDigest, overlayFiles, sourceContentId, SOURCE_VOLUME_LABEL, sourceVolumeName } from '../core/source-volume.js';
+import { selectionEntries } from '../cache/source-identity.js';
+import { makeSourceWorkDir, prepareSource, resolveSource, type PreparedSource, type SourceSpec } from './source.js';
 import { verifyBinary, type VerifyReport } from './verify.js';
 import { assertMachine, type BuildCache } from '../cache/build-cache.js';
 import { cachedResult, cacheKeys, fetchHits, storeBuilt, type CacheKeys } from './store.js';
@@ -83,8 +84,11 @@ export function outputPath(out: string, platform: Platform, count: number): stri
  * build = resolve → plan → source → patch → build → extract → verify → store. `version` is
  * resolved by the caller; every other stage is one module, composed here and nothing else.
  */
-export async function runBuildPipeline(req: BuildRequest, events: BuildEvents = {}): Promise<BuildResult> {
+export async function runBuildPipeline(given: BuildRequest, events: BuildEvents = {}): Promise<BuildResult> {
   const step = events.step ?? (() => undefined);
+  // every local path of the source resolved, and an empty or missing tree refused, before
+  // anything reads it or a key is computed
+  const req = { ...given, source: await resolveSource(given.source) };
   // store, first half: keys from the request alone, so a hit needs no source, engine or container
   const keyed = req.cache ? await cacheKeys(req, req.cache) : undefined;
   const hits = new Map<string, BuiltBinary>();
@@ -151,7 +155,14 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
     const sourceDir = source.dir;
     const contentId = sourceContentId(source.provenance, plan.package);
     const volume = req.sourceVolume === false ? undefined : sourceVolumeName(contentId);
+    let filling: { selection: SourceSelection; filesDigest: string } | undefined;
     if (volume) {
+      // what the volume must hold, computed on every build: the marker is checked against it
+      // before reuse, so a volume filled with other files (another selection, another tree) is
+      // never built from
+      const closure = packageClosure(sourceDir, plan.buildMode, plan.package);
+      const selection = { ...closure, files: [...new Set([...closure.files, ...overlay.keys()])].sort() };
+      filling = { selection, filesDigest: filledDigest(selectionEntries(sourceDir, selection, keyed?.scan)) };
       await ensureVolume(docker, volume, {
         what: 'the source volume',
         next: 'check free space and the engine, or pass --no-source-volume to stream the tree into each build',
@@ -177,11 +188,11 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
           platform,
           sourceDir,
           overlay,
-          sourceVolume: volume
+          sourceVolume: volume && filling
             ? {
                 name: volume,
                 contentId,
-                select: () => packageClosure(sourceDir, plan.buildMode, plan.package),
+                ...filling,
                 onFill: () => step(`filling source volume ${volume} (once per source)`),
                 onWait: (holder) => events.waiting?.(`another build of the same source holds volume ${volume} (container ${holder}); waiting for it`),
               }

@@ -1,13 +1,13 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { unpackTarball } from '../adapters/archive.js';
-import { assertSourceTree } from '../adapters/source-tree.js';
+import { assertSourceTree, resolveSourceTree } from '../adapters/source-tree.js';
 import { UsageError } from '../errors.js';
-import { newestFileTime, scanTree, type TreeScan } from '../cache/source-identity.js';
+import { newestFileTime, scanTree, sourceIdentity, type TreeScan } from '../cache/source-identity.js';
 import type { BuildDateOrigin } from '../core/reproducible.js';
+import { sourceContentText } from '../core/source-volume.js';
+import { sha256File } from '../cache/store.js';
 
 /** Where --repo points unless given. */
 export const DEFAULT_REPO = 'https://github.com/kubernetes/kubernetes.git';
@@ -23,7 +23,7 @@ export interface PreparedSource {
   dir: string;
   /** for people, e.g. "git file:///src/k8s @ faecb19" */
   description: string;
-  /** identity for the cache key when it is not the commit itself, e.g. "tarball:sha256:…" */
+  /** identity for the cache key when it is not the commit itself: "tarball:sha256:…", "dir:tree2:…" (content, never a path) */
   identity?: string;
   /** removes temp trees (unpacked tarball, git worktree); a no-op for --source-dir */
   dispose(): Promise<void>;
@@ -41,16 +41,10 @@ export interface SourceProvenance {
   tree?: string;
   /** tarball: its sha256 */
   sha256?: string;
-  /** dir: sha256 over every entry's path, size, mode and mtime */
+  /** dir: the content fingerprint (cache/source-identity.ts scanTree) */
   fingerprint?: string;
-  /** what was given: the repository URL, the tarball or directory path (to rebuild from) */
+  /** where it was read: the repository URL, the tarball's or directory's real path (to rebuild from) */
   location: string;
-}
-
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(fs.createReadStream(file), hash);
-  return hash.digest('hex');
 }
 
 /** A fresh temp dir for one run's source (the caller may remove it on Ctrl-C). */
@@ -59,12 +53,38 @@ export function makeSourceWorkDir(): string {
 }
 
 /**
+ * The source with every local path resolved to its real path before anything reads it: a
+ * directory (links, link to link, "..", trailing "/", relative) checked to be a tree with files
+ * and cmd/kubeadm, a tarball checked to be a file. A git repository's path is resolved where its
+ * URL is made (adapters/git.ts repoUrl).
+ */
+export async function resolveSource(spec: SourceSpec): Promise<SourceSpec> {
+  switch (spec.kind) {
+    case 'dir':
+      return { kind: 'dir', dir: await resolveSourceTree(spec.dir) };
+    case 'tarball': {
+      let file: string;
+      try {
+        file = fs.realpathSync(path.resolve(spec.file));
+      } catch {
+        throw new UsageError(`--source-tarball ${spec.file}: no such file (or a link to a missing one)`, 'pass the path of a Kubernetes source .tar.gz');
+      }
+      if (!fs.statSync(file).isFile()) throw new UsageError(`--source-tarball ${spec.file}: not a file`, 'pass the path of a Kubernetes source .tar.gz');
+      return { kind: 'tarball', file };
+    }
+    case 'git':
+      return spec;
+  }
+}
+
+/**
  * source: makes the tree available on this host. --source-dir is used in place (read only);
  * a tarball is unpacked (top folder stripped) into a temp dir; git fetches only the one commit
  * into the mirror in the cache and checks it out into a temp worktree. Temp trees go under
  * `workDir` when given (so an interrupted run's caller can remove them), else a new temp dir.
  */
-export async function prepareSource(spec: SourceSpec, opts: { cacheDir: string; workDir?: string; scan?: TreeScan }): Promise<PreparedSource> {
+export async function prepareSource(given: SourceSpec, opts: { cacheDir: string; workDir?: string; scan?: TreeScan }): Promise<PreparedSource> {
+  const spec = await resolveSource(given);
   const tempDir = () => {
     if (!opts.workDir) return makeSourceWorkDir();
     fs.mkdirSync(opts.workDir, { recursive: true });
@@ -72,14 +92,13 @@ export async function prepareSource(spec: SourceSpec, opts: { cacheDir: string; 
   };
   switch (spec.kind) {
     case 'dir': {
-      const dir = path.resolve(spec.dir);
-      await assertSourceTree(dir);
+      const dir = spec.dir;
       // the cache keys' walk of the same directory, when there was one
-      const scan = opts.scan ?? (await scanTree(dir));
+      const scan = opts.scan ?? scanTree(dir, { memoDir: opts.cacheDir });
       return {
         dir,
-        description: `directory ${dir}`,
-        identity: `dir:${dir}`,
+        description: given.kind === 'dir' && given.dir !== dir ? `directory ${dir} (given as ${given.dir})` : `directory ${dir}`,
+        identity: await sourceIdentity(spec, scan),
         dispose: async () => undefined,
         time: scan.newestFile,
         timeOrigin: 'newest file in the directory',
@@ -87,10 +106,7 @@ export async function prepareSource(spec: SourceSpec, opts: { cacheDir: string; 
       };
     }
     case 'tarball': {
-      const file = path.resolve(spec.file);
-      if (!fs.existsSync(file) || !fs.statSync(file).isFile()) {
-        throw new UsageError(`--source-tarball ${spec.file}: no such file`, 'pass the path of a Kubernetes source .tar.gz');
-      }
+      const file = spec.file;
       const tmp = tempDir();
       const dispose = async () => fs.rmSync(tmp, { recursive: true, force: true });
       try {
@@ -100,9 +116,9 @@ export async function prepareSource(spec: SourceSpec, opts: { cacheDir: string; 
         return {
           dir: tmp,
           description: `tarball ${file}`,
-          identity: `tarball:sha256:${digest}`,
+          identity: sourceContentText({ kind: 'tarball', sha256: digest }),
           dispose,
-          time: await newestFileTime(tmp),
+          time: newestFileTime(tmp),
           timeOrigin: 'newest tarball entry',
           provenance: { kind: 'tarball', sha256: digest, location: file },
         };

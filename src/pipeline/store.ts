@@ -32,7 +32,8 @@ export interface CacheKeys {
 }
 
 export async function cacheKeys(req: BuildRequest, cache: BuildCache): Promise<CacheKeys> {
-  const scan = req.source.kind === 'dir' ? await scanTree(path.resolve(req.source.dir)) : undefined;
+  // req.source is resolved (pipeline/source.ts resolveSource): a directory by its real path
+  const scan = req.source.kind === 'dir' ? scanTree(req.source.dir, { memoDir: req.cacheDir }) : undefined;
   const identity = await sourceIdentity(req.source, scan);
   const plan = createBuildPlan({
     // SOURCE_DATE_EPOCH changes the bytes, so it is part of the key; the source's own time is

@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { packFiles } from '../../src/adapters/archive.js';
-import { SOURCE_MARKER_FILE } from '../../src/core/source-volume.js';
+import { packFiles, readOneFile } from '../../src/adapters/archive.js';
+import { SOURCE_MARKER_FILE, SOURCE_VOLUME_FORMAT } from '../../src/core/source-volume.js';
 import { sourceVolumes } from '../helpers/source-volumes.js';
 import { cliPath, goImage, runCli, skipDockerTests, type CliResult } from '../helpers/env.js';
 import { docker, leftoverContainers, makeFixtureRepo, tempDir, type FixtureRepo } from './docker-helpers.js';
@@ -77,16 +77,69 @@ describe.skipIf(skipDockerTests)('source volume on a real Docker engine', () => 
     expect(sha(path.join(work, 'k-199y-again'))).toBe(sha(path.join(work, 'k-199y')));
   }, 10 * 60_000);
 
-  it('fills again when the marker does not name this source (a fill cut short, another format)', async () => {
-    const c = await docker.createContainer({ Image: goImage, Cmd: ['true'], HostConfig: { Mounts: [{ Type: 'volume', Source: volume, Target: '/src' }] } });
+  /** Writes `text` as the volume's marker (undefined: removes it), as a fill cut short or another tool would leave it. */
+  async function setMarker(text: string | undefined): Promise<void> {
+    const cmd = text === undefined ? ['rm', '-f', `/src/${SOURCE_MARKER_FILE}`] : ['true'];
+    const c = await docker.createContainer({ Image: goImage, Cmd: cmd, HostConfig: { Mounts: [{ Type: 'volume', Source: volume, Target: '/src' }] } });
     try {
-      await c.putArchive(packFiles(new Map([[`src/${SOURCE_MARKER_FILE}`, '{"format":1}\n']])), { path: '/' });
+      if (text !== undefined) await c.putArchive(packFiles(new Map([[`src/${SOURCE_MARKER_FILE}`, text]])), { path: '/' });
+      else {
+        await c.start();
+        await c.wait();
+      }
     } finally {
       await c.remove({ v: true });
     }
+  }
+
+  async function getMarker(): Promise<string> {
+    const c = await docker.createContainer({ Image: goImage, Cmd: ['cat', `/src/${SOURCE_MARKER_FILE}`], HostConfig: { Mounts: [{ Type: 'volume', Source: volume, Target: '/src' }] } });
+    try {
+      const tar = await c.getArchive({ path: `/src/${SOURCE_MARKER_FILE}` });
+      return (await readOneFile(tar, SOURCE_MARKER_FILE)) ?? '';
+    } finally {
+      await c.remove({ v: true });
+    }
+  }
+
+  it('the marker records the content and a digest of the filled files', async () => {
+    const m = JSON.parse(await getMarker()) as { format: number; content: string; files: string; count: number };
+    expect(m.format).toBe(SOURCE_VOLUME_FORMAT);
+    expect(m.content).toMatch(new RegExp(`^git:${repo.commit}:[0-9a-f]{40} \\./cmd/kubeadm$`));
+    expect(m.files).toMatch(/^[0-9a-f]{64}$/);
+    expect(m.count).toBeGreaterThan(5);
+  });
+
+  it('fills again when the marker is missing (a fill cut short) or records other files of this source', async () => {
+    const marker = await getMarker();
+    await setMarker(undefined);
     const r = build(path.join(work, 'k-199y-refilled'), ['--no-cache']);
     expect(FILL.exec(r.stderr)?.[1]).toBe(volume);
     expect(sha(path.join(work, 'k-199y-refilled'))).toBe(sha(path.join(work, 'k-199y')));
+    expect(await getMarker()).toBe(marker);
+
+    const m = JSON.parse(marker) as Record<string, unknown>;
+    await setMarker(`${JSON.stringify({ ...m, files: '0'.repeat(64) })}\n`);
+    const again = build(path.join(work, 'k-199y-refilled-2'), ['--no-cache']);
+    expect(FILL.exec(again.stderr)?.[1]).toBe(volume);
+    expect(sha(path.join(work, 'k-199y-refilled-2'))).toBe(sha(path.join(work, 'k-199y')));
+    expect(await getMarker()).toBe(marker);
+  }, 10 * 60_000);
+
+  it('refuses a volume whose marker names another source or format: nothing built, the volume untouched', async () => {
+    const marker = await getMarker();
+    const m = JSON.parse(marker) as Record<string, unknown>;
+    for (const foreign of [{ ...m, content: 'dir:tree2:0000 ./cmd/kubeadm' }, { format: 1 }]) {
+      await setMarker(`${JSON.stringify(foreign)}\n`);
+      const out = path.join(work, 'k-refused');
+      const r = runCli(args(out, ['--no-cache']), { timeout: 10 * 60_000 });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^error: source volume ${volume} does not hold this source: its marker `, 'm'));
+      expect(r.stderr).toMatch(/^next: remove the volume \(kubeadm-forever cache volumes --remove/m);
+      expect(fs.existsSync(out)).toBe(false);
+      expect(await getMarker()).toBe(`${JSON.stringify(foreign)}\n`);
+    }
+    await setMarker(marker);
   }, 10 * 60_000);
 
   it('--no-source-volume streams the tree into the container and leaves no volume behind', async () => {

@@ -46,6 +46,25 @@ describe('rebuild differences', () => {
     expect(d.map((x) => `${x.kind} ${x.name}`)).toEqual(['input source', 'input source.sha256']);
   });
 
+  it('an input: the same directory path and version with other content is a changed source', () => {
+    const dirSource = (fp: string) => {
+      const m = manifest({ sha256: `${fp[0]!}`.repeat(64), location: '/src/current' });
+      m.inputs.source = `dir:tree2:${fp}`;
+      m.provenance!.source = { kind: 'dir', fingerprint: `tree2:${fp}`, location: '/src/current' };
+      return m;
+    };
+    const d = rebuildDifferences(dirSource('a'.repeat(64)), dirSource('b'.repeat(64)));
+    expect(d.map((x) => `${x.kind} ${x.name}`)).toEqual(['input source', 'input source.fingerprint']);
+    expect(d[0]!.text).toMatch(/^source changed: the same path \/src\/current, other content \(recorded dir:tree2:a+/);
+    const elsewhere = dirSource('b'.repeat(64));
+    elsewhere.provenance!.source!.location = '/src/other';
+    expect(rebuildDifferences(dirSource('a'.repeat(64)), elsewhere)[0]!.text).toMatch(/^source changed: another source /);
+    // a manifest of the older path-and-mtime fingerprint: not comparable, and said so
+    const old = dirSource('a'.repeat(64));
+    old.inputs.source = 'dir:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+    expect(rebuildDifferences(old, dirSource('b'.repeat(64)))[0]!.text).toContain('older scheme');
+  });
+
   it('the environment: another image id behind the same name', () => {
     const d = rebuildDifferences(manifest(), manifest({ imageId: 'sha256:22', sha256: 'b'.repeat(64) }));
     expect(d.map((x) => `${x.kind} ${x.name}`)).toEqual(['environment imageId']);

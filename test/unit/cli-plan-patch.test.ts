@@ -285,8 +285,10 @@ describe('patch', () => {
 
   it('refuses a directory that is not a Kubernetes tree, and bad validities before reading', () => {
     const dir = temp(fs.mkdtempSync(path.join(os.tmpdir(), 'kf-not-tree-')));
+    expectTwoLineError(runCli(['patch', dir]), 2, /has no files: is it a link to a missing directory\?/);
+    fs.writeFileSync(path.join(dir, 'README.md'), 'not kubernetes\n');
     expectTwoLineError(runCli(['patch', dir]), 2, /is not a Kubernetes source tree/);
-    expectTwoLineError(runCli(['patch', '/nonexistent/kf-tree']), 2, /cannot be read: ENOENT/);
+    expectTwoLineError(runCli(['patch', '/nonexistent/kf-tree']), 2, /has no files: is it a link to a missing directory\?/);
     const root = temp(makeMiniTree());
     const before = snapshot(root);
     expectTwoLineError(

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
-  markerMatches,
+  checkMarker,
+  filledDigest,
   overlayFiles,
   sourceContentId,
   sourceMarker,
   sourceVolumeName,
+  SOURCE_VOLUME_FORMAT,
   SOURCE_VOLUME_PREFIX,
 } from '../../src/core/source-volume.js';
 import { CLIENT_GO_CERT_FILE, CONSTANTS_FILE, KUBEADM_PKI_HELPERS_FILE } from '../../src/core/patch.js';
@@ -42,18 +44,38 @@ describe('source volume identity', () => {
 });
 
 describe('source volume marker', () => {
-  it('matches its own content only', () => {
-    const m = sourceMarker('dir:1');
-    expect(markerMatches(m, 'dir:1')).toBe(true);
-    expect(markerMatches(m, 'dir:2')).toBe(false);
+  const files = filledDigest([
+    { path: 'cmd/kubeadm/kubeadm.go', kind: 'file', mode: 0o100644, sha256: 'a'.repeat(64) },
+    { path: 'vendor/k8s.io/api', kind: 'symlink', target: '../../staging/src/k8s.io/api' },
+  ]);
+
+  it('records the content and the digest of the filled files; reused only when both are this build\'s', () => {
+    const m = sourceMarker('dir:1', files, 2);
+    expect(JSON.parse(m)).toEqual({ format: SOURCE_VOLUME_FORMAT, content: 'dir:1', files, count: 2 });
+    expect(checkMarker(m, 'dir:1', files)).toEqual({ action: 'reuse' });
   });
 
-  it('treats a missing, garbled or other-format marker as an unfilled volume', () => {
-    expect(markerMatches(undefined, 'dir:1')).toBe(false);
-    expect(markerMatches('', 'dir:1')).toBe(false);
-    expect(markerMatches('{"content":"dir:1"', 'dir:1')).toBe(false);
-    expect(markerMatches(JSON.stringify({ format: 0, content: 'dir:1' }), 'dir:1')).toBe(false);
-    expect(markerMatches(JSON.stringify({ content: 'dir:1' }), 'dir:1')).toBe(false);
+  it('fills a volume without a marker (new, or a fill cut short), and refills one of this content filled with other files', () => {
+    expect(checkMarker(undefined, 'dir:1', files)).toEqual({ action: 'fill', reason: 'no marker' });
+    expect(checkMarker(sourceMarker('dir:1', 'b'.repeat(64), 2), 'dir:1', files)).toMatchObject({ action: 'fill' });
+  });
+
+  it('refuses a volume whose marker names another source, another format, or cannot be read', () => {
+    expect(checkMarker(sourceMarker('dir:2', files, 2), 'dir:1', files)).toMatchObject({ action: 'refuse', reason: expect.stringContaining('another source (dir:2)') });
+    for (const text of ['', '{"content":"dir:1"', 'null', JSON.stringify({ format: 2, content: 'dir:1' }), JSON.stringify({ content: 'dir:1', files })]) {
+      expect({ text, verdict: checkMarker(text, 'dir:1', files).action }).toEqual({ text, verdict: 'refuse' });
+    }
+  });
+
+  it('the files digest changes with a path, a mode, a content digest or a link target, not with the order', () => {
+    const file = { path: 'a.go', kind: 'file' as const, mode: 0o644, sha256: 'a'.repeat(64) };
+    const link = { path: 'l', kind: 'symlink' as const, target: 'x' };
+    const d = filledDigest([file, link]);
+    expect(filledDigest([link, file])).toBe(d);
+    expect(filledDigest([{ ...file, path: 'b.go' }, link])).not.toBe(d);
+    expect(filledDigest([{ ...file, mode: 0o755 }, link])).not.toBe(d);
+    expect(filledDigest([{ ...file, sha256: 'b'.repeat(64) }, link])).not.toBe(d);
+    expect(filledDigest([file, { ...link, target: 'y' }])).not.toBe(d);
   });
 });
 
