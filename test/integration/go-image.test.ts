@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixturesDir, runCli, skipDockerTests } from '../helpers/env.js';
+import { goDebsDir, runCli, skipDockerTests } from '../helpers/env.js';
 import { docker, leftoverContainers, makeFixtureRepo, tempDir, type FixtureRepo } from './docker-helpers.js';
 
 // `kubeadm-forever image` on the real engine: an image made from Debian's Go 1.19 GOROOT
@@ -10,7 +10,7 @@ import { docker, leftoverContainers, makeFixtureRepo, tempDir, type FixtureRepo 
 // GOPATH-mode fixture through `build`; bad toolchains are refused with two lines and no image.
 
 const DEBIAN_GOROOT = '/usr/lib/go-1.19';
-const goDebs = path.join(fixturesDir, 'go-debs');
+const goDebs = goDebsDir;
 
 /** Images this command made (its label), by id: other runs sharing the engine make other images. */
 async function imageIds(): Promise<string[]> {
