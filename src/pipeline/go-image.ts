@@ -22,6 +22,7 @@ export interface GoImageInput {
 }
 
 export interface GoImageResult {
+  /** "" when --keep-existing found the named tags without reading the toolchain */
   goVersion: string;
   tags: string[];
   id: string;
@@ -86,6 +87,13 @@ export async function makeGoImage(docker: Docker, input: GoImageInput): Promise<
   const step = input.onStep ?? (() => undefined);
   // names first: a bad --tag is refused before anything is unpacked
   for (const t of input.tags) parseImageName(t);
+  const present = async (tags: string[]) => {
+    const ids = await Promise.all(tags.map((t) => imageId(docker, t)));
+    return ids.every((id) => id !== undefined) ? ids[0] : undefined;
+  };
+  // named tags already there: nothing to read or unpack at all (set-up scripts run this often)
+  const early = input.keepExisting && input.tags.length > 0 ? await present(input.tags) : undefined;
+  if (early) return { goVersion: '', tags: [...new Set(input.tags)], id: early, created: false, files: 0, bytes: 0, libraries: [] };
   let dispose = () => undefined as void;
   try {
     let gorootDir: string;
@@ -105,12 +113,8 @@ export async function makeGoImage(docker: Docker, input: GoImageInput): Promise<
     const toolchain = readToolchain(gorootDir, GOROOT_HINT);
     const goVersion = imageGoVersion(toolchain.versionFile ? goVersionFromFile(toolchain.versionFile) : undefined, input.goVersion, where);
     const tags = imageTags(goVersion, input.tags);
-    if (input.keepExisting) {
-      const ids = await Promise.all(tags.map((t) => imageId(docker, t)));
-      if (ids.every((id) => id !== undefined)) {
-        return { goVersion, tags, id: ids[0]!, created: false, files: toolchain.entries.length, bytes: toolchain.bytes, libraries: [] };
-      }
-    }
+    const kept = input.keepExisting ? await present(tags) : undefined;
+    if (kept) return { goVersion, tags, id: kept, created: false, files: toolchain.entries.length, bytes: toolchain.bytes, libraries: [] };
     const busybox = readBusybox(input.busybox);
     const libs = await sharedLibraries(toolchain.dynamic);
     const entries = imageEntries(toolchain.entries, busybox, libs);
