@@ -38,7 +38,8 @@ case "${1:-up}" in
     need_root
     install_packages
     start_docker "$PIDFILE" "$FIXTURES/dockerd.log"
-    make_go_image_goroot /usr/lib/go-1.19 "$GO_IMAGE"
+    # also under the name build picks for that Go: the quickstart test then finds it made
+    make_go_image_goroot /usr/lib/go-1.19 "$GO_IMAGE" "golang:$(sed -n '1s/^go//p' /usr/lib/go-1.19/VERSION)-alpine"
     fetch_go_debs 1.22 "$GO_DEBS"
     make_go_image_debs 1.22 "$GO_DEBS"
     fetch_k8s_source "$FIXTURES"

@@ -1,5 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { connectDocker } from '../adapters/docker.js';
+import { goImageFor } from '../core/plan.js';
 import { UsageError } from '../errors.js';
 import { makeGoImage, type ToolchainSource } from '../pipeline/go-image.js';
 import type { Output } from '../ui/output.js';
@@ -37,11 +38,12 @@ async function image(argv: ImageArgs, out: Output): Promise<number> {
     onStep: (t) => out.step(t),
   });
   out.succeed();
+  const picked = r.goVersion ? goImageFor(r.goVersion) : '';
+  const next = r.tags.includes(picked)
+    ? `next: kubeadm-forever build --go-version ${r.goVersion.slice(2)} … finds ${picked} by that name`
+    : `next: pass it to kubeadm-forever build as --image ${r.tags[0]}`;
   const human = r.created
-    ? [
-        `made ${r.tags.join(', ')} (${r.id.slice(7, 19)}): ${r.goVersion}, ${r.files} files, ${Math.round(r.bytes / 1e6)} MB${r.libraries.length ? `, with ${r.libraries.join(' ')}` : ''}`,
-        `next: kubeadm-forever build --go-version ${r.goVersion.slice(2)} … uses ${r.tags[0]}${r.tags[0] === `golang:${r.goVersion.slice(2)}-alpine` ? '' : ' when passed as --image'}`,
-      ]
+    ? [`made ${r.tags.join(', ')} (${r.id.slice(7, 19)}): ${r.goVersion}, ${r.files} files, ${Math.round(r.bytes / 1e6)} MB${r.libraries.length ? `, with ${r.libraries.join(' ')}` : ''}`, next]
     : [`${r.tags.join(', ')} already present (${r.id.slice(7, 19)}): kept, nothing made`];
   out.result(r, human.join('\n'));
   return 0;

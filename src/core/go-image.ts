@@ -21,12 +21,15 @@ export const IMAGE_GOPATH = 'go';
  */
 export const BUSYBOX_APPLETS = ['sh', 'ls', 'cat', 'mkdir', 'rm', 'cp', 'mv', 'tar', 'env', 'sleep', 'true', 'test'] as const;
 
+/** The label naming the Go an image of this command holds (set by the import). */
+export const GO_VERSION_LABEL = 'kubeadm-forever.go-version';
+
 /** Dockerfile instructions applied by the import (the engine's `changes`). */
 export function imageChanges(goVersion: string): string[] {
   return [
     `ENV PATH=/${IMAGE_GOROOT}/bin:/bin`,
     `ENV GOPATH=/${IMAGE_GOPATH}`,
-    `LABEL kubeadm-forever.go-version=${normalizeGoVersion(goVersion)}`,
+    `LABEL ${GO_VERSION_LABEL}=${normalizeGoVersion(goVersion)}`,
   ];
 }
 

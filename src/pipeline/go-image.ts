@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { packEntries, type TarEntry } from '../adapters/archive.js';
 import { readBusybox, readToolchain, sharedLibraries, unpackGoDebs } from '../adapters/go-image.js';
-import { BUSYBOX_APPLETS, goVersionFromFile, IMAGE_GOPATH, IMAGE_GOROOT, imageChanges, imageGoVersion, imageTags, parseImageName } from '../core/go-image.js';
+import { BUSYBOX_APPLETS, GO_VERSION_LABEL, goVersionFromFile, IMAGE_GOPATH, IMAGE_GOROOT, imageChanges, imageGoVersion, imageTags, parseImageName } from '../core/go-image.js';
 import { KfError, messageOf, UsageError } from '../errors.js';
 
 /** Where the toolchain comes from: a GOROOT on this host, or Debian's .deb files. */
@@ -35,12 +35,37 @@ export interface GoImageResult {
 
 const GOROOT_HINT = 'pass --goroot the directory `go env GOROOT` prints (e.g. /usr/lib/go-1.19), or --deb with golang-1.NN-go and golang-1.NN-src';
 
-async function imageId(docker: Docker, name: string): Promise<string | undefined> {
+async function inspectImage(docker: Docker, name: string): Promise<{ id: string; goVersion?: string } | undefined> {
   try {
-    return (await docker.getImage(name).inspect()).Id;
+    const info = await docker.getImage(name).inspect();
+    return { id: info.Id, goVersion: info.Config?.Labels?.[GO_VERSION_LABEL] };
   } catch (err) {
     if ((err as { statusCode?: number }).statusCode === 404) return undefined;
     throw new KfError(`cannot inspect image ${name}: ${messageOf(err).split('\n')[0]}`, 'check that the Docker engine is healthy and retry');
+  }
+}
+
+/**
+ * --keep-existing: the image every tag names, or, when only some are there and all name one
+ * image this command made from the same Go (its label), that image with the missing tags added.
+ * Undefined when a new image must be made.
+ */
+async function keptImage(docker: Docker, tags: string[], goVersion: string): Promise<string | undefined> {
+  const found = await Promise.all(tags.map((t) => inspectImage(docker, t)));
+  const existing = found.filter((f) => f !== undefined);
+  const ids = new Set(existing.map((f) => f.id));
+  if (existing.length === 0 || ids.size !== 1 || !existing.every((f) => f.goVersion === goVersion)) return undefined;
+  const id = existing[0]!.id;
+  for (const [i, t] of tags.entries()) if (!found[i]) await tagImage(docker, id, t, tags[0]!);
+  return id;
+}
+
+async function tagImage(docker: Docker, id: string, name: string, madeAs: string): Promise<void> {
+  const n = parseImageName(name);
+  try {
+    await docker.getImage(id).tag({ repo: n.repo, tag: n.tag });
+  } catch (err) {
+    throw new KfError(`image ${id.slice(7, 19)} (${madeAs}) could not be tagged ${name}: ${messageOf(err).split('\n')[0]}`, `tag it yourself: docker tag ${madeAs} ${name}`);
   }
 }
 
@@ -88,8 +113,8 @@ export async function makeGoImage(docker: Docker, input: GoImageInput): Promise<
   // names first: a bad --tag is refused before anything is unpacked
   for (const t of input.tags) parseImageName(t);
   const present = async (tags: string[]) => {
-    const ids = await Promise.all(tags.map((t) => imageId(docker, t)));
-    return ids.every((id) => id !== undefined) ? ids[0] : undefined;
+    const found = await Promise.all(tags.map((t) => inspectImage(docker, t)));
+    return found.every((f) => f !== undefined) ? found[0]!.id : undefined;
   };
   // named tags already there: nothing to read or unpack at all (set-up scripts run this often)
   const early = input.keepExisting && input.tags.length > 0 ? await present(input.tags) : undefined;
@@ -113,8 +138,10 @@ export async function makeGoImage(docker: Docker, input: GoImageInput): Promise<
     const toolchain = readToolchain(gorootDir, GOROOT_HINT);
     const goVersion = imageGoVersion(toolchain.versionFile ? goVersionFromFile(toolchain.versionFile) : undefined, input.goVersion, where);
     const tags = imageTags(goVersion, input.tags);
-    const kept = input.keepExisting ? await present(tags) : undefined;
-    if (kept) return { goVersion, tags, id: kept, created: false, files: toolchain.entries.length, bytes: toolchain.bytes, libraries: [] };
+    if (input.keepExisting) {
+      const kept = await keptImage(docker, tags, goVersion);
+      if (kept) return { goVersion, tags, id: kept, created: false, files: toolchain.entries.length, bytes: toolchain.bytes, libraries: [] };
+    }
     const busybox = readBusybox(input.busybox);
     const libs = await sharedLibraries(toolchain.dynamic);
     const entries = imageEntries(toolchain.entries, busybox, libs);
@@ -128,14 +155,7 @@ export async function makeGoImage(docker: Docker, input: GoImageInput): Promise<
     } catch (err) {
       throw new KfError(`the engine did not import the Go image: ${messageOf(err).split('\n')[0]}`, 'check free space on the Docker engine and retry');
     }
-    for (const t of tags.slice(1)) {
-      const n = parseImageName(t);
-      try {
-        await docker.getImage(id).tag({ repo: n.repo, tag: n.tag });
-      } catch (err) {
-        throw new KfError(`image ${id.slice(7, 19)} made as ${tags[0]}, but tagging it ${t} failed: ${messageOf(err).split('\n')[0]}`, `tag it yourself: docker tag ${tags[0]} ${t}`);
-      }
-    }
+    for (const t of tags.slice(1)) await tagImage(docker, id, t, tags[0]!);
     return { goVersion, tags, id, created: true, files: toolchain.entries.length, bytes: toolchain.bytes, libraries: libs.map((l) => `/${l.name}`) };
   } finally {
     dispose();

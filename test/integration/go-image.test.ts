@@ -37,10 +37,12 @@ describe.skipIf(skipDockerTests)('image: a Go builder image from a local toolcha
   });
 
   afterAll(async () => {
-    await docker
-      .getImage(tag)
-      .remove()
-      .catch(() => undefined);
+    for (const t of [`${tag}-more`, tag]) {
+      await docker
+        .getImage(t)
+        .remove()
+        .catch(() => undefined);
+    }
     fs.rmSync(work, { recursive: true, force: true });
     expect(await leftoverContainers()).toEqual([]);
   });
@@ -70,10 +72,14 @@ describe.skipIf(skipDockerTests)('image: a Go builder image from a local toolcha
     expect(b.status).toBe(0);
     expect(JSON.parse(b.stdout)).toMatchObject({ image: tag, imageId: doc.id, goVersion: 'go1.19.8', verify: { executed: true, passed: true } });
 
-    // made again with --keep-existing: nothing new
+    // made again with --keep-existing: nothing new; a tag that is missing is added to that image
     const again = runCli(['image', '--json', '--goroot', DEBIAN_GOROOT, '--tag', tag, '--keep-existing']);
     expect(again.status).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ created: false, id: doc.id });
+    const more = runCli(['image', '--json', '--goroot', DEBIAN_GOROOT, '--tag', tag, '--tag', `${tag}-more`, '--keep-existing']);
+    expect(more.status).toBe(0);
+    expect(JSON.parse(more.stdout)).toMatchObject({ created: false, id: doc.id });
+    expect((await docker.getImage(`${tag}-more`).inspect()).Id).toBe(doc.id);
   }, 15 * 60_000);
 
   it('refuses a directory that is no GOROOT, with two lines, creating no image', async () => {
