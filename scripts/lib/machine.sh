@@ -30,6 +30,7 @@ install_missing() {
     else command -v "$check" >/dev/null || missing+=("$pkg"); fi
   done
   if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || { log "must run as root to install ${missing[*]}"; exit 1; }
     log "installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -61,11 +62,16 @@ start_docker() {
   if engine_answers; then
     log "docker engine already answering${DOCKER_HOST:+ at $DOCKER_HOST}"; return
   fi
+  if [ -n "${DOCKER_HOST:-}" ]; then
+    log "DOCKER_HOST=$DOCKER_HOST does not answer; start that engine or unset DOCKER_HOST"; exit 1
+  fi
   install_missing dockerd=docker.io
+  [ "$(id -u)" = 0 ] || { log "must run as root to start dockerd"; exit 1; }
   mkdir -p "$(dirname "$pidfile")"
   log "starting dockerd"
   dockerd -H unix:///var/run/docker.sock -H tcp://127.0.0.1:2375 >"$logfile" 2>&1 &
   echo $! >"$pidfile"
+  KF_STARTED_DOCKERD=1
   for _ in $(seq 1 60); do
     engine_answers && { log "dockerd ready (pid $(cat "$pidfile"))"; return; }
     sleep 1
