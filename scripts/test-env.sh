@@ -1,96 +1,50 @@
 #!/usr/bin/env bash
 # Prepares this machine for the full test suite (Debian 12, as root), idempotently:
-#   Debian packages, a Docker engine (unix socket + tcp://127.0.0.1:2375), the test Go image
-#   made from Debian's Go (no registry here), and Debian's Kubernetes 1.20.2 source tarball.
+#   Debian packages, a Docker engine (unix socket + tcp://127.0.0.1:2375), the test Go images
+#   made by the tool's own `image` command (no registry here) from Debian's Go 1.19 and from
+#   Debian's golang-1.22-go/-src .debs (bookworm-backports, downloaded, never installed), and
+#   Debian's Kubernetes 1.20.2 source tarball. The steps live in scripts/lib/machine.sh, which
+#   scripts/quickstart.sh uses too. Needs the tool built (npm ci && npm run build; .ci/run does).
 # Usage: scripts/test-env.sh up     start/prepare; prints the dockerd pid it started (if any)
 #        scripts/test-env.sh down   stop the engine this script started (by its pid file)
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-FIXTURES=${KF_TEST_FIXTURES:-$ROOT/test/.fixtures}
+KF_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+KF_LOG_TAG=test-env
+# shellcheck source=lib/machine.sh
+. "$KF_ROOT/scripts/lib/machine.sh"
+
+FIXTURES=${KF_TEST_FIXTURES:-$KF_ROOT/test/.fixtures}
 PIDFILE=$FIXTURES/dockerd.pid
 GO_IMAGE=${KF_TEST_GO_IMAGE:-local/golang:1.19.8}
-K8S_TARBALL=$FIXTURES/kubernetes_1.20.5+really1.20.2.orig.tar.gz
-
-log() { echo "[test-env] $*" >&2; }
-
-need_root() {
-  if [ "$(id -u)" != 0 ]; then
-    log "must run as root (installs Debian packages and starts dockerd)"; exit 1
-  fi
-}
+GO_DEBS=$FIXTURES/go-debs
 
 install_packages() {
-  local missing=()
-  command -v dockerd >/dev/null || missing+=(docker.io)
-  [ -x /usr/lib/go-1.19/bin/go ] || missing+=(golang-1.19-go)
-  [ -x /bin/busybox ] || missing+=(busybox-static)
-  command -v openssl >/dev/null || missing+=(openssl)
-  command -v git >/dev/null || missing+=(git)
-  command -v unshare >/dev/null || missing+=(util-linux)
-  command -v strings >/dev/null || missing+=(binutils)   # the reproducibility test greps the binary for host paths
-  [ -x /usr/bin/time ] || missing+=(time)   # GNU time: the bench (and its smoke test) reads peak RSS
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
-}
-
-start_docker() {
-  if docker info >/dev/null 2>&1; then
-    log "docker engine already answering"; return
-  fi
-  mkdir -p "$FIXTURES"
-  log "starting dockerd"
-  dockerd -H unix:///var/run/docker.sock -H tcp://127.0.0.1:2375 >"$FIXTURES/dockerd.log" 2>&1 &
-  echo $! >"$PIDFILE"
-  for _ in $(seq 1 60); do
-    docker info >/dev/null 2>&1 && { log "dockerd ready (pid $(cat "$PIDFILE"))"; return; }
-    sleep 1
-  done
-  log "dockerd did not come up; its log:"; tail -20 "$FIXTURES/dockerd.log" >&2; exit 1
-}
-
-make_go_image() {
-  if docker image inspect "$GO_IMAGE" >/dev/null 2>&1; then return; fi
-  log "making $GO_IMAGE from Debian's Go"
-  local r; r=$(mktemp -d)
-  mkdir -p "$r/bin" "$r/usr/local" "$r/tmp" "$r/etc" "$r/go"
-  chmod 1777 "$r/tmp"
-  cp /bin/busybox "$r/bin/"
-  for a in sh ls cat mkdir rm cp mv tar env sleep true; do ln -s busybox "$r/bin/$a"; done
-  cp -aL /usr/lib/go-1.19 "$r/usr/local/go"
-  for l in $(ldd /usr/lib/go-1.19/bin/go | grep -o '/[^ :]*'); do
-    mkdir -p "$r$(dirname "$l")"; cp -L "$l" "$r$l"
-  done
-  echo 'root:x:0:0:root:/root:/bin/sh' >"$r/etc/passwd"
-  tar -C "$r" -c . | docker import -c 'ENV PATH=/usr/local/go/bin:/bin' -c 'ENV GOPATH=/go' - "$GO_IMAGE" >/dev/null
-  rm -rf "$r"
-}
-
-fetch_k8s_source() {
-  [ -s "$K8S_TARBALL" ] && return
-  log "downloading Debian's kubernetes source package"
-  if ! grep -q 'deb-src' /etc/apt/sources.list.d/debian.sources 2>/dev/null; then
-    sed -i 's/^Types: deb$/Types: deb deb-src/' /etc/apt/sources.list.d/debian.sources
-  fi
-  apt-get update -qq
-  mkdir -p "$FIXTURES"
-  (cd "$FIXTURES" && apt-get source --download-only kubernetes >/dev/null 2>&1)
-  [ -s "$K8S_TARBALL" ] || { log "kubernetes source tarball not found after apt-get source"; ls "$FIXTURES" >&2; exit 1; }
+  install_missing \
+    dockerd=docker.io \
+    /usr/lib/go-1.19/bin/go=golang-1.19-go \
+    /bin/busybox=busybox-static \
+    openssl=openssl \
+    git=git \
+    unshare=util-linux \
+    strings=binutils \
+    /usr/bin/time=time
+  # strings: the reproducibility test greps the binary for host paths;
+  # GNU time: the bench (and its smoke test) reads peak RSS
 }
 
 case "${1:-up}" in
   up)
-    need_root; install_packages; start_docker; make_go_image; fetch_k8s_source
-    log "ready: image $GO_IMAGE, source $K8S_TARBALL" ;;
+    need_root
+    install_packages
+    start_docker "$PIDFILE" "$FIXTURES/dockerd.log"
+    # also under the name build picks for that Go: the quickstart test then finds it made
+    make_go_image_goroot /usr/lib/go-1.19 "$GO_IMAGE" "golang:$(sed -n '1s/^go//p' /usr/lib/go-1.19/VERSION)-alpine"
+    fetch_go_debs 1.22 "$GO_DEBS"
+    make_go_image_debs 1.22 "$GO_DEBS"
+    fetch_k8s_source "$FIXTURES"
+    log "ready: images $GO_IMAGE and golang:$(go_deb_version 1.22 "$GO_DEBS")-alpine, source $FIXTURES/$KF_K8S_TARBALL_NAME" ;;
   down)
-    if [ -f "$PIDFILE" ]; then
-      pid=$(cat "$PIDFILE"); log "stopping dockerd pid $pid"
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-      rm -f "$PIDFILE"
-    fi ;;
+    stop_docker "$PIDFILE" ;;
   *) echo "usage: $0 up|down" >&2; exit 2 ;;
 esac

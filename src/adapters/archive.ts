@@ -235,3 +235,52 @@ export async function takeOneFile(tar: NodeJS.ReadableStream, name: string, sink
   });
   return size;
 }
+
+/** One entry of an archive assembled from several places (packEntries). */
+export interface TarEntry {
+  /** path in the archive, "/" separated, no leading "/" */
+  name: string;
+  type: 'file' | 'directory' | 'symlink';
+  mode: number;
+  /** file: its size; read from `source` (a host file) or taken from `content` */
+  size?: number;
+  source?: string;
+  content?: Buffer;
+  linkname?: string;
+}
+
+/** Files up to this size are read whole by packEntries. */
+const SMALL_FILE = 1 << 20;
+
+/**
+ * A tar stream of the given entries in order, root-owned, files read from disk as the stream
+ * is consumed (a 500 MB toolchain is never held in memory). A file whose size changed since it
+ * was listed fails the stream instead of producing a short or long entry.
+ */
+export function packEntries(entries: readonly TarEntry[], mtime = new Date(0)): Readable {
+  const pack = tarStream.pack();
+  const run = async () => {
+    for (const e of entries) {
+      const header = { name: e.name, type: e.type, mode: e.mode, mtime, uid: 0, gid: 0 };
+      if (e.type === 'directory') pack.entry(header);
+      else if (e.type === 'symlink') pack.entry({ ...header, linkname: e.linkname });
+      else if (e.content) pack.entry({ ...header, size: e.content.length }, e.content);
+      else if ((e.size ?? 0) <= SMALL_FILE) {
+        // small files in one read: a stream per file costs more than the bytes (13k files of a GOROOT)
+        const body = await fs.promises.readFile(e.source!);
+        if (body.length !== e.size) throw new Error(`${e.source} changed size while it was packed`);
+        await new Promise<void>((resolve, reject) => pack.entry({ ...header, size: body.length }, body, (err) => (err ? reject(err) : resolve())));
+      } else {
+        await new Promise<void>((resolve, reject) => {
+          const entry = pack.entry({ ...header, size: e.size }, (err) => (err ? reject(err) : resolve()));
+          const input = fs.createReadStream(e.source!);
+          input.on('error', reject);
+          input.pipe(entry);
+        });
+      }
+    }
+    pack.finalize();
+  };
+  run().catch((err: unknown) => pack.destroy(err instanceof Error ? err : new Error(String(err))));
+  return pack as unknown as Readable;
+}

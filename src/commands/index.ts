@@ -19,6 +19,7 @@ export const commandLoaders: Record<string, () => Promise<{ default: AnyCommand 
   check: () => import('./check.js'),
   renew: () => import('./renew.js'),
   audit: () => import('./audit.js'),
+  image: () => import('./image.js'),
 };
 
 /**

@@ -12,6 +12,19 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 export const fixturesDir = process.env.KF_TEST_FIXTURES ?? path.join(repoRoot, 'test/.fixtures');
 export const goImage = process.env.KF_TEST_GO_IMAGE ?? 'local/golang:1.19.8';
 export const k8sTarball = path.join(fixturesDir, 'kubernetes_1.20.5+really1.20.2.orig.tar.gz');
+/** Debian's golang-1.22-go and -src .debs (bookworm-backports), downloaded by scripts/test-env.sh. */
+export const goDebsDir = path.join(fixturesDir, 'go-debs');
+
+/**
+ * The Go version of the golang-1.22-go .deb test-env downloaded (e.g. 1.22.12): test-env made
+ * the image golang:<it>-alpine from it with the tool's image command.
+ */
+export function go122Version(): string {
+  const deb = fs.existsSync(goDebsDir) ? fs.readdirSync(goDebsDir).find((f) => /^golang-1\.22-go_1\.22\.\d+/.test(f)) : undefined;
+  if (!deb) throw new Error(`Debian's golang-1.22-go .deb missing in ${goDebsDir}: run 'sudo bash scripts/test-env.sh up' first`);
+  return /^golang-1\.22-go_(1\.22\.\d+)/.exec(deb)![1]!;
+}
+
 export const skipDockerTests = process.env.KF_SKIP_DOCKER_TESTS === '1';
 export const cliPath = path.join(repoRoot, 'dist/cli.js');
 

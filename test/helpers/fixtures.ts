@@ -38,17 +38,21 @@ export function copyTree(src: string, dest: string): string {
 }
 
 /** The build modes of the Kubernetes-shaped Go fixtures (test/fixtures/k8s-shape). */
-export type FixtureShape = 'gopath' | 'module';
+export type FixtureShape = 'gopath' | 'module' | 'workspace';
 
 const shapesDir = path.join(repoRoot, 'test/fixtures/k8s-shape');
 
 /**
- * A Kubernetes-shaped tree at `dest` (created): the files both modes share, then the mode's own
- * (hack/lib/init.sh; go.mod and vendor/modules.txt for module mode).
+ * A Kubernetes-shaped tree at `dest` (created): the files the modes share, then the mode's own
+ * (hack/lib/init.sh; go.mod and vendor/modules.txt for module mode; also go.work and a
+ * `## workspace` vendor/modules.txt, needing Go 1.22+, for workspace mode).
  */
 export function composeShape(shape: FixtureShape, dest: string): string {
   fs.mkdirSync(dest, { recursive: true });
   copyTree(path.join(shapesDir, 'common'), dest);
+  // workspace modules are not vendored: `go work vendor` leaves no vendor/k8s.io, and links
+  // there would make every staging import ambiguous
+  if (shape === 'workspace') fs.rmSync(path.join(dest, 'vendor/k8s.io'), { recursive: true, force: true });
   return copyTree(path.join(shapesDir, shape), dest);
 }
 
