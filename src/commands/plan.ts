@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import {
   assertSourceTree,
   readBuildMode,
-  readPatchSources,
+  readPatchInputs,
   readTreeVersion,
 } from '../adapters/source-tree.js';
 import { computePatch } from '../core/patch.js';
@@ -108,7 +108,9 @@ const command: CommandModule<GlobalArgs, PlanArgs> = {
             `the source tree looks like Kubernetes ${kubeMinorText(treeVersion)} (its newest changelog) but the target is ${version.gitVersion}`,
           );
         }
-        patch = computePatch(await readPatchSources(args.sourceDir), validity, { kube: plan0.kube });
+        const inputs = await readPatchInputs(args.sourceDir, buildMode.mode);
+        patch = computePatch(inputs.files, validity, { kube: plan0.kube, clientGoCertFile: inputs.clientGoCertFile });
+        treeNotes.push(...(patch.notes ?? []));
       }
       const plan = createBuildPlan({ version, validity, platforms, buildMode });
       plan.notes.push(...treeNotes);

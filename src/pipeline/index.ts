@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KfError } from '../errors.js';
 import type { ImageRef } from '../adapters/docker.js';
-import { readBuildMode, readPatchSources, readTreeVersion } from '../adapters/source-tree.js';
+import { readBuildMode, readPatchInputs, readTreeVersion } from '../adapters/source-tree.js';
 import { packageClosure } from '../adapters/package-closure.js';
 import { computePatch } from '../core/patch.js';
 import { assertBuildable, createBuildPlan } from '../core/plan.js';
@@ -141,9 +141,9 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
 
     step('patching the validity constants');
     const kube = (await readTreeVersion(source.dir)) ?? plan.kube;
-    const patchSources = await readPatchSources(source.dir);
-    const patch = computePatch(patchSources, req.validity, { kube });
-    const overlay = overlayFiles(patchSources, patch);
+    const inputs = await readPatchInputs(source.dir, buildMode);
+    const patch = computePatch(inputs.files, req.validity, { kube, clientGoCertFile: inputs.clientGoCertFile });
+    const overlay = overlayFiles(inputs.files, patch);
 
     step(`checking image ${plan.image}`);
     const image = await ensureImage(docker, plan.image, events.line);
