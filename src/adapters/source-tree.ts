@@ -51,6 +51,32 @@ async function readIfExists(file: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * Small files of a tree by relative path (e.g. .go-version): regular files of at most
+ * `maxBytes`, read through no link out of the tree; missing ones are undefined.
+ */
+export async function readTreeFiles(root: string, rels: readonly string[], maxBytes = 1 << 20): Promise<SourceFiles> {
+  const files: SourceFiles = {};
+  const realRoot = await fs.realpath(root);
+  for (const rel of rels) {
+    files[rel] = undefined;
+    let real: string;
+    try {
+      real = await fs.realpath(path.join(root, rel));
+    } catch {
+      continue;
+    }
+    if (path.relative(realRoot, real).startsWith('..')) continue;
+    const st = await fs.stat(real);
+    if (!st.isFile()) continue;
+    if (st.size > maxBytes) {
+      throw new KfError(`${path.join(root, rel)} is ${st.size} bytes, more than ${maxBytes}`, 'check the source tree');
+    }
+    files[rel] = await readIfExists(real);
+  }
+  return files;
+}
+
 /** Reads every file the patch may touch (missing ones are undefined). */
 export async function readPatchSources(root: string): Promise<SourceFiles> {
   const files: SourceFiles = {};
