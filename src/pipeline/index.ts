@@ -13,7 +13,7 @@ import { selectBuildDate } from '../core/reproducible.js';
 import { discardBinary, extractBinary, goVersionOf, placeBinary } from './extract.js';
 import { overlayFiles, sourceContentId, SOURCE_VOLUME_LABEL, sourceVolumeName } from '../core/source-volume.js';
 import { makeSourceWorkDir, prepareSource, type PreparedSource, type SourceSpec } from './source.js';
-import { verifyBinary, type VerifyReport } from './verify.js';
+import { EXTRA_VERSION_FIELDS, verifyBinary, type VerifyReport } from './verify.js';
 import { assertMachine, type BuildCache } from '../cache/build-cache.js';
 import { cachedResult, cacheKeys, fetchHits, storeBuilt, type CacheKeys } from './store.js';
 
@@ -205,7 +205,7 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
           step(`verifying ${path.basename(out)}`);
           verify = await verifyBinary({
             binary: extracted.tempPath,
-            expected: { gitVersion: plan.version.gitVersion, gitCommit: plan.version.gitCommit },
+            expected: expectedVersion(plan.version),
             validity: req.validity,
             platform,
           });
@@ -233,6 +233,20 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
     await source?.dispose();
     fs.rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * What the built binary's `version -o json` must say: what the original said. major/minor are
+ * always known (from the version itself when not reported); the 1.33+ emulation fields only
+ * when the target's version output had them (kubeadm's own are empty: nothing sets them).
+ */
+export function expectedVersion(v: VersionInfo): NonNullable<Parameters<typeof verifyBinary>[0]['expected']> {
+  const expected: NonNullable<Parameters<typeof verifyBinary>[0]['expected']> = { gitVersion: v.gitVersion, gitCommit: v.gitCommit };
+  for (const key of EXTRA_VERSION_FIELDS) {
+    const value = v[key];
+    if (value !== undefined) expected[key] = value;
+  }
+  return expected;
 }
 
 /**
