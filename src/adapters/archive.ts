@@ -206,6 +206,44 @@ export async function unpackTarball(file: string, dest: string): Promise<void> {
 }
 
 /**
+ * Small files of a source tarball by their path below the top folder (as `--strip-components=1`
+ * sees them), without unpacking it: everything else is skipped as it streams by. Only regular
+ * files of at most `maxBytes` are taken; missing ones are undefined.
+ */
+export async function readTarballFiles(file: string, rels: readonly string[], maxBytes = 1 << 20): Promise<Record<string, string | undefined>> {
+  const out: Record<string, string | undefined> = {};
+  for (const r of rels) out[r] = undefined;
+  let gz: boolean;
+  try {
+    gz = isGzip(file);
+  } catch (err) {
+    throw new KfError(`cannot read source tarball ${file}: ${messageOf(err)}`, 'pass --source-tarball an existing .tar or .tar.gz file');
+  }
+  const extract = tarStream.extract();
+  const input = fs.createReadStream(file);
+  const source: Readable = gz ? input.pipe(zlib.createGunzip()) : input;
+  input.on('error', (err) => extract.destroy(err));
+  source.on('error', (err) => extract.destroy(err));
+  source.pipe(extract as unknown as Writable);
+  try {
+    for await (const entry of extract) {
+      const rel = entry.header.name.replace(/^\.\//, '').split('/').slice(1).join('/');
+      if (entry.header.type === 'file' && rel in out && out[rel] === undefined && (entry.header.size ?? 0) <= maxBytes) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
+        out[rel] = Buffer.concat(chunks).toString('utf8');
+      } else {
+        entry.resume();
+      }
+    }
+  } catch (err) {
+    input.destroy();
+    throw new KfError(`cannot read source tarball ${file}: ${messageOf(err)}`, 'pass a .tar or .tar.gz of a Kubernetes source tree');
+  }
+  return out;
+}
+
+/**
  * Takes exactly one regular file out of a tar stream (e.g. dockerode's getArchive) and writes
  * it to `sink`. Everything else in the stream is skipped. Fails when the file is missing.
  */

@@ -32,32 +32,10 @@ export function packageClosure(root: string, mode: BuildMode, pkg: string): Sour
   const realRoot = fs.realpathSync(root);
   const files = new Set<string>();
   const symlinks = new Set<string>();
-  const dirExists = memo((rel: string) => isDir(path.join(realRoot, rel)));
-
-  const mainModules = mode === 'module' ? readMainModules(realRoot, files) : [];
+  const resolver = packageResolver(realRoot, mode, files);
+  const dirExists = resolver.dirExists;
+  const resolve = resolver.resolve;
   for (const f of MODULE_FILES) if (isFile(path.join(realRoot, f))) files.add(f);
-
-  /** The package dir (relative, lexical: may pass through symlinks) an import resolves to, or undefined. */
-  const resolve = (importPath: string, fromDir: string): string | undefined => {
-    if (mode === 'module') {
-      const main = mainModules
-        .filter((m) => importPath === m.path || importPath.startsWith(`${m.path}/`))
-        .sort((a, b) => b.path.length - a.path.length)[0];
-      if (main) return joinRel(main.dir, importPath.slice(main.path.length + 1));
-      const vendored = joinRel('vendor', importPath);
-      return dirExists(vendored) ? vendored : undefined;
-    }
-    // GOPATH mode: vendor directories from the importing package up to the root, then GOPATH
-    for (let d = fromDir; ; d = parentRel(d)) {
-      const candidate = joinRel(joinRel(d, 'vendor'), importPath);
-      if (dirExists(candidate)) return candidate;
-      if (d === '') break;
-    }
-    const own = 'k8s.io/kubernetes';
-    if (importPath === own) return '';
-    if (importPath.startsWith(`${own}/`)) return importPath.slice(own.length + 1);
-    return undefined;
-  };
 
   const start = pkg.replace(/^\.\//, '').replace(/\/+$/, '');
   if (!dirExists(start)) {
@@ -87,6 +65,50 @@ export function packageClosure(root: string, mode: BuildMode, pkg: string): Sour
     if (embeds) addTree(realRoot, real, files);
   }
   return { files: [...files].sort(), symlinks: [...symlinks].sort(), packages: seen.size };
+}
+
+/**
+ * How the go command finds an import's directory in this tree and build mode (one rule for the
+ * package closure and for finding the file a patch target is compiled from). `files` collects
+ * the go.mod files of the main modules read on the way.
+ */
+function packageResolver(realRoot: string, mode: BuildMode, files: Set<string>) {
+  const dirExists = memo((rel: string) => isDir(path.join(realRoot, rel)));
+  const mainModules = mode === 'module' ? readMainModules(realRoot, files) : [];
+  /** The package dir (relative, lexical: may pass through symlinks) an import resolves to, or undefined. */
+  const resolve = (importPath: string, fromDir: string): string | undefined => {
+    if (mode === 'module') {
+      const main = mainModules
+        .filter((m) => importPath === m.path || importPath.startsWith(`${m.path}/`))
+        .sort((a, b) => b.path.length - a.path.length)[0];
+      if (main) return joinRel(main.dir, importPath.slice(main.path.length + 1));
+      const vendored = joinRel('vendor', importPath);
+      return dirExists(vendored) ? vendored : undefined;
+    }
+    // GOPATH mode: vendor directories from the importing package up to the root, then GOPATH
+    for (let d = fromDir; ; d = parentRel(d)) {
+      const candidate = joinRel(joinRel(d, 'vendor'), importPath);
+      if (dirExists(candidate)) return candidate;
+      if (d === '') break;
+    }
+    const own = 'k8s.io/kubernetes';
+    if (importPath === own) return '';
+    if (importPath.startsWith(`${own}/`)) return importPath.slice(own.length + 1);
+    return undefined;
+  };
+  return { dirExists, resolve };
+}
+
+/**
+ * The directory, relative to the root and through no symlink, that `go build` compiles for
+ * `importPath` imported from `fromDir`: `staging/src/k8s.io/client-go/util/cert` when
+ * vendor/k8s.io/client-go links into staging, `vendor/k8s.io/client-go/util/cert` when the
+ * vendored module is a copy. Undefined when it resolves outside the tree or nowhere.
+ */
+export function compiledPackageDir(root: string, mode: BuildMode, importPath: string, fromDir: string): string | undefined {
+  const realRoot = fs.realpathSync(root);
+  const lexical = packageResolver(realRoot, mode, new Set()).resolve(importPath, fromDir);
+  return lexical === undefined ? undefined : realRel(realRoot, lexical, new Set());
 }
 
 interface MainModule {

@@ -1,7 +1,14 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { KfError, UsageError, messageOf } from '../errors.js';
-import { PATCH_FILES, type SourceFiles } from '../core/patch.js';
+import {
+  CLIENT_GO_CERT_FILE,
+  CLIENT_GO_CERT_IMPORTER,
+  CLIENT_GO_CERT_PACKAGE,
+  PATCH_FILES,
+  type SourceFiles,
+} from '../core/patch.js';
+import { compiledPackageDir } from './package-closure.js';
 import type { BuildMode, KubeVersion, PatchResult } from '../core/types.js';
 import { recoverInterrupted, replaceFiles, type RecoveryReport, type StagedFile } from './file-transaction.js';
 
@@ -90,6 +97,32 @@ async function readIfExists(file: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * Small files of a tree by relative path (e.g. .go-version): regular files of at most
+ * `maxBytes`, read through no link out of the tree; missing ones are undefined.
+ */
+export async function readTreeFiles(root: string, rels: readonly string[], maxBytes = 1 << 20): Promise<SourceFiles> {
+  const files: SourceFiles = {};
+  const realRoot = await fs.realpath(root);
+  for (const rel of rels) {
+    files[rel] = undefined;
+    let real: string;
+    try {
+      real = await fs.realpath(path.join(root, rel));
+    } catch {
+      continue;
+    }
+    if (path.relative(realRoot, real).startsWith('..')) continue;
+    const st = await fs.stat(real);
+    if (!st.isFile()) continue;
+    if (st.size > maxBytes) {
+      throw new KfError(`${path.join(root, rel)} is ${st.size} bytes, more than ${maxBytes}`, 'check the source tree');
+    }
+    files[rel] = await readIfExists(real);
+  }
+  return files;
+}
+
 /** Reads every file the patch may touch (missing ones are undefined). */
 export async function readPatchSources(root: string): Promise<SourceFiles> {
   const files: SourceFiles = {};
@@ -97,15 +130,41 @@ export async function readPatchSources(root: string): Promise<SourceFiles> {
   return files;
 }
 
+const INIT_SH = 'hack/lib/init.sh';
+
+/** The patch's inputs: the files it may read, and which cert.go the build compiles. */
+export interface PatchInputs {
+  files: SourceFiles;
+  /** CLIENT_GO_CERT_FILE, or the vendored copy's path when vendor/ holds a real copy */
+  clientGoCertFile: string;
+}
+
+/**
+ * Reads the patch targets the way `go build` will see them: client-go's util/cert is found
+ * through vendor/ like any import (core/patch.ts PatchOptions.clientGoCertFile). `mode`
+ * unknown: read from the tree, module-mode lookup when hack/lib/init.sh is missing.
+ */
+export async function readPatchInputs(root: string, mode?: BuildMode): Promise<PatchInputs> {
+  const files = await readPatchSources(root);
+  let buildMode = mode;
+  if (buildMode === undefined) {
+    buildMode = (await readIfExists(path.join(root, INIT_SH))) === undefined ? 'module' : await readBuildMode(root);
+  }
+  const dir = compiledPackageDir(root, buildMode, CLIENT_GO_CERT_PACKAGE, CLIENT_GO_CERT_IMPORTER);
+  const clientGoCertFile = dir === undefined ? CLIENT_GO_CERT_FILE : `${dir}/cert.go`;
+  if (!(clientGoCertFile in files)) files[clientGoCertFile] = await readIfExists(path.join(root, clientGoCertFile));
+  return { files, clientGoCertFile };
+}
+
 /**
  * GOPATH mode where hack/lib/init.sh exports GO111MODULE=off (the official build up to 1.29),
  * module mode otherwise.
  */
 export async function readBuildMode(root: string): Promise<BuildMode> {
-  const initSh = await readIfExists(path.join(root, 'hack/lib/init.sh'));
+  const initSh = await readIfExists(path.join(root, INIT_SH));
   if (initSh === undefined) {
     throw new KfError(
-      `${path.join(root, 'hack/lib/init.sh')} is missing, so the build mode cannot be read`,
+      `${path.join(root, INIT_SH)} is missing, so the build mode cannot be read`,
       'pass a complete Kubernetes source tree',
     );
   }

@@ -14,7 +14,8 @@ import { KfError, UsageError, messageOf } from '../errors.js';
 import { runBuildPipeline } from '../pipeline/index.js';
 import type { SourceSpec } from '../pipeline/source.js';
 import type { Output } from '../ui/output.js';
-import { assertVolumeName, sourceSpec } from './build.js';
+import { assertVolumeName } from './build.js';
+import { sourceSpec } from './target-options.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
 

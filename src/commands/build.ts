@@ -1,47 +1,35 @@
 import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { DEFAULT_GO_CACHE_VOLUME } from '../core/go-invocation.js';
-import { DEFAULT_REPO } from '../pipeline/source.js';
 import { formatPlatform } from '../core/version.js';
 import { UsageError } from '../errors.js';
 import { DEFAULT_OUT } from '../pipeline/extract.js';
 import { runBuildPipeline, VerifyError, type BuildResult } from '../pipeline/index.js';
-import type { SourceSpec } from '../pipeline/source.js';
 import { describeVerify } from '../pipeline/verify.js';
 import type { Output } from '../ui/output.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
 import { BuildCache } from '../cache/build-cache.js';
 import {
+  completeTargetFromSource,
   resolvePlatforms,
   resolveTarget,
+  withSourceOptions,
   resolveValidities,
   withTargetOptions,
   withValidityOptions,
+  type SourceArgs,
   type TargetArgs,
   type ValidityArgs,
 } from './target-options.js';
 
-interface BuildArgs extends GlobalArgs, TargetArgs, ValidityArgs {
-  sourceDir?: string;
-  sourceTarball?: string;
-  repo?: string;
+interface BuildArgs extends GlobalArgs, TargetArgs, ValidityArgs, SourceArgs {
   image?: string;
   out: string;
   verify: boolean;
   cache: boolean;
   goCacheVolume: string;
   sourceVolume: boolean;
-}
-
-export function sourceSpec(argv: Pick<BuildArgs, 'sourceDir' | 'sourceTarball' | 'repo'>, commit: string): SourceSpec {
-  const given = [argv.sourceDir !== undefined && '--source-dir', argv.sourceTarball !== undefined && '--source-tarball', argv.repo !== undefined && '--repo'].filter(
-    Boolean,
-  );
-  if (given.length > 1) throw new UsageError(`${given.join(' and ')} both name the source`, 'pass only one of --source-dir, --source-tarball, --repo');
-  if (argv.sourceDir !== undefined) return { kind: 'dir', dir: argv.sourceDir };
-  if (argv.sourceTarball !== undefined) return { kind: 'tarball', file: argv.sourceTarball };
-  return { kind: 'git', repo: argv.repo ?? DEFAULT_REPO, commit };
 }
 
 /** --go-cache-volume must be a Docker volume name (build and audit). */
@@ -100,10 +88,11 @@ function humanSummary(r: BuildResult): string {
 }
 
 async function build(argv: BuildArgs, out: Output): Promise<number> {
-  const version = await resolveTarget(argv);
   const validity = resolveValidities(argv);
   const platforms = resolvePlatforms(argv);
-  const source = sourceSpec(argv, version.gitCommit);
+  // --kubernetes-version alone: the commit from the repository's tag, the Go version from the tree
+  const { version, source, resolved } = await completeTargetFromSource(argv, await resolveTarget(argv), out);
+  for (const [what, r] of Object.entries(resolved)) out.info(`resolved ${what} ${r.value} from ${r.from}`);
   assertVolumeName(argv.goCacheVolume);
   try {
     const result = await runBuildPipeline(
@@ -150,10 +139,7 @@ const command: CommandModule<GlobalArgs, BuildArgs> = {
   command: 'build',
   describe: 'build a kubeadm with long-lived certificates for the exact version (Docker)',
   builder: (y: Argv<GlobalArgs>) =>
-    withValidityOptions(withTargetOptions(y))
-      .option('source-dir', { type: 'string', describe: 'an unpacked Kubernetes source tree, used as it is (never modified)' })
-      .option('source-tarball', { type: 'string', describe: 'a Kubernetes source .tar.gz (top folder stripped)' })
-      .option('repo', { type: 'string', describe: `git URL or local mirror path to fetch the commit from (default ${DEFAULT_REPO})` })
+    withSourceOptions(withValidityOptions(withTargetOptions(y)))
       .option('image', { type: 'string', describe: 'Go build image to use instead of golang:<go>-alpine' })
       .option('out', { type: 'string', default: DEFAULT_OUT, describe: 'where to write the binary (with several platforms: <out>-<os>-<arch>)' })
       .option('verify', { type: 'boolean', default: true, describe: 'run the binary to check version and certificates (--no-verify skips)' })

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { assertSourceTree, readPatchSources, readTreeVersion, recoverPatchTargets, writePatch } from '../adapters/source-tree.js';
+import { assertSourceTree, readPatchInputs, readTreeVersion, recoverPatchTargets, writePatch } from '../adapters/source-tree.js';
 import { describeRecovery } from '../adapters/file-transaction.js';
 import { assertPatchableKube, computePatch } from '../core/patch.js';
 import type { PatchResult } from '../core/types.js';
@@ -42,7 +42,8 @@ const command: CommandModule<GlobalArgs, PatchArgs> = {
       if (treeVersion) assertPatchableKube(treeVersion);
       if (!args.check) for (const line of describeRecovery(await recoverPatchTargets(dir))) out.info(line);
       out.step(`computing the patch for ${dir}`);
-      const result = computePatch(await readPatchSources(dir), validity);
+      const inputs = await readPatchInputs(dir);
+      const result = computePatch(inputs.files, validity, { clientGoCertFile: inputs.clientGoCertFile });
       let written: string[] = [];
       if (!args.check && result.files.length > 0) {
         out.step(`writing ${result.files.length} file(s)`);
@@ -55,16 +56,22 @@ const command: CommandModule<GlobalArgs, PatchArgs> = {
         written,
         files: result.files.map((f) => ({ file: f.file, targets: f.targets })),
         changes: result.changes,
+        notes: result.notes ?? [],
         diff: result.diff,
       };
       let human: string;
-      if (args.check) human = result.diff || 'no change needed: the tree already has these validities\n';
+      const notes = (result.notes ?? []).map((n) => `note: ${n}`);
+      if (args.check) {
+        // stdout stays a diff that `git apply` takes; the notes go to stderr
+        for (const n of notes) out.info(n);
+        human = result.diff || 'no change needed: the tree already has these validities\n';
+      }
       else {
         const head =
           result.files.length === 0
             ? `no change needed: ${dir} already has leaf ${describeValidity(validity.leaf)} and CA ${describeValidity(validity.ca)}`
             : `patched ${written.length} file(s) in ${dir} (leaf ${describeValidity(validity.leaf)}, CA ${describeValidity(validity.ca)}):`;
-        human = [head, ...changesText(result)].join('\n');
+        human = [head, ...changesText(result), ...notes].join('\n');
       }
       out.result(doc, human);
     }),

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import {
   readBuildMode,
-  readPatchSources,
+  readPatchInputs,
   readTreeVersion,
   resolveSourceTree,
 } from '../adapters/source-tree.js';
@@ -12,22 +12,26 @@ import { describeValidity } from '../core/validity.js';
 import { formatPlatform, kubeMinorText } from '../core/version.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
+import type { CompletedTarget } from '../pipeline/resolve.js';
 import {
+  completeTargetFromSource,
   resolvePlatforms,
   resolveTarget,
   resolveValidities,
+  withSourceOptions,
   withTargetOptions,
   withValidityOptions,
+  type SourceArgs,
   type TargetArgs,
   type ValidityArgs,
 } from './target-options.js';
 
-interface PlanArgs extends GlobalArgs, TargetArgs, ValidityArgs {
-  sourceDir?: string;
-}
+interface PlanArgs extends GlobalArgs, TargetArgs, ValidityArgs, SourceArgs {}
+
+type Resolved = CompletedTarget['resolved'];
 
 /** The `plan --json` document: the plan plus, with a source, the patch. */
-export function planDocument(plan: BuildPlan, patch: PatchResult | undefined) {
+export function planDocument(plan: BuildPlan, patch: PatchResult | undefined, resolved: Resolved = {}) {
   return {
     gitVersion: plan.version.gitVersion,
     gitCommit: plan.version.gitCommit || null,
@@ -43,6 +47,8 @@ export function planDocument(plan: BuildPlan, patch: PatchResult | undefined) {
     containerSourceDir: plan.containerSourceDir,
     validity: plan.validity,
     cacheKey: plan.cacheKey,
+    // what --kubernetes-version alone left open, found in the source (null: given or unknown)
+    resolved: { gitCommit: resolved.gitCommit ?? null, goVersion: resolved.goVersion ?? null },
     patches: patch
       ? {
           files: patch.files.map((f) => ({ file: f.file, targets: f.targets })),
@@ -55,15 +61,15 @@ export function planDocument(plan: BuildPlan, patch: PatchResult | undefined) {
 }
 
 /** Human text of a plan, one fact per line. */
-export function planText(plan: BuildPlan, patch: PatchResult | undefined, verbose = false): string {
+export function planText(plan: BuildPlan, patch: PatchResult | undefined, verbose = false, resolved: Resolved = {}): string {
   const v = plan.version;
   const envText = Object.entries(plan.env)
     .map(([k, val]) => `${k}=${val}`)
     .join(' ');
   const lines = [
     `kubeadm     ${v.gitVersion}`,
-    `commit      ${v.gitCommit || '(unknown: build needs --commit)'}`,
-    `go          ${v.goVersion || '(unknown: build needs --go-version)'}`,
+    `commit      ${v.gitCommit || '(unknown: build needs --commit)'}${resolved.gitCommit ? ` (resolved from ${resolved.gitCommit.from})` : ''}`,
+    `go          ${v.goVersion || '(unknown: build needs --go-version)'}${resolved.goVersion ? ` (resolved from ${resolved.goVersion.from})` : ''}`,
     `image       ${plan.image || '(none: Go version unknown)'}`,
     `platforms   ${plan.platforms.map(formatPlatform).join(', ')}`,
     `build mode  ${plan.buildMode} (${plan.buildModeSource === 'tree' ? 'read from hack/lib/init.sh' : 'inferred from the version'})`,
@@ -84,16 +90,14 @@ const command: CommandModule<GlobalArgs, PlanArgs> = {
   command: 'plan',
   describe: 'show everything build would do, without Docker (with --source-dir, also the patch as a diff)',
   builder: (y) =>
-    withValidityOptions(withTargetOptions(y as Argv<GlobalArgs>)).option('source-dir', {
-      type: 'string',
-      describe: 'a Kubernetes source tree: read its build mode and show the patch',
-    }) as unknown as Argv<PlanArgs>,
+    withSourceOptions(withValidityOptions(withTargetOptions(y as Argv<GlobalArgs>))) as unknown as Argv<PlanArgs>,
   handler: (argv) =>
     runCommand(argv, async (args, out) => {
       const validity = resolveValidities(args);
       const platforms = resolvePlatforms(args);
       out.step('reading the kubeadm version');
-      const version = await resolveTarget(args);
+      // a source named here also completes a --kubernetes-version target (commit, Go version)
+      const { version, resolved } = await completeTargetFromSource(args, await resolveTarget(args), out, { named: true });
       let patch: PatchResult | undefined;
       let buildMode: Parameters<typeof createBuildPlan>[0]['buildMode'];
       const treeNotes: string[] = [];
@@ -108,11 +112,13 @@ const command: CommandModule<GlobalArgs, PlanArgs> = {
             `the source tree looks like Kubernetes ${kubeMinorText(treeVersion)} (its newest changelog) but the target is ${version.gitVersion}`,
           );
         }
-        patch = computePatch(await readPatchSources(tree), validity, { kube: plan0.kube });
+        const inputs = await readPatchInputs(tree, buildMode.mode);
+        patch = computePatch(inputs.files, validity, { kube: plan0.kube, clientGoCertFile: inputs.clientGoCertFile });
+        treeNotes.push(...(patch.notes ?? []));
       }
       const plan = createBuildPlan({ version, validity, platforms, buildMode });
       plan.notes.push(...treeNotes);
-      out.result(planDocument(plan, patch), planText(plan, patch, args.verbose));
+      out.result(planDocument(plan, patch, resolved), planText(plan, patch, args.verbose, resolved));
     }),
 };
 export default command;

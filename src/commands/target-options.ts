@@ -5,6 +5,9 @@ import { parsePlatformList } from '../core/plan.js';
 import type { Platform, Validities, VersionInfo } from '../core/types.js';
 import { DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY, resolveValidityPair } from '../core/validity.js';
 import { versionInfoFromFlags } from '../core/version.js';
+import { completeTarget, type CompletedTarget } from '../pipeline/resolve.js';
+import { DEFAULT_REPO, type SourceSpec } from '../pipeline/source.js';
+import type { Output } from '../ui/output.js';
 
 /** The target-selection flags shared by `plan` and `build`. */
 export interface TargetArgs {
@@ -38,10 +41,13 @@ export function withTargetOptions<T>(y: Argv<T>) {
       type: 'string',
       describe: 'target version vX.Y.Z instead of asking a kubeadm',
     })
-    .option('commit', { type: 'string', describe: 'with --kubernetes-version: its 40-hex git commit' })
+    .option('commit', {
+      type: 'string',
+      describe: 'with --kubernetes-version: its 40-hex git commit (default: the tag vX.Y.Z of --repo)',
+    })
     .option('go-version', {
       type: 'string',
-      describe: 'with --kubernetes-version: the Go version it was built with, X.Y.Z',
+      describe: 'with --kubernetes-version: the Go version it was built with, X.Y.Z (default: read from the source tree)',
     })
     .option('platform', {
       type: 'string',
@@ -129,4 +135,53 @@ export function resolveValidities(argv: Partial<ValidityArgs>): Validities {
     single(argv.validity, '--validity') ?? DEFAULT_LEAF_VALIDITY,
     single(argv.caValidity, '--ca-validity') ?? DEFAULT_CA_VALIDITY,
   );
+}
+
+/** Where the source comes from (`build`, `plan`, `audit`). */
+export interface SourceArgs {
+  sourceDir?: string;
+  sourceTarball?: string;
+  repo?: string;
+}
+
+/** Adds --source-dir, --source-tarball and --repo. */
+export function withSourceOptions<T>(y: Argv<T>) {
+  return y
+    .option('source-dir', { type: 'string', describe: 'an unpacked Kubernetes source tree, used as it is (never modified)' })
+    .option('source-tarball', { type: 'string', describe: 'a Kubernetes source .tar.gz (top folder stripped)' })
+    .option('repo', { type: 'string', describe: `git URL or local mirror path to fetch the commit from (default ${DEFAULT_REPO})` });
+}
+
+/** The source named by at most one of --source-dir, --source-tarball, --repo (default: `repo` of DEFAULT_REPO). */
+export function sourceSpec(argv: SourceArgs, commit: string): SourceSpec {
+  const given = [argv.sourceDir !== undefined && '--source-dir', argv.sourceTarball !== undefined && '--source-tarball', argv.repo !== undefined && '--repo'].filter(
+    Boolean,
+  );
+  if (given.length > 1) throw new UsageError(`${given.join(' and ')} both name the source`, 'pass only one of --source-dir, --source-tarball, --repo');
+  if (argv.sourceDir !== undefined) return { kind: 'dir', dir: String(argv.sourceDir) };
+  if (argv.sourceTarball !== undefined) return { kind: 'tarball', file: String(argv.sourceTarball) };
+  return { kind: 'git', repo: argv.repo ?? DEFAULT_REPO, commit };
+}
+
+/**
+ * The target completed from its source (pipeline/resolve.ts): with `--kubernetes-version` and
+ * no --commit/--go-version, the commit from the tag and the Go version from the tree. `named`:
+ * only a source given on the command line is read (plan); otherwise the default repository.
+ */
+export async function completeTargetFromSource(
+  argv: SourceArgs & GlobalArgsLike,
+  version: VersionInfo,
+  out: Output,
+  opts: { named?: boolean } = {},
+): Promise<CompletedTarget & { source: SourceSpec }> {
+  const named = argv.sourceDir !== undefined || argv.sourceTarball !== undefined || argv.repo !== undefined;
+  const spec = sourceSpec(argv, version.gitCommit);
+  if (opts.named && !named) return { version, source: spec, resolved: {} };
+  if (!version.gitCommit || !version.goVersion) out.step('resolving the target from its source');
+  const done = await completeTarget(version, spec, { cacheDir: argv.cacheDir });
+  return { ...done, source: done.source ?? spec };
+}
+
+interface GlobalArgsLike {
+  cacheDir: string;
 }

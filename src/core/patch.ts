@@ -25,6 +25,9 @@ import { kubeAtLeast, kubeMinorText } from './version.js';
 
 export const CONSTANTS_FILE = 'cmd/kubeadm/app/constants/constants.go';
 export const CLIENT_GO_CERT_FILE = 'staging/src/k8s.io/client-go/util/cert/cert.go';
+/** The package of CLIENT_GO_CERT_FILE as kubeadm imports it, and the kubeadm package that imports it. */
+export const CLIENT_GO_CERT_PACKAGE = 'k8s.io/client-go/util/cert';
+export const CLIENT_GO_CERT_IMPORTER = 'cmd/kubeadm/app/util/pkiutil';
 /** Read only: where kubeadm 1.31+ has its own NewSelfSignedCACert (checked so the CA patch is not silently lost). */
 export const KUBEADM_PKI_HELPERS_FILE = 'cmd/kubeadm/app/util/pkiutil/pki_helpers.go';
 /** Every file the patch may read (it writes only the first two). */
@@ -46,6 +49,13 @@ export type PatchShape = 'certificate-validity' | 'validity-period';
 export interface PatchOptions {
   /** the tree's version when known: <=1.14 is refused, and the shape must match it */
   kube?: KubeVersion | undefined;
+  /**
+   * the cert.go `go build` compiles (the adapter resolves the import): CLIENT_GO_CERT_FILE when
+   * vendor/k8s.io/client-go links into staging (the default), the vendored copy's path when
+   * vendor/ holds a real copy. The staging file, when it exists beside a copy, is patched too so
+   * that both stay the same.
+   */
+  clientGoCertFile?: string | undefined;
 }
 
 interface Edit {
@@ -393,6 +403,7 @@ export function computePatch(files: SourceFiles, validity: Validities, opts: Pat
   }
   const shape = detectPatchShape(constantsSrc, opts);
   const editsByFile = new Map<string, Edit[]>();
+  const notes: string[] = [];
   const constToks = tokensOf(CONSTANTS_FILE, constantsSrc);
   const constSpecs = topLevelSpecs(constToks);
   if (shape === 'validity-period') {
@@ -424,12 +435,21 @@ export function computePatch(files: SourceFiles, validity: Validities, opts: Pat
         );
       }
     }
-    const certSrc = files[CLIENT_GO_CERT_FILE];
-    if (certSrc === undefined)
-      throw drift(CLIENT_GO_CERT_FILE, CA_FUNCTION_TARGET, 'cannot be found: the file does not exist');
-    editsByFile.set(CLIENT_GO_CERT_FILE, [
-      caFunctionEdit(CLIENT_GO_CERT_FILE, certSrc, tokensOf(CLIENT_GO_CERT_FILE, certSrc), validity.ca.hours),
-    ]);
+    // the compiled file first; the staging copy beside a vendored copy is kept the same
+    const compiled = opts.clientGoCertFile ?? CLIENT_GO_CERT_FILE;
+    const certFiles = [compiled];
+    if (compiled !== CLIENT_GO_CERT_FILE && files[CLIENT_GO_CERT_FILE] !== undefined) {
+      certFiles.push(CLIENT_GO_CERT_FILE);
+      notes.push(
+        `${compiled} is a copy in vendor/ (not a link into staging/): the build compiles it, so it is patched; ${CLIENT_GO_CERT_FILE} is patched the same way to stay consistent`,
+      );
+    }
+    for (const file of certFiles) {
+      const certSrc = files[file];
+      if (certSrc === undefined)
+        throw drift(file, CA_FUNCTION_TARGET, 'cannot be found: the file does not exist');
+      editsByFile.set(file, [caFunctionEdit(file, certSrc, tokensOf(file, certSrc), validity.ca.hours)]);
+    }
   }
 
   const changed: FilePatch[] = [];
@@ -455,5 +475,5 @@ export function computePatch(files: SourceFiles, validity: Validities, opts: Pat
     }
   }
   const diff = changed.map((f) => unifiedDiff(f.file, f.before, f.after)).join('');
-  return { files: changed, diff, changes };
+  return { files: changed, diff, changes, notes };
 }

@@ -88,6 +88,8 @@ export interface PatchResult {
   diff: string;
   /** every target, changed or already at the wanted value */
   changes: TargetChange[];
+  /** what a reader should know about the targets, e.g. that a vendored copy is the one compiled */
+  notes?: string[];
 }
 
 export interface BuildPlan {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KfError } from '../errors.js';
 import type { ImageRef } from '../adapters/docker.js';
-import { readBuildMode, readPatchSources, readTreeVersion } from '../adapters/source-tree.js';
+import { readBuildMode, readPatchInputs, readTreeVersion } from '../adapters/source-tree.js';
 import { packageClosure, type SourceSelection } from '../adapters/package-closure.js';
 import { computePatch } from '../core/patch.js';
 import { assertBuildable, createBuildPlan } from '../core/plan.js';
@@ -14,7 +14,7 @@ import { discardBinary, extractBinary, goVersionOf, placeBinary } from './extrac
 import { filledDigest, overlayFiles, sourceContentId, SOURCE_VOLUME_LABEL, sourceVolumeName } from '../core/source-volume.js';
 import { selectionEntries } from '../cache/source-identity.js';
 import { makeSourceWorkDir, prepareSource, resolveSource, type PreparedSource, type SourceSpec } from './source.js';
-import { verifyBinary, type VerifyReport } from './verify.js';
+import { EXTRA_VERSION_FIELDS, verifyBinary, type VerifyReport } from './verify.js';
 import { assertMachine, type BuildCache } from '../cache/build-cache.js';
 import { cachedResult, cacheKeys, fetchHits, storeBuilt, type CacheKeys } from './store.js';
 
@@ -145,9 +145,9 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
 
     step('patching the validity constants');
     const kube = (await readTreeVersion(source.dir)) ?? plan.kube;
-    const patchSources = await readPatchSources(source.dir);
-    const patch = computePatch(patchSources, req.validity, { kube });
-    const overlay = overlayFiles(patchSources, patch);
+    const inputs = await readPatchInputs(source.dir, buildMode);
+    const patch = computePatch(inputs.files, req.validity, { kube, clientGoCertFile: inputs.clientGoCertFile });
+    const overlay = overlayFiles(inputs.files, patch);
 
     step(`checking image ${plan.image}`);
     const image = await ensureImage(docker, plan.image, events.line);
@@ -216,7 +216,7 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
           step(`verifying ${path.basename(out)}`);
           verify = await verifyBinary({
             binary: extracted.tempPath,
-            expected: { gitVersion: plan.version.gitVersion, gitCommit: plan.version.gitCommit },
+            expected: expectedVersion(plan.version),
             validity: req.validity,
             platform,
           });
@@ -244,6 +244,20 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
     await source?.dispose();
     fs.rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * What the built binary's `version -o json` must say: what the original said. major/minor are
+ * always known (from the version itself when not reported); the 1.33+ emulation fields only
+ * when the target's version output had them (kubeadm's own are empty: nothing sets them).
+ */
+export function expectedVersion(v: VersionInfo): NonNullable<Parameters<typeof verifyBinary>[0]['expected']> {
+  const expected: NonNullable<Parameters<typeof verifyBinary>[0]['expected']> = { gitVersion: v.gitVersion, gitCommit: v.gitCommit };
+  for (const key of EXTRA_VERSION_FIELDS) {
+    const value = v[key];
+    if (value !== undefined) expected[key] = value;
+  }
+  return expected;
 }
 
 /**

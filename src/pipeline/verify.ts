@@ -51,12 +51,20 @@ export interface VerifyReport {
 
 export interface VerifyInput {
   binary: string;
-  /** the target; without one the binary's own version must be a release version (not v0.0.0-…) */
-  expected?: { gitVersion: string; gitCommit: string } | undefined;
+  /**
+   * the target; without one the binary's own version must be a release version (not v0.0.0-…).
+   * The other fields, when given, must match too: what the original `kubeadm version` printed
+   * (major and minor; on 1.33+ the emulation and min-compatibility fields, empty in kubeadm's own
+   * output, which an -X flag never sets).
+   */
+  expected?: ({ gitVersion: string; gitCommit: string } & Partial<Record<(typeof EXTRA_VERSION_FIELDS)[number], string>>) | undefined;
   validity: Validities;
   /** platform the binary was built for; defaults to this host's */
   platform?: Platform;
 }
+
+/** Fields of `version -o json` compared when the target carries them (absent in the output = ""). */
+export const EXTRA_VERSION_FIELDS = ['major', 'minor', 'emulationMajor', 'emulationMinor', 'minCompatibilityMajor', 'minCompatibilityMinor'] as const;
 
 const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
 
@@ -120,6 +128,12 @@ export async function verifyBinary(input: VerifyInput): Promise<VerifyReport> {
   if (input.expected) {
     if (own.gitVersion !== input.expected.gitVersion) failures.push(`gitVersion is ${own.gitVersion}, expected ${input.expected.gitVersion}`);
     if (own.gitCommit !== input.expected.gitCommit) failures.push(`gitCommit is ${own.gitCommit}, expected ${input.expected.gitCommit}`);
+    for (const key of EXTRA_VERSION_FIELDS) {
+      const want = input.expected[key];
+      if (want === undefined) continue;
+      const got = typeof info[key] === 'string' ? info[key] : '';
+      if (got !== want) failures.push(`${key} is ${JSON.stringify(got)}, expected ${JSON.stringify(want)} (what the original kubeadm reports)`);
+    }
   } else if (!/^v[1-9]\d*\.\d+\.\d+/.test(own.gitVersion) || !/^[0-9a-f]{40}$/.test(own.gitCommit)) {
     // An -X flag that missed its package leaves v0.0.0-master+…, which kubeadm init refuses.
     failures.push(`the binary reports ${own.gitVersion} ${own.gitCommit}: not a release version (wrong -X flags at build time?)`);

@@ -47,13 +47,30 @@ const shapesDir = path.join(repoRoot, 'test/fixtures/k8s-shape');
  * (hack/lib/init.sh; go.mod and vendor/modules.txt for module mode; also go.work and a
  * `## workspace` vendor/modules.txt, needing Go 1.22+, for workspace mode).
  */
-export function composeShape(shape: FixtureShape, dest: string): string {
+export function composeShape(shape: FixtureShape, dest: string, opts: { vendor?: 'links' | 'copies' } = {}): string {
   fs.mkdirSync(dest, { recursive: true });
   copyTree(path.join(shapesDir, 'common'), dest);
   // workspace modules are not vendored: `go work vendor` leaves no vendor/k8s.io, and links
   // there would make every staging import ambiguous
   if (shape === 'workspace') fs.rmSync(path.join(dest, 'vendor/k8s.io'), { recursive: true, force: true });
-  return copyTree(path.join(shapesDir, shape), dest);
+  copyTree(path.join(shapesDir, shape), dest);
+  if (opts.vendor === 'copies') vendorCopies(dest);
+  return dest;
+}
+
+/**
+ * Replaces every vendor/k8s.io/* link into staging/ with a real copy of what it points at, as
+ * some tarballs and uploads have them (issue 14): the build then compiles the copy.
+ */
+export function vendorCopies(root: string): void {
+  const vendor = path.join(root, 'vendor/k8s.io');
+  for (const name of fs.readdirSync(vendor)) {
+    const link = path.join(vendor, name);
+    if (!fs.lstatSync(link).isSymbolicLink()) continue;
+    const target = fs.realpathSync(link);
+    fs.rmSync(link);
+    fs.cpSync(target, link, { recursive: true });
+  }
 }
 
 /**

@@ -14,6 +14,10 @@ import {
   V12415_DEFAULT,
   V12415_JSON,
   V1330_DEFAULT,
+  V1330_JSON_EMPTY,
+  V1330_JSON_OMITTED,
+  V1330_YAML_EMPTY,
+  V1330_YAML_OMITTED,
 } from './fixtures/version-outputs.js';
 
 function usageErrorOf(fn: () => unknown): UsageError {
@@ -55,6 +59,42 @@ describe('parseVersionOutput', () => {
     expect(info.platform).toBe('linux/arm64');
     expect(info.emulationMajor).toBe('');
     expect(info.minCompatibilityMinor).toBe('');
+  });
+
+  it.each([
+    ['default', V1330_DEFAULT, 'default', true],
+    ['json, empty strings', V1330_JSON_EMPTY, 'json', true],
+    ['json, omitempty', V1330_JSON_OMITTED, 'json', false],
+    ['yaml, empty strings', V1330_YAML_EMPTY, 'yaml', true],
+    ['yaml, omitempty', V1330_YAML_OMITTED, 'yaml', false],
+  ] as const)('reads 1.33+ %s to the same target', (_name, text, format, hasEmulation) => {
+    const parsed = parseVersionOutput(text);
+    expect(parsed.format).toBe(format);
+    expect(parsed.info).toMatchObject({
+      gitVersion: 'v1.33.0',
+      gitCommit: '60a317eadfcb839692a68eab88b2096f4d708f4f',
+      gitTreeState: 'clean',
+      buildDate: '2025-04-23T13:05:48Z',
+      goVersion: 'go1.24.2',
+      compiler: 'gc',
+      platform: 'linux/arm64',
+      major: '1',
+      minor: '33',
+    });
+    const emulation = ['emulationMajor', 'emulationMinor', 'minCompatibilityMajor', 'minCompatibilityMinor'] as const;
+    // present (empty) when the output had them, absent when it left them out: verify compares only what was there
+    for (const key of emulation) expect(parsed.info[key]).toBe(hasEmulation ? '' : undefined);
+  });
+
+  it('reads 1.33+ -o short as the version only', () => {
+    expect(parseVersionOutput('v1.33.0\n').info).toMatchObject({ gitVersion: 'v1.33.0', gitCommit: '', goVersion: '', minor: '33' });
+  });
+
+  it('refuses emulation fields that are not numbers, in every format', () => {
+    const bad = V1330_DEFAULT.replace('EmulationMinor:""', 'EmulationMinor:"3x"');
+    expect(usageErrorOf(() => parseVersionOutput(bad)).what).toBe('invalid emulationMinor "3x": expected a number or empty');
+    const badYaml = V1330_YAML_EMPTY.replace('minCompatibilityMajor: ""', 'minCompatibilityMajor: "1;2"');
+    expect(usageErrorOf(() => parseVersionOutput(badYaml)).what).toContain('invalid minCompatibilityMajor "1;2"');
   });
 
   it('reads filled emulation fields from json', () => {
