@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { withGlobalOptions } from './commands/options.js';
 import { loadCommands } from './commands/index.js';
+import { TOOL_VERSION } from './version.js';
 
 // yargs wiring only: each command lives in src/commands/<name>.ts.
 const cli = withGlobalOptions(yargs(hideBin(process.argv)))
@@ -14,7 +15,7 @@ const cli = withGlobalOptions(yargs(hideBin(process.argv)))
   .recommendCommands()
   .help()
   .alias('h', 'help')
-  .version(false)
+  .version('version', 'print the tool version (more: kubeadm-forever version [--json])', TOOL_VERSION)
   .wrap(Math.min(110, process.stdout.columns || 100))
   .fail((msg, err) => {
     // yargs reports its own parse errors (e.g. "Not enough arguments following: validity") as a
