@@ -29,8 +29,6 @@ export const commandLoaders: Record<string, () => Promise<{ default: AnyCommand 
  */
 export async function loadCommands(args: readonly string[]): Promise<AnyCommand[]> {
   const first = args.find((a) => !a.startsWith('-'));
-  // `--version` alone is answered by yargs itself: no command module is needed (start-up time)
-  if (first === undefined && args.includes('--version') && !args.some((a) => a === '--help' || a === '-h')) return [];
   const names = first !== undefined && first in commandLoaders ? [first] : Object.keys(commandLoaders);
   return Promise.all(names.map(async (name) => (await commandLoaders[name]!()).default));
 }
