@@ -4,18 +4,13 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cliPath, repoRoot, runCli } from '../helpers/env.js';
 import { runPromtool } from '../helpers/promtool.js';
-import { opensslNotAfter, tempDir } from './pki-support.js';
+import { opensslNotAfter, tempDirs } from './pki-support.js';
 
 // `check --output prometheus` and `--textfile`, through the built CLI, on certificates `ca init`
 // and `kubelet-cert` wrote; Prometheus' own promtool judges the text, openssl the dates.
 
-const dirs: string[] = [];
-const tmp = (p: string) => {
-  const d = tempDir(p);
-  dirs.push(d);
-  return d;
-};
-afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+const { tmp, cleanup } = tempDirs();
+afterAll(cleanup);
 
 interface Sample {
   name: string;
