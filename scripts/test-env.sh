@@ -31,6 +31,19 @@ install_packages() {
     /usr/bin/time=time
   # strings: the reproducibility test greps the binary for host paths;
   # GNU time: the bench (and its smoke test) reads peak RSS
+  [ -x "$FIXTURES/promtool" ] || fetch_promtool   # Prometheus' checker for check --output prometheus
+}
+
+# promtool alone, from Debian's prometheus package: installing the package would also start a
+# Prometheus server (its init script) that nothing here needs.
+fetch_promtool() {
+  local d; d=$(mktemp -d)
+  log "fetching promtool from Debian's prometheus package"
+  (cd "$d" && apt-get download -qq prometheus 2>/dev/null) || { apt-get update -qq; (cd "$d" && apt-get download -qq prometheus); }
+  dpkg -x "$d"/prometheus_*.deb "$d/x"
+  mkdir -p "$FIXTURES"
+  install -m 0755 "$d/x/usr/bin/promtool" "$FIXTURES/promtool"
+  rm -rf "$d"
 }
 
 case "${1:-up}" in

@@ -5,8 +5,17 @@ import { withGlobalOptions } from './commands/options.js';
 import { loadCommands } from './commands/index.js';
 import { reportFailure } from './commands/run.js';
 import { UsageError } from './errors.js';
+import { TOOL_VERSION } from './version.js';
 
 // yargs wiring only: each command lives in src/commands/<name>.ts.
+
+// `--version` alone, answered before yargs and without loading any command module. It is not a
+// yargs-wide option: `bundle export --version vX.Y.Z` has a flag of that name.
+if (process.argv.length === 3 && process.argv[2] === '--version') {
+  process.stdout.write(`${TOOL_VERSION}\n`);
+  process.exit(0);
+}
+
 const cli = withGlobalOptions(yargs(hideBin(process.argv)))
   .scriptName('kubeadm-forever')
   .usage('$0 <command> [options]\n\nA kubeadm that issues ~200-year certificates, built for your exact version.')
@@ -17,6 +26,7 @@ const cli = withGlobalOptions(yargs(hideBin(process.argv)))
   .help()
   .alias('h', 'help')
   .version(false)
+  .epilogue("'kubeadm-forever --version' prints the tool's version; 'kubeadm-forever version [--json]' adds Node, dockerode and the Docker engine.")
   .wrap(Math.min(110, process.stdout.columns || 100))
   .fail((msg, err) => {
     // yargs reports its own parse errors (e.g. "Not enough arguments following: validity") as a

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 /**
  * This tool's version, from package.json (one level above both src/ and dist/), recorded in
@@ -14,3 +15,14 @@ export const TOOL_VERSION: string = (() => {
     return '0.0.0-unknown';
   }
 })();
+
+/** The installed version of a dependency (its package.json), or "unknown" when it cannot be read. */
+export function dependencyVersion(name: string): string {
+  try {
+    const file = createRequire(import.meta.url).resolve(`${name}/package.json`);
+    const pkg = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}

@@ -41,6 +41,30 @@ export async function connectDocker(env: NodeJS.ProcessEnv = process.env): Promi
   return docker;
 }
 
+export interface EngineVersion {
+  host: string;
+  version: string;
+  apiVersion: string;
+  os: string;
+  arch: string;
+}
+
+/**
+ * The engine's own version and API version, asked with a bounded timeout (the `version`
+ * command must answer quickly even when DOCKER_HOST points at a host that never replies).
+ */
+export async function engineVersion(env: NodeJS.ProcessEnv, timeoutMs: number): Promise<EngineVersion> {
+  const host = dockerHost(env);
+  try {
+    // with process.env, docker-modem reads DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH itself
+    const docker = new Docker({ ...(env === process.env ? {} : modemOptionsFrom(env)), timeout: timeoutMs });
+    const v = await docker.version();
+    return { host, version: v.Version, apiVersion: v.ApiVersion, os: v.Os, arch: v.Arch };
+  } catch (err) {
+    throw new KfError(`Docker engine unreachable at ${host}: ${messageOf(err).split('\n')[0]}`, 'start the Docker engine or set DOCKER_HOST to a reachable one');
+  }
+}
+
 function modemOptionsFrom(env: NodeJS.ProcessEnv): Docker.DockerOptions {
   const host = env.DOCKER_HOST;
   if (!host) return { socketPath: '/var/run/docker.sock' };

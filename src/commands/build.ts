@@ -112,10 +112,12 @@ async function build(argv: BuildArgs, out: Output): Promise<number> {
         }),
         noCache: !argv.cache,
         sourceVolume: argv.sourceVolume,
+        goVerbose: argv.verbose,
       },
       {
         step: (t) => out.step(t),
         line: (l) => out.detail(l),
+        progress: (d) => out.progress(d),
         waiting: (t) => out.info(t),
         failureTail: (tail) => {
           out.fail();

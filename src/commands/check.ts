@@ -1,14 +1,22 @@
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
 import { checkPki, formatCheckReport } from '../pki/check.js';
+import { toKubeadmExpirationInfo } from '../pki/check-report-kubeadm.js';
+import { formatPrometheus } from '../pki/check-report-prometheus.js';
+import { replaceFiles } from '../adapters/file-transaction.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
+
+const OUTPUTS = ['table', 'json', 'prometheus', 'kubeadm-json'] as const;
+type CheckOutput = (typeof OUTPUTS)[number];
 
 interface CheckArgs extends GlobalArgs {
   pkiDir: string;
   kubeconfigDir: string;
   kubeletDir: string;
   minYears: number;
+  output?: CheckOutput;
+  textfile?: string;
 }
 
 const command: CommandModule<GlobalArgs, CheckArgs> = {
@@ -19,14 +27,35 @@ const command: CommandModule<GlobalArgs, CheckArgs> = {
       .option('pki-dir', { type: 'string', default: '/etc/kubernetes/pki', describe: 'PKI directory (read recursively)' })
       .option('kubeconfig-dir', { type: 'string', default: '/etc/kubernetes', describe: 'directory with the kubeconfigs (*.conf)' })
       .option('kubelet-dir', { type: 'string', default: '/var/lib/kubelet/pki', describe: "the kubelet's certificate directory" })
-      .option('min-years', { type: 'number', default: 0, describe: 'fail any certificate with fewer years left' }) as unknown as Argv<CheckArgs>,
+      .option('min-years', { type: 'number', default: 0, describe: 'fail any certificate with fewer years left' })
+      .option('output', {
+        alias: 'o',
+        choices: OUTPUTS,
+        describe:
+          'table (default), json (as --json), prometheus (node_exporter textfile metrics), kubeadm-json (the document of kubeadm certs check-expiration -o json)',
+      })
+      .option('textfile', {
+        type: 'string',
+        describe: "also write the prometheus metrics to this file, atomically, mode 0644 (node_exporter's textfile collector reads *.prom)",
+      }) as unknown as Argv<CheckArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       if (!Number.isFinite(a.minYears) || a.minYears < 0) {
         throw new UsageError(`invalid --min-years ${JSON.stringify(String(a.minYears))}`, 'pass a number of years, e.g. --min-years 150');
       }
+      const output = a.output ?? (a.json ? 'json' : 'table');
+      if (a.json && output !== 'json') {
+        throw new UsageError(`--json and --output ${output} both choose what goes on stdout`, 'pass only one of them');
+      }
+      if (a.textfile !== undefined && (a.textfile === '' || a.textfile.endsWith('/'))) {
+        throw new UsageError(`--textfile ${JSON.stringify(a.textfile)} is not a file path`, 'pass a file, e.g. --textfile /var/lib/node_exporter/textfile_collector/kubeadm_forever.prom');
+      }
       const report = checkPki({ pkiDir: a.pkiDir, kubeconfigDir: a.kubeconfigDir, kubeletDir: a.kubeletDir, minYears: a.minYears });
-      out.result(report, formatCheckReport(report));
+      // the metrics say what the check found, failed or not: written before the exit code is chosen
+      if (a.textfile !== undefined) replaceFiles([{ file: a.textfile, data: formatPrometheus(report), mode: 0o644 }]);
+      if (output === 'json' || output === 'table') out.result(report, formatCheckReport(report));
+      else if (output === 'prometheus') process.stdout.write(formatPrometheus(report));
+      else process.stdout.write(`${JSON.stringify(toKubeadmExpirationInfo(report, { pkiDir: a.pkiDir, kubeconfigDir: a.kubeconfigDir }), null, 4)}\n`);
       return report.ok ? 0 : 1;
     }),
 };

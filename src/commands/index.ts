@@ -20,6 +20,7 @@ export const commandLoaders: Record<string, () => Promise<{ default: AnyCommand 
   renew: () => import('./renew.js'),
   audit: () => import('./audit.js'),
   image: () => import('./image.js'),
+  version: () => import('./version.js'),
 };
 
 /**

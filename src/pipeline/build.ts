@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { packDirectory, packFiles, packSelection } from '../adapters/archive.js';
 import type { SourceSelection } from '../adapters/package-closure.js';
@@ -44,6 +47,42 @@ export interface ContainerBuildInput {
   onFailure?: (tail: string[]) => void;
   /** extra cleanup when SIGINT/SIGTERM arrives (temp trees) */
   onSignal?: () => Promise<void>;
+  /**
+   * --verbose: `go build -v`, whose package names arrive through onLine. Not part of the plan
+   * (nor of the manifest's recorded arguments): it only prints, it cannot change the bytes.
+   */
+  goVerbose?: boolean;
+  /** how far the current step is, for people (bytes streamed, packages compiled) */
+  onProgress?: (detail: string) => void;
+  /** the tree is in place and `go build` starts now */
+  onCompile?: () => void;
+}
+
+const MB = 1024 * 1024;
+
+/** Counts the bytes of a tar stream on their way to the engine, against the files' total size. */
+function counted(tar: Readable, totalBytes: number, onProgress?: (detail: string) => void): Readable {
+  if (!onProgress) return tar;
+  let sent = 0;
+  const through = new PassThrough();
+  tar.on('data', (chunk: Buffer) => {
+    sent += chunk.length;
+    onProgress(`${(sent / MB).toFixed(1)}/${(totalBytes / MB).toFixed(1)} MB`);
+  });
+  tar.on('error', (err) => through.destroy(err));
+  return tar.pipe(through);
+}
+
+function totalSize(dir: string, files: readonly string[]): number {
+  let total = 0;
+  for (const f of files) {
+    try {
+      total += fs.lstatSync(path.join(dir, f)).size;
+    } catch {
+      /* the packer reports a missing file itself */
+    }
+  }
+  return total;
 }
 
 /** Top-level names never streamed into a container: git metadata and old build output. */
@@ -71,7 +110,8 @@ export async function buildInContainer<T>(input: ContainerBuildInput, withBinary
   const volumes: Record<string, string> = { [input.goCacheVolume]: GO_CACHE_DIR };
   if (input.sourceVolume) volumes[input.sourceVolume.name] = sourceDir;
   const name = input.sourceVolume ? `${input.sourceVolume.name}-build` : undefined;
-  const spec = { image: input.image, cmd: go.cmd, env: go.env, workingDir: go.workingDir, volumes, name };
+  const cmd = input.goVerbose ? [go.cmd[0]!, go.cmd[1]!, '-v', ...go.cmd.slice(2)] : go.cmd;
+  const spec = { image: input.image, cmd, env: go.env, workingDir: go.workingDir, volumes, name };
   return withBuildContainer(
     input.docker,
     spec,
@@ -92,7 +132,8 @@ export async function buildInContainer<T>(input: ContainerBuildInput, withBinary
         const selection = vol.selection;
         // the overlay files are in the closure of kubeadm; added anyway, should that change
         const files = [...new Set([...selection.files, ...input.overlay.keys()])].sort();
-        await container.putArchive(packSelection(input.sourceDir, { files, symlinks: selection.symlinks }, { prefix, overrides: input.overlay, extraDirs: [outDir] }), '/');
+        const tar = packSelection(input.sourceDir, { files, symlinks: selection.symlinks }, { prefix, overrides: input.overlay, extraDirs: [outDir] });
+        await container.putArchive(counted(tar, totalSize(input.sourceDir, files), input.onProgress), '/');
         // the marker last: a fill cut short leaves no marker, so the next build fills again
         const marker = sourceMarker(vol.contentId, vol.filesDigest, files.length + selection.symlinks.length);
         await container.putArchive(packFiles(new Map([[`${prefix}/${SOURCE_MARKER_FILE}`, marker]])), '/');
@@ -101,7 +142,17 @@ export async function buildInContainer<T>(input: ContainerBuildInput, withBinary
         const tar = packDirectory(input.sourceDir, { prefix, overrides: input.overlay, exclude: EXCLUDED, extraDirs: [outDir] });
         await container.putArchive(tar, '/');
       }
-      const result = await container.run(input.onLine);
+      // with -v, each package name line is one package compiled (cached ones are not printed)
+      input.onCompile?.();
+      let compiled = 0;
+      const onLine =
+        input.goVerbose && input.onProgress
+          ? (line: string) => {
+              if (/^[\w.~-]+(\/[\w.~-]+)*$/.test(line.trim())) input.onProgress!(`${++compiled} packages compiled`);
+              input.onLine?.(line);
+            }
+          : input.onLine;
+      const result = await container.run(onLine);
       if (result.exitCode !== 0) {
         input.onFailure?.(result.tail);
         const compilerLine = [...result.tail].reverse().find((l) => /\.go:\d+(:\d+)?: /.test(l));

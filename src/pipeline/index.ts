@@ -42,6 +42,8 @@ export interface BuildRequest {
    * keeping it in a per-source volume that later builds of the same source reuse
    */
   sourceVolume?: boolean;
+  /** --verbose: the compiler names each package it compiles (go build -v) */
+  goVerbose?: boolean;
 }
 
 export interface BuiltBinary {
@@ -73,6 +75,8 @@ export interface BuildEvents {
   failureTail?(lines: string[]): void;
   /** this run waits for another one (shown even without a TTY) */
   waiting?(text: string): void;
+  /** how far the current step is (e.g. "12.0/33.1 MB"), for a spinner */
+  progress?(detail: string): void;
 }
 
 /** Where one platform's binary goes: `out` itself, or `out-os-arch` when building several. */
@@ -201,6 +205,9 @@ async function buildAll(req: BuildRequest, events: BuildEvents, keyed: CacheKeys
           onLine: events.line,
           onFailure: events.failureTail,
           onSignal: async () => interrupt.cleanup(),
+          goVerbose: req.goVerbose,
+          onProgress: events.progress,
+          onCompile: () => step(`compiling kubeadm ${plan.version.gitVersion} for ${formatPlatform(platform)}`),
         },
         async (container, file) => {
           step(`extracting ${path.basename(out)}`);

@@ -23,6 +23,13 @@ export interface CheckOptions {
 export interface CheckRow {
   /** file, or "file: user NAME" / "file: cluster NAME" for kubeconfig entries */
   source: string;
+  /** the file it was read from (a kubeconfig for embedded data), as found (links not resolved) */
+  file: string;
+  /** for kubeconfig entries: the `clusters[]` or `users[]` entry it came from */
+  embedded?: { kind: 'cluster' | 'user'; name: string };
+  /** serial number, hex as node:crypto gives it */
+  serialNumber: string;
+  notBefore: string;
   subject: string;
   issuer: string;
   notAfter: string;
@@ -52,6 +59,8 @@ export interface CheckReport {
 
 interface Found {
   source: string;
+  file: string;
+  embedded?: CheckRow['embedded'];
   cert: X509Certificate;
   key?: KeyObject;
   /** a key file beside it or embedded that could not be read */
@@ -81,7 +90,7 @@ export function checkPki(opts: CheckOptions): CheckReport {
   const found: Found[] = [];
   const seen = new Set<string>();
 
-  const addFile = (file: string, source: string, keyFile?: string, informational?: string) => {
+  const addFile = (file: string, source: string, keyFile?: string, informational?: string, embedded?: CheckRow['embedded']) => {
     let real: string;
     let pem: string;
     try {
@@ -111,7 +120,7 @@ export function checkPki(opts: CheckOptions): CheckReport {
       if (seen.has(id)) return;
       seen.add(id);
       const label = certs.length > 1 ? `${source} [${i + 1}/${certs.length}]` : source;
-      found.push({ source: label, cert, key: i === 0 ? key : undefined, keyError: i === 0 ? keyError : undefined, informational });
+      found.push({ source: label, file, embedded, cert, key: i === 0 ? key : undefined, keyError: i === 0 ? keyError : undefined, informational });
     });
   };
 
@@ -147,6 +156,7 @@ export function checkPki(opts: CheckOptions): CheckReport {
       }
       for (const ref of refs) {
         const source = `${conf}: ${ref.entry}`;
+        const embedded = { kind: ref.kind === 'ca' ? 'cluster' : 'user', name: ref.entry.replace(/^(cluster|user) /, '') } as const;
         if (ref.data !== undefined) {
           const cert = decodeCertData(ref.data);
           if (!cert) {
@@ -161,9 +171,9 @@ export function checkPki(opts: CheckOptions): CheckReport {
           } catch (err) {
             keyError = `key unreadable: ${messageOf(err).split('\n')[0]}`;
           }
-          found.push({ source, cert, key, keyError });
+          found.push({ source, file: conf, embedded, cert, key, keyError });
         } else if (ref.file !== undefined) {
-          addFile(ref.file, `${source} -> ${ref.file}`, ref.keyFile);
+          addFile(ref.file, `${source} -> ${ref.file}`, ref.keyFile, undefined, embedded);
         }
       }
     }
@@ -200,6 +210,10 @@ export function checkPki(opts: CheckOptions): CheckReport {
     }
     return {
       source: f.source,
+      file: f.file,
+      ...(f.embedded ? { embedded: f.embedded } : {}),
+      serialNumber: f.cert.serialNumber,
+      notBefore: new Date(f.cert.validFrom).toISOString(),
       subject: oneLine(f.cert.subject),
       issuer: oneLine(f.cert.issuer),
       notAfter: notAfter.toISOString(),

@@ -3,60 +3,149 @@ import ora, { type Ora } from 'ora';
 export interface OutputOptions {
   json: boolean;
   verbose: boolean;
+  /** where progress and text go (default process.stderr) */
+  stream?: NodeJS.WriteStream;
+  env?: NodeJS.ProcessEnv;
+  /** milliseconds clock (tests) */
+  now?: () => number;
+}
+
+/** Narrower than this (or 0: unknown, as on serial consoles and `ssh -t` without a size) gets plain lines. */
+export const MIN_SPINNER_COLUMNS = 20;
+
+/** Without a TTY, a phase that took at least this long gets its line with the elapsed time. */
+export const LONG_PHASE_MS = 2000;
+
+/**
+ * How progress is shown on `stream`: a live spinner only on a terminal that can draw one (a TTY,
+ * TERM neither unset nor "dumb", a known width of at least MIN_SPINNER_COLUMNS, no CI variable); plain
+ * lines everywhere else. ora left to itself on a 0-column terminal computes an infinite number of
+ * lines to clear and writes escape codes without end.
+ */
+export function progressMode(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv): 'spinner' | 'lines' {
+  if (stream.isTTY !== true) return 'lines';
+  if (!env.TERM || env.TERM === 'dumb') return 'lines';
+  // as ora's is-interactive decides: any CI variable means a log, not a person
+  if ('CI' in env) return 'lines';
+  const columns = stream.columns;
+  if (typeof columns !== 'number' || !Number.isFinite(columns) || columns < MIN_SPINNER_COLUMNS) return 'lines';
+  return 'spinner';
+}
+
+/** 950 -> "0.9s", 62_000 -> "1m02s". */
+export function formatElapsed(ms: number): string {
+  if (ms < 60_000) return `${(Math.floor(ms / 100) / 10).toFixed(1)}s`;
+  const s = Math.floor(ms / 1000);
+  return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+interface Phase {
+  text: string;
+  started: number;
+  /** "how far", shown after the text on a spinner (e.g. "12.0/33.1 MB") */
+  detail?: string;
 }
 
 /**
  * Human text and progress go to stderr; stdout carries only the single `--json` result
- * document (or, without --json, the human result). ora disables itself when stderr is not a
- * TTY, and we keep it quiet under --json so machine readers see no spinner noise.
+ * document (or, without --json, the human result). Progress: a spinner with the elapsed time
+ * (and how far, where a stage reports it) on a terminal that can draw one; without one, a line
+ * per phase that took LONG_PHASE_MS or more, with its elapsed time (with --verbose every phase's
+ * start too). Nothing of it under --json, so machine readers see no noise.
  */
 export class Output {
   readonly json: boolean;
   readonly verbose: boolean;
+  private readonly stream: NodeJS.WriteStream;
+  private mode: 'spinner' | 'lines';
+  private readonly now: () => number;
   private spinner: Ora | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private phase: Phase | undefined;
+  private lastDraw = 0;
 
   constructor(opts: OutputOptions) {
     this.json = opts.json;
     this.verbose = opts.verbose;
+    this.stream = opts.stream ?? process.stderr;
+    this.mode = progressMode(this.stream, opts.env ?? process.env);
+    this.now = opts.now ?? Date.now;
+    // a terminal resized below MIN_SPINNER_COLUMNS (0 included) mid-run: ora would compute an
+    // infinite number of lines to clear at its next frame. tty streams update `columns` and emit
+    // 'resize' synchronously, before any of ora's timers, so the spinner stops first.
+    if (this.mode === 'spinner') this.stream.on?.('resize', () => this.onResize());
   }
 
-  /** Starts a progress step; the previous one, if still spinning, is marked done. */
+  private onResize(): void {
+    if (progressMode(this.stream, { TERM: 'xterm' }) === 'spinner') return;
+    this.mode = 'lines';
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = undefined;
+    this.spinner?.stop();
+    this.spinner = undefined;
+  }
+
+  /** Starts a progress step; the previous one, if still running, is marked done. */
   step(text: string): void {
     this.succeed();
-    if (process.stderr.isTTY && !this.json) {
-      this.spinner = ora({ text, stream: process.stderr, discardStdin: false }).start();
+    this.phase = { text, started: this.now() };
+    if (this.json) return;
+    if (this.mode === 'spinner') {
+      this.spinner = ora({ text, stream: this.stream, discardStdin: false }).start();
+      // the elapsed time ticks on its own; unref: a forgotten step never keeps the process alive
+      this.ticker = setInterval(() => this.render(), 1000);
+      this.ticker.unref();
     } else if (this.verbose) {
-      process.stderr.write(`• ${text}\n`);
+      this.stream.write(`• ${text}\n`);
+    }
+  }
+
+  /** How far the running step is, e.g. "12.0/33.1 MB" (spinner only: never floods a log). */
+  progress(detail: string): void {
+    if (!this.phase) return;
+    this.phase.detail = detail;
+    this.render();
+    // drawn now rather than at ora's next frame (a short step would end first), at most 10 times a second
+    if (this.spinner && this.now() - this.lastDraw >= 100) {
+      this.lastDraw = this.now();
+      this.spinner.render();
     }
   }
 
   succeed(text?: string): void {
+    const phase = this.endPhase();
+    if (!phase || this.json) return;
+    const elapsed = formatElapsed(this.now() - phase.started);
     if (this.spinner) {
-      this.spinner.succeed(text);
+      this.spinner.succeed(`${text ?? phase.text} (${elapsed})`);
       this.spinner = undefined;
+    } else if (this.now() - phase.started >= LONG_PHASE_MS) {
+      this.stream.write(`✔ ${text ?? phase.text} (${elapsed})\n`);
     }
   }
 
+  /** The running step failed: its error lines (printed by the caller) tell the rest. */
   fail(text?: string): void {
+    const phase = this.endPhase();
     if (this.spinner) {
-      this.spinner.fail(text);
+      this.spinner.fail(text ?? phase?.text);
       this.spinner = undefined;
     }
   }
 
   /** Informational text for people: stderr, always (also under --json). */
   info(text: string): void {
-    this.pauseSpinner(() => process.stderr.write(`${text}\n`));
+    this.pauseSpinner(() => this.stream.write(`${text}\n`));
   }
 
   warn(text: string): void {
-    this.pauseSpinner(() => process.stderr.write(`warning: ${text}\n`));
+    this.pauseSpinner(() => this.stream.write(`warning: ${text}\n`));
   }
 
   /** Build logs and other detail, only with --verbose. */
   detail(text: string): void {
     if (!this.verbose) return;
-    this.pauseSpinner(() => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`));
+    this.pauseSpinner(() => this.stream.write(text.endsWith('\n') ? text : `${text}\n`));
   }
 
   /**
@@ -70,6 +159,20 @@ export class Output {
     } else if (human !== undefined) {
       process.stdout.write(human.endsWith('\n') ? human : `${human}\n`);
     }
+  }
+
+  private endPhase(): Phase | undefined {
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = undefined;
+    const phase = this.phase;
+    this.phase = undefined;
+    return phase;
+  }
+
+  private render(): void {
+    if (!this.spinner || !this.phase) return;
+    const { text, detail, started } = this.phase;
+    this.spinner.text = `${text}${detail ? ` ${detail}` : ''} (${formatElapsed(this.now() - started)})`;
   }
 
   private pauseSpinner(write: () => void): void {

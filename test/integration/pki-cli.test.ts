@@ -10,20 +10,15 @@ import {
   opensslText,
   opensslVerify,
   snapshot,
-  tempDir,
+  tempDirs,
   yearsFromNow,
 } from './pki-support.js';
 
 // `ca init`, `kubelet-cert`, `check` and their hostile inputs, through the built CLI, with
 // openssl as the independent checker of what was written.
 
-const dirs: string[] = [];
-const tmp = (p: string) => {
-  const d = tempDir(p);
-  dirs.push(d);
-  return d;
-};
-afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+const { tmp, cleanup } = tempDirs();
+afterAll(cleanup);
 
 const CAS = [
   { file: 'ca.crt', key: 'ca.key', cn: 'kubernetes' },

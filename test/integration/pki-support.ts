@@ -10,6 +10,19 @@ export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `kf-${prefix}-`));
 }
 
+/** tempDir for one test file: `tmp(prefix)` makes one, `cleanup()` (in afterAll) removes them all. */
+export function tempDirs(): { tmp: (prefix: string) => string; cleanup: () => void } {
+  const dirs: string[] = [];
+  return {
+    tmp: (prefix) => {
+      const d = tempDir(prefix);
+      dirs.push(d);
+      return d;
+    },
+    cleanup: () => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })),
+  };
+}
+
 /** `openssl x509 -noout -text` (plus -enddate, -serial, -subject lines) of a PEM file. */
 export function opensslText(file: string): string {
   return execFileSync('openssl', ['x509', '-in', file, '-noout', '-text', '-subject', '-issuer', '-serial', '-enddate', '-nameopt', 'RFC2253'], {

@@ -7,6 +7,9 @@ const layout = nodeLayout('/etc/kubernetes', '/var/lib/kubelet/pki');
 const leaf = { hours: 199 * 8760, text: '199y' };
 const row = (source: string, yearsLeft: number, extra: Partial<CheckRow> = {}): CheckRow => ({
   source,
+  file: source,
+  serialNumber: '01',
+  notBefore: '2025-01-01T00:00:00.000Z',
   subject: 'CN=x',
   issuer: 'CN=kubernetes',
   notAfter: '2225-01-01T00:00:00.000Z',
