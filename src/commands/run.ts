@@ -29,6 +29,8 @@ export async function runCommand<A extends GlobalArgs>(
     process.exitCode = code ?? 0;
   } catch (err) {
     out.fail();
-    process.exitCode = reportFailure(err, { json: argv.json, verbose: argv.verbose });
+    // a command that printed its result document (e.g. verify's report) and then fails keeps
+    // stdout to that one document; the two error lines still go to stderr
+    process.exitCode = reportFailure(err, { json: argv.json && !out.resultWritten, verbose: argv.verbose });
   }
 }

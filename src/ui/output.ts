@@ -148,12 +148,16 @@ export class Output {
     this.pauseSpinner(() => this.stream.write(text.endsWith('\n') ? text : `${text}\n`));
   }
 
+  /** Set once the result is out: a failure after it must not put a second document on stdout. */
+  resultWritten = false;
+
   /**
    * The command's result: with --json the document on stdout; otherwise `human` (if given)
    * on stdout.
    */
   result(doc: unknown, human?: string): void {
     this.succeed();
+    this.resultWritten = true;
     if (this.json) {
       process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
     } else if (human !== undefined) {
