@@ -166,3 +166,28 @@ describe('rollback of archives that are small on disk and huge unpacked', () => 
     expect(measured(late).stderr).toMatch(/its first member is "kubernetes\/first", not backup\.json/);
   });
 });
+
+describe('rollback is all or nothing across files', () => {
+  it('a swap that fails half-way puts back every file already restored; a sound run then restores all', async () => {
+    fs.writeFileSync(path.join(k8s, 'admin.conf'), 'CURRENT ADMIN\n', { mode: 0o600 });
+    fs.writeFileSync(path.join(kubelet, 'kubelet-client.pem'), 'CURRENT KUBELET\n', { mode: 0o600 });
+    const b = await backupOf([
+      ...base(),
+      file('kubernetes/admin.conf', 'OLD ADMIN\n'),
+      file('kubernetes/pki/ca.crt', 'OLD CA\n', 0o644),
+      file('kubelet-pki/kubelet-client.pem', 'OLD KUBELET\n'),
+    ]);
+    const watched = [path.join(k8s, 'admin.conf'), path.join(k8s, 'pki/ca.crt'), path.join(kubelet, 'kubelet-client.pem')];
+    const before = watched.map((f) => fs.readFileSync(f, 'utf8'));
+    const args = ['renew', '--rollback', b, '--kubernetes-dir', k8s, '--kubelet-pki-dir', kubelet, '--backup-dir', path.join(dir, 'backups'), '--restart', 'none'];
+    const failed = runCli(args, { env: { KF_TEST_FAULT: 'fail-swap:2' } });
+    expect(failed.status).toBe(1);
+    expect(failed.stderr).toMatch(/(^|\n)error: .+\nnext: .+\n$/);
+    expect(watched.map((f) => fs.readFileSync(f, 'utf8'))).toEqual(before);
+    for (const d of [k8s, path.join(k8s, 'pki'), kubelet]) expect(fs.readdirSync(d).filter((n) => n.includes('.tmp'))).toEqual([]);
+    const ok = runCli(args);
+    expect(ok.stderr).not.toMatch(/^error:/m);
+    expect(ok.status).toBe(0);
+    expect(watched.map((f) => fs.readFileSync(f, 'utf8'))).toEqual(['OLD ADMIN\n', 'OLD CA\n', 'OLD KUBELET\n']);
+  });
+});

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { replaceFiles } from '../../src/adapters/file-transaction.js';
 import { isKfError } from '../../src/errors.js';
 import {
   changedFiles,
@@ -72,8 +73,7 @@ describe('renew backups', () => {
     ]);
     const verified = await readBackup(file);
     expect(verified.contents.get('extra/kubeadm-config.yaml')?.toString()).toBe('kind: ConfigMap\n');
-    restoreRoot(verified, 'kubernetes', k8s);
-    restoreRoot(verified, 'kubelet-pki', kubelet);
+    replaceFiles([...restoreRoot(verified, 'kubernetes', k8s).staged, ...restoreRoot(verified, 'kubelet-pki', kubelet).staged]);
     // only the file the backup never had is left over
     expect(changedFiles(before, snapshot(roots()))).toEqual(['kubernetes/super-admin.conf']);
     expect(fs.statSync(path.join(k8s, 'pki/ca.key')).mode & 0o777).toBe(0o600);

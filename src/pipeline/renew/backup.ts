@@ -4,6 +4,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
+import type { StagedEntry } from '../../adapters/file-transaction.js';
 import { isSystemError, KfError, messageOf } from '../../errors.js';
 
 /**
@@ -342,13 +343,15 @@ export function checkRestore(backup: VerifiedBackup, root: string, dir: string):
 }
 
 /**
- * Writes a verified backup's root back to `dir` (checkRestore first): every file through a
- * temp name (created exclusively, so never through a link) and a rename, with its recorded
- * mode masked by safeMode; a link replaces a file only because the backup recorded that link,
- * inside the root. Files that exist now but not in the backup are left alone.
+ * Prepares a verified backup's root for writing back to `dir` (checkRestore first): makes its
+ * directories and returns each file (recorded mode masked by safeMode) and link (only as the
+ * backup recorded it, inside the root) for one replaceFiles transaction, which writes through
+ * exclusively created temp names and renames, so never through a link. Files that exist now but
+ * not in the backup are left alone.
  */
-export function restoreRoot(backup: VerifiedBackup, root: string, dir: string): string[] {
+export function restoreRoot(backup: VerifiedBackup, root: string, dir: string): { staged: StagedEntry[]; restored: string[] } {
   checkRestore(backup, root, dir);
+  const staged: StagedEntry[] = [];
   const restored: string[] = [];
   // directories first, parents before children, whatever order backup.json lists them in
   const depth = (p: string) => p.split('/').length;
@@ -359,21 +362,8 @@ export function restoreRoot(backup: VerifiedBackup, root: string, dir: string): 
       fs.chmodSync(target, safeMode(e.mode));
       continue;
     }
-    const tmp = path.join(path.dirname(target), `.kubeadm-forever-restore-${process.pid}-${path.basename(target)}`);
-    fs.rmSync(tmp, { force: true });
-    try {
-      if (e.type === 'symlink') {
-        fs.symlinkSync(e.target, tmp);
-      } else {
-        fs.writeFileSync(tmp, backup.contents.get(e.path)!, { mode: safeMode(e.mode), flag: 'wx' });
-        fs.chmodSync(tmp, safeMode(e.mode));
-      }
-      fs.renameSync(tmp, target);
-    } catch (err) {
-      fs.rmSync(tmp, { force: true });
-      throw err;
-    }
+    staged.push(e.type === 'symlink' ? { file: target, linkTo: e.target } : { file: target, data: backup.contents.get(e.path)!, mode: safeMode(e.mode) });
     restored.push(e.path);
   }
-  return restored;
+  return { staged, restored };
 }

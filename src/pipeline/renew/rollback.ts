@@ -1,3 +1,4 @@
+import { replaceFiles, type StagedEntry } from '../../adapters/file-transaction.js';
 import { checkRestore, readBackup, restoreRoot, snapshot, writeBackup } from './backup.js';
 import type { NodeLayout } from './node.js';
 import type { Progress } from './renew.js';
@@ -62,7 +63,15 @@ export async function rollback(o: RollbackOptions): Promise<RollbackReport> {
   progress.info(`backup of the current state: ${pre.file}`);
 
   progress.step('restoring');
-  for (const r of roots) report.restored.push(...restoreRoot(backup, r, targets[r]!));
+  // every file of every root in one transaction: a failure puts back what was swapped, and a
+  // failed put-back names each file's state and the pre-rollback backup
+  const staged: StagedEntry[] = [];
+  for (const r of roots) {
+    const root = restoreRoot(backup, r, targets[r]!);
+    staged.push(...root.staged);
+    report.restored.push(...root.restored);
+  }
+  replaceFiles(staged, { backupDir: pre.file });
   progress.step(`restarting the control plane (${o.restart})`);
   report.restart = await restartAsChosen(layout, o, (l) => progress.detail(l));
   return report;
