@@ -51,7 +51,7 @@ interface Phase {
  * document (or, without --json, the human result). Progress: a spinner with the elapsed time
  * (and how far, where a stage reports it) on a terminal that can draw one; without one, a line
  * per phase that took LONG_PHASE_MS or more, with its elapsed time (with --verbose every phase's
- * start too). Nothing of it under --json, so machine readers see no noise.
+ * start too). Under --json only --verbose's start lines, on stderr: stdout stays the document.
  */
 export class Output {
   readonly json: boolean;
@@ -89,8 +89,9 @@ export class Output {
   step(text: string): void {
     this.succeed();
     this.phase = { text, started: this.now() };
-    if (this.json) return;
-    if (this.mode === 'spinner') {
+    // under --json no spinner and no elapsed-time lines; --verbose still names each phase on
+    // stderr (stdout stays the one document)
+    if (this.mode === 'spinner' && !this.json) {
       this.spinner = ora({ text, stream: this.stream, discardStdin: false }).start();
       // the elapsed time ticks on its own; unref: a forgotten step never keeps the process alive
       this.ticker = setInterval(() => this.render(), 1000);
