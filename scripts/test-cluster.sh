@@ -9,7 +9,7 @@
 #   bin/                    kube-apiserver kube-controller-manager kube-scheduler kubelet
 #                           kubeadm (stock) kubectl, all from that one fixed tree
 #   ready                   written last; when it names this RECIPE, nothing runs
-# Needs: golang-1.19-go, rsync, golang-github-modern-go-reflect2-dev (scripts/test-env.sh).
+# Installs what it needs from Debian: rsync (make), reflect2 1.0.2, etcd-server (the etcd image).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,15 +21,22 @@ REFLECT2=/usr/share/gocode/src/github.com/modern-go/reflect2
 GO=/usr/lib/go-1.19/bin
 BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubeadm kubectl)
 # Bump RECIPE when the steps below change what is built: a stale cache is then rebuilt.
-RECIPE=1
+RECIPE=2
 STAMP="recipe $RECIPE: ${BINARIES[*]}"
 
 log() { echo "[test-cluster] $*" >&2; }
 
+missing=()
+command -v rsync >/dev/null || missing+=(rsync)
+[ -d "$REFLECT2" ] || missing+=(golang-github-modern-go-reflect2-dev)
+[ -x /usr/bin/etcd ] || missing+=(etcd-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 [ -s "$TARBALL" ] || { log "missing $TARBALL (scripts/test-env.sh up downloads it)"; exit 1; }
-[ -d "$REFLECT2" ] || { log "missing $REFLECT2 (apt-get install golang-github-modern-go-reflect2-dev)"; exit 1; }
 [ -x "$GO/go" ] || { log "missing $GO/go (apt-get install golang-1.19-go)"; exit 1; }
-command -v rsync >/dev/null || { log "missing rsync (make uses it)"; exit 1; }
 
 mkdir -p "$DIR"
 exec 9>"$DIR/lock"
@@ -40,22 +47,28 @@ fi
 rm -f "$DIR/ready"
 start=$(date +%s)
 
-if [ "$(cat "$DIR/src.ready" 2>/dev/null)" != "$STAMP" ]; then
-  log "unpacking and fixing the 1.20.2 tree"
+if [ ! -f "$DIR/src.ready" ]; then
+  log "unpacking the 1.20.2 tree"
   rm -rf "$DIR/src"
   mkdir -p "$DIR/src"
   tar -C "$DIR/src" -xzf "$TARBALL"
-  rm -rf "$TREE/vendor/github.com/modern-go/reflect2"
-  cp -a "$REFLECT2" "$TREE/vendor/github.com/modern-go/reflect2"
-  # The kubelet's OOM score adjustments: -998 for pod sandboxes, -997/-999 elsewhere -> 0.
-  sed -i 's/defaultSandboxOOMAdj int = -998/defaultSandboxOOMAdj int = 0/' "$TREE/pkg/kubelet/dockershim/docker_sandbox.go"
-  sed -i -e 's/KubeletOOMScoreAdj int = -999/KubeletOOMScoreAdj int = 0/' \
-    -e 's/KubeProxyOOMScoreAdj  int = -999/KubeProxyOOMScoreAdj  int = 0/' \
-    -e 's/guaranteedOOMScoreAdj int = -997/guaranteedOOMScoreAdj int = 0/' "$TREE/pkg/kubelet/qos/policy.go"
-  grep -q 'defaultSandboxOOMAdj int = 0' "$TREE/pkg/kubelet/dockershim/docker_sandbox.go"
-  [ "$(grep -c 'OOMScoreAdj \+int = 0' "$TREE/pkg/kubelet/qos/policy.go")" = 3 ] || { log "OOM change did not apply"; exit 1; }
-  echo "$STAMP" >"$DIR/src.ready"
+  echo unpacked >"$DIR/src.ready"
 fi
+# The fixes, idempotent (a RECIPE bump reapplies them without unpacking again: make stays warm).
+rm -rf "$TREE/vendor/github.com/modern-go/reflect2"
+cp -a "$REFLECT2" "$TREE/vendor/github.com/modern-go/reflect2"
+# Kubelet, test only: its OOM score adjustments (-998 for pod sandboxes, -997/-999 elsewhere)
+# become 0, and it only warns about kernel tunables (vm.overcommit_memory, kernel.panic,
+# kernel.panic_on_oops...) where it would change them: they are global, not the test's to set.
+sed -i 's/defaultSandboxOOMAdj int = -998/defaultSandboxOOMAdj int = 0/' "$TREE/pkg/kubelet/dockershim/docker_sandbox.go"
+sed -i -e 's/KubeletOOMScoreAdj int = -999/KubeletOOMScoreAdj int = 0/' \
+  -e 's/KubeProxyOOMScoreAdj  int = -999/KubeProxyOOMScoreAdj  int = 0/' \
+  -e 's/guaranteedOOMScoreAdj int = -997/guaranteedOOMScoreAdj int = 0/' "$TREE/pkg/kubelet/qos/policy.go"
+sed -i 's/^\tb := KernelTunableModify$/\tb := KernelTunableWarn/' "$TREE/pkg/kubelet/cm/container_manager_linux.go"
+grep -q 'defaultSandboxOOMAdj int = 0' "$TREE/pkg/kubelet/dockershim/docker_sandbox.go" &&
+  [ "$(grep -c 'OOMScoreAdj \+int = 0' "$TREE/pkg/kubelet/qos/policy.go")" = 3 ] &&
+  grep -q '^.b := KernelTunableWarn$' "$TREE/pkg/kubelet/cm/container_manager_linux.go" ||
+  { log "a test-only kubelet change did not apply (another source?)"; exit 1; }
 
 log "make ${BINARIES[*]} (Go 1.19; cold: about 15-25 min on 2 cores)"
 whats=()

@@ -84,6 +84,7 @@ fetch_k8s_source() {
 case "${1:-up}" in
   up)
     need_root; install_packages; start_docker; make_go_image; fetch_k8s_source
+    KF_TEST_FIXTURES=$FIXTURES bash "$ROOT/scripts/test-cluster.sh"   # live-cluster e2e binaries (cached)
     log "ready: image $GO_IMAGE, source $K8S_TARBALL" ;;
   down)
     if [ -f "$PIDFILE" ]; then
