@@ -9,7 +9,7 @@
 #   bin/                    kube-apiserver kube-controller-manager kube-scheduler kubelet
 #                           kubeadm (stock) kubectl, all from that one fixed tree
 #   ready                   written last; when it names this RECIPE, nothing runs
-# Installs what it needs from Debian: rsync (make), reflect2 1.0.2, etcd-server (the etcd image).
+# Installs what it needs from Debian: rsync (make), reflect2 1.0.2, etcd-server (the etcd image), curl.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +30,7 @@ missing=()
 command -v rsync >/dev/null || missing+=(rsync)
 [ -d "$REFLECT2" ] || missing+=(golang-github-modern-go-reflect2-dev)
 [ -x /usr/bin/etcd ] || missing+=(etcd-server)
+command -v curl >/dev/null || missing+=(curl)   # the test asks the kubelet and etcd for /healthz
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   apt-get update -qq

@@ -206,6 +206,8 @@ export class LiveCluster {
         'apiVersion: kubeadm.k8s.io/v1beta2',
         'kind: ClusterConfiguration',
         'kubernetesVersion: v1.20.2',
+        'apiServer:',
+        '  timeoutForControlPlane: 10m0s', // 4m by default; the shared 2-core machine can be slower
         '---',
         // no systemd, cgroup v1, no swap rules: shared/environment.md
         'apiVersion: kubelet.config.k8s.io/v1beta1',
