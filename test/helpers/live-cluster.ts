@@ -183,11 +183,12 @@ export class LiveCluster {
       const name = /\/([a-z-]+):/.exec(image)?.[1];
       if (name && componentBinaries.includes(name)) this.importImage(image, [{ from: clusterBin(name), to: `/usr/local/bin/${name}` }], [path_]);
       else if (name === 'etcd') this.importImage(image, [{ from: '/usr/bin/etcd', to: '/usr/local/bin/etcd' }], [path_]);
-      else if (name === 'pause') {
-        // a pause whose entrypoint sleeps (busybox: static)
+      else {
+        // pause: its entrypoint sleeps (busybox is static). coredns and kube-proxy (addons,
+        // skipped, never run) get the same image only so that preflight finds every image and
+        // does not try to pull (no registry here)
         this.importImage(image, [{ from: '/bin/busybox', to: '/bin/busybox' }], ['ENTRYPOINT ["/bin/busybox", "sleep", "2147483647"]']);
       }
-      // coredns and kube-proxy: addons, skipped
     }
     return images;
   }
@@ -236,6 +237,9 @@ export class LiveCluster {
       '--kubeconfig=/etc/kubernetes/kubelet.conf',
       '--config=/var/lib/kubelet/config.yaml',
       '--docker-endpoint=unix:///run/docker.sock',
+      // config.yaml's `enforceNodeAllocatable: []` comes back defaulted to [pods], which
+      // cgroupsPerQOS: false refuses; an empty flag value means none
+      '--enforce-node-allocatable=',
       ...flags,
     ];
     this.kubeletStarts++;
@@ -263,13 +267,17 @@ export class LiveCluster {
     await until('kube-apiserver /readyz', timeoutMs, () => this.kubectl(['get', '--raw', '/readyz'], { timeoutMs: 30_000, extra }).stdout.trim() === 'ok', () => `${this.logOf('kubelet', 20)}\n${this.containerLogs('kube-apiserver')}`);
   }
 
-  /** The node's Ready condition: status and last heartbeat. */
+  /**
+   * The node's Ready condition and the kubelet's last heartbeat: its Lease's renewTime (every
+   * 10 s; the node status itself is re-posted only every 5 min when nothing changes).
+   */
   nodeReady(): { status: string; heartbeat: string; reason: string } | undefined {
     const r = this.kubectl(['get', 'node', nodeName, '-o', 'json']);
-    if (r.status !== 0) return undefined;
-    const node = JSON.parse(r.stdout) as { status: { conditions: { type: string; status: string; lastHeartbeatTime: string; reason: string }[] } };
+    const lease = this.kubectl(['get', 'lease', '-n', 'kube-node-lease', nodeName, '-o', 'jsonpath={.spec.renewTime}']);
+    if (r.status !== 0 || lease.status !== 0) return undefined;
+    const node = JSON.parse(r.stdout) as { status: { conditions: { type: string; status: string; reason: string }[] } };
     const c = node.status.conditions.find((x) => x.type === 'Ready');
-    return c ? { status: c.status, heartbeat: c.lastHeartbeatTime, reason: c.reason } : undefined;
+    return c ? { status: c.status, heartbeat: lease.stdout.trim(), reason: c.reason } : undefined;
   }
 
   async waitNodeReady(after?: string, timeoutMs = 180_000): Promise<{ status: string; heartbeat: string; reason: string }> {
@@ -277,6 +285,41 @@ export class LiveCluster {
       const c = this.nodeReady();
       return c && c.status === 'True' && (!after || new Date(c.heartbeat) > new Date(after)) ? c : undefined;
     }, () => `${JSON.stringify(this.nodeReady())}\n${this.logOf('kubelet', 30)}`);
+  }
+
+  /** etcd and the three control-plane components all running as containers. */
+  async waitStaticPods(timeoutMs = 180_000): Promise<string[]> {
+    return until('the four static pods running', timeoutMs, () => (this.runningComponents().length === 4 ? this.runningComponents() : undefined), () => this.runningComponents().join(', '));
+  }
+
+  /**
+   * The kubelet's client certificate + key as one PEM: its rotation store
+   * (pki/kubelet-client-current.pem) when there is one, else what kubelet.conf embeds.
+   */
+  kubeletClientPem(): { pem: string; from: string } {
+    const current = this.kubeletCurrentFile();
+    if (current) return { pem: fs.readFileSync(current, 'utf8'), from: current };
+    const conf = fs.readFileSync(path.join(this.kubernetesDir, 'kubelet.conf'), 'utf8');
+    const data = (k: string) => Buffer.from(new RegExp(`${k}: (\\S+)`).exec(conf)?.[1] ?? '', 'base64').toString('utf8');
+    return { pem: data('client-certificate-data') + data('client-key-data'), from: 'kubelet.conf (embedded)' };
+  }
+
+  /** A path inside the node as the host sees it (the node's two bound dirs). */
+  hostPath(inNode: string): string {
+    for (const [from, to] of [['/var/lib/kubelet', this.kubeletDir], ['/etc/kubernetes', this.kubernetesDir]] as const) {
+      if (inNode === from || inNode.startsWith(`${from}/`)) return to + inNode.slice(from.length);
+    }
+    return inNode;
+  }
+
+  /** Host path of the file kubelet-client-current.pem links to (its target is a path inside the node). */
+  kubeletCurrentFile(): string | undefined {
+    const link = path.join(this.kubeletPkiDir, 'kubelet-client-current.pem');
+    const st = fs.lstatSync(link, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    if (!st.isSymbolicLink()) return link;
+    const target = fs.readlinkSync(link);
+    return this.hostPath(path.isAbsolute(target) ? target : path.join('/var/lib/kubelet/pki', target));
   }
 
   private runningComponents(): string[] {
