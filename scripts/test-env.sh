@@ -56,6 +56,7 @@ case "${1:-up}" in
     fetch_go_debs 1.22 "$GO_DEBS"
     make_go_image_debs 1.22 "$GO_DEBS"
     fetch_k8s_source "$FIXTURES"
+    KF_TEST_FIXTURES=$FIXTURES bash "$KF_ROOT/scripts/test-cluster.sh"   # live-cluster e2e binaries (cached)
     log "ready: images $GO_IMAGE and golang:$(go_deb_version 1.22 "$GO_DEBS")-alpine, source $FIXTURES/$KF_K8S_TARBALL_NAME" ;;
   down)
     stop_docker "$PIDFILE" ;;

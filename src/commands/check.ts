@@ -4,6 +4,7 @@ import { checkPki, formatCheckReport } from '../pki/check.js';
 import { toKubeadmExpirationInfo } from '../pki/check-report-kubeadm.js';
 import { formatPrometheus } from '../pki/check-report-prometheus.js';
 import { replaceFiles } from '../adapters/file-transaction.js';
+import { checkLiveApiserver, formatLive, withLive } from '../pki/live.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
 
@@ -17,6 +18,7 @@ interface CheckArgs extends GlobalArgs {
   minYears: number;
   output?: CheckOutput;
   textfile?: string;
+  apiserver: string;
 }
 
 const command: CommandModule<GlobalArgs, CheckArgs> = {
@@ -37,7 +39,8 @@ const command: CommandModule<GlobalArgs, CheckArgs> = {
       .option('textfile', {
         type: 'string',
         describe: "also write the prometheus metrics to this file, atomically, mode 0644 (node_exporter's textfile collector reads *.prom)",
-      }) as unknown as Argv<CheckArgs>,
+      })
+      .option('apiserver', { type: 'string', default: 'auto', describe: "the API server's served certificate: auto (the kube-apiserver process here), none, or HOST:PORT" }) as unknown as Argv<CheckArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       if (!Number.isFinite(a.minYears) || a.minYears < 0) {
@@ -50,10 +53,11 @@ const command: CommandModule<GlobalArgs, CheckArgs> = {
       if (a.textfile !== undefined && (a.textfile === '' || a.textfile.endsWith('/'))) {
         throw new UsageError(`--textfile ${JSON.stringify(a.textfile)} is not a file path`, 'pass a file, e.g. --textfile /var/lib/node_exporter/textfile_collector/kubeadm_forever.prom');
       }
-      const report = checkPki({ pkiDir: a.pkiDir, kubeconfigDir: a.kubeconfigDir, kubeletDir: a.kubeletDir, minYears: a.minYears });
+      const live = await checkLiveApiserver({ apiserver: a.apiserver, pkiDir: a.pkiDir, minYears: a.minYears });
+      const report = withLive(checkPki({ pkiDir: a.pkiDir, kubeconfigDir: a.kubeconfigDir, kubeletDir: a.kubeletDir, minYears: a.minYears }), live);
       // the metrics say what the check found, failed or not: written before the exit code is chosen
       if (a.textfile !== undefined) replaceFiles([{ file: a.textfile, data: formatPrometheus(report), mode: 0o644 }]);
-      if (output === 'json' || output === 'table') out.result(report, formatCheckReport(report));
+      if (output === 'json' || output === 'table') out.result(report, `${formatCheckReport(report)}\n${formatLive(live)}`);
       else if (output === 'prometheus') process.stdout.write(formatPrometheus(report));
       else process.stdout.write(`${JSON.stringify(toKubeadmExpirationInfo(report, { pkiDir: a.pkiDir, kubeconfigDir: a.kubeconfigDir }), null, 4)}\n`);
       return report.ok ? 0 : 1;
