@@ -1,4 +1,16 @@
 import ora, { type Ora } from 'ora';
+import { escapeControl } from '../errors.js';
+
+/**
+ * Informational text may echo input (file names, subjects): control characters escaped as in
+ * errors, but the line breaks and tabs of a multi-line message kept.
+ */
+export function escapeLines(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => line.split('\t').map(escapeControl).join('\t'))
+    .join('\n');
+}
 
 export interface OutputOptions {
   json: boolean;
@@ -136,11 +148,11 @@ export class Output {
 
   /** Informational text for people: stderr, always (also under --json). */
   info(text: string): void {
-    this.pauseSpinner(() => this.stream.write(`${text}\n`));
+    this.pauseSpinner(() => this.stream.write(`${escapeLines(text)}\n`));
   }
 
   warn(text: string): void {
-    this.pauseSpinner(() => this.stream.write(`warning: ${text}\n`));
+    this.pauseSpinner(() => this.stream.write(`warning: ${escapeLines(text)}\n`));
   }
 
   /** Build logs and other detail, only with --verbose. */

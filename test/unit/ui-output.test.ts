@@ -64,3 +64,14 @@ describe('Output without a terminal', () => {
     expect(text()).toBe('• filling\n');
   });
 });
+
+describe('informational lines echo input escaped', () => {
+  it('escapes control characters in info and warn, keeping line breaks and tabs', () => {
+    const chunks: string[] = [];
+    const stream = { isTTY: false, write: (c: string) => (chunks.push(c), true) } as unknown as NodeJS.WriteStream;
+    const out = new Output({ json: false, verbose: false, stream, env: {} });
+    out.info('file a\x1b[2Jb\nsecond\tline');
+    out.warn('subject \x07\u009b');
+    expect(chunks.join('')).toBe('file a\\x1b[2Jb\nsecond\tline\nwarning: subject \\x07\\x9b\n');
+  });
+});
