@@ -69,7 +69,13 @@ const USAGE = `usage: node bench/run.mjs [--tree DIR --version-file FILE] [--ima
   --strict             exit 3 when a target is missed`;
 
 export function parseArgs(argv) {
-  const opts = { tree: undefined, versionFile: undefined, image: 'local/golang:1.19.8', json: false, strict: false };
+  const opts = {
+    tree: undefined,
+    versionFile: undefined,
+    image: 'local/golang:1.19.8',
+    json: false,
+    strict: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -88,9 +94,14 @@ export function parseArgs(argv) {
     } else throw new BenchError(`unknown argument ${a}`, USAGE, 2);
   }
   if (opts.tree !== undefined && opts.versionFile === undefined) {
-    throw new BenchError('--tree needs --version-file', 'pass the saved `kubeadm version` output of that tree', 2);
+    throw new BenchError(
+      '--tree needs --version-file',
+      'pass the saved `kubeadm version` output of that tree',
+      2,
+    );
   }
-  if (!/^[A-Za-z0-9][A-Za-z0-9_./:@-]*$/.test(opts.image)) throw new BenchError(`--image '${opts.image}' is not an image name`, USAGE, 2);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_./:@-]*$/.test(opts.image))
+    throw new BenchError(`--image '${opts.image}' is not an image name`, USAGE, 2);
   return opts;
 }
 
@@ -160,7 +171,12 @@ function spawnChild(cmd, args, opts = {}) {
   const done = new Promise((resolve) => {
     child.on('close', (code, signal) => {
       made.children.delete(child);
-      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      });
     });
     child.on('error', (e) => {
       made.children.delete(child);
@@ -171,7 +187,12 @@ function spawnChild(cmd, args, opts = {}) {
 }
 
 function tail(text, n = 15) {
-  return text.trimEnd().split('\n').slice(-n).map((l) => `    ${l}`).join('\n');
+  return text
+    .trimEnd()
+    .split('\n')
+    .slice(-n)
+    .map((l) => `    ${l}`)
+    .join('\n');
 }
 
 /** The default tree: the unpacked fixture, else the tarball unpacked into a temp dir. */
@@ -179,7 +200,10 @@ async function defaultTree() {
   const fixture = path.join(fixturesDir, 'kubernetes-1.20.2');
   if (fs.existsSync(path.join(fixture, 'cmd/kubeadm'))) return fixture;
   if (!fs.existsSync(k8sTarball)) {
-    throw new BenchError(`Debian's kubernetes source tarball missing at ${k8sTarball}`, "run 'sudo bash scripts/test-env.sh up' first, or pass --tree");
+    throw new BenchError(
+      `Debian's kubernetes source tarball missing at ${k8sTarball}`,
+      "run 'sudo bash scripts/test-env.sh up' first, or pass --tree",
+    );
   }
   const dir = tempDir('kf-bench-tree-');
   log(`unpacking ${path.basename(k8sTarball)} into ${dir}`);
@@ -213,7 +237,15 @@ function warmTree(dir) {
 /** Container events of the tool (label kubeadm-forever), for counting and the breakdown. */
 function watchEvents() {
   const events = [];
-  const { child } = spawnChild('docker', ['events', '--format', '{{json .}}', '--filter', 'type=container', '--filter', 'label=kubeadm-forever=1']);
+  const { child } = spawnChild('docker', [
+    'events',
+    '--format',
+    '{{json .}}',
+    '--filter',
+    'type=container',
+    '--filter',
+    'label=kubeadm-forever=1',
+  ]);
   let pending = '';
   child.stdout.on('data', (d) => {
     pending += d.toString('utf8');
@@ -223,7 +255,12 @@ function watchEvents() {
       pending = pending.slice(nl + 1);
       try {
         const e = JSON.parse(line);
-        events.push({ action: e.Action ?? e.status, id: e.Actor?.ID ?? e.id, pid: e.Actor?.Attributes?.['kubeadm-forever.pid'], t: Number(e.timeNano) / 1e9 });
+        events.push({
+          action: e.Action ?? e.status,
+          id: e.Actor?.ID ?? e.id,
+          pid: e.Actor?.Attributes?.['kubeadm-forever.pid'],
+          t: Number(e.timeNano) / 1e9,
+        });
       } catch {
         /* not an event line */
       }
@@ -247,7 +284,9 @@ async function toolSourceVolume(tree) {
   const { treeFingerprint } = await dist('cache/source-identity.js');
   const { sourceContentId, sourceVolumeName } = await dist('core/source-volume.js');
   const { KUBEADM_PACKAGE } = await dist('core/plan.js');
-  return sourceVolumeName(sourceContentId({ kind: 'dir', fingerprint: await treeFingerprint(tree) }, KUBEADM_PACKAGE));
+  return sourceVolumeName(
+    sourceContentId({ kind: 'dir', fingerprint: await treeFingerprint(tree) }, KUBEADM_PACKAGE),
+  );
 }
 
 /** (a): the manual way, `docker run` of a plain go build with an empty Go cache. */
@@ -255,17 +294,39 @@ async function baseline(tree, image, outDir) {
   const name = `kf-bench-baseline-${process.pid}-${Date.now()}`;
   made.containers.push(name);
   const args = [
-    'run', '--name', name, '--label', 'kubeadm-forever-bench=1',
-    '-v', `${tree}:${GOPATH_DIR}:ro`, '-v', `${outDir}:/out`,
-    '-e', 'GO111MODULE=off', '-e', 'CGO_ENABLED=0', '-e', 'GOCACHE=/tmp/gocache',
-    '-w', GOPATH_DIR, image, 'go', 'build', '-o', '/out/kubeadm', './cmd/kubeadm',
+    'run',
+    '--name',
+    name,
+    '--label',
+    'kubeadm-forever-bench=1',
+    '-v',
+    `${tree}:${GOPATH_DIR}:ro`,
+    '-v',
+    `${outDir}:/out`,
+    '-e',
+    'GO111MODULE=off',
+    '-e',
+    'CGO_ENABLED=0',
+    '-e',
+    'GOCACHE=/tmp/gocache',
+    '-w',
+    GOPATH_DIR,
+    image,
+    'go',
+    'build',
+    '-o',
+    '/out/kubeadm',
+    './cmd/kubeadm',
   ];
   const start = performance.now();
   const r = await spawnChild('docker', args).done;
   const seconds = (performance.now() - start) / 1000;
   await run('docker', ['rm', '-f', name]).catch(() => undefined);
   if (r.code !== 0 || !fs.existsSync(path.join(outDir, 'kubeadm'))) {
-    throw new BenchError(`(a) the plain go build failed (exit ${r.code ?? r.signal}):\n${tail(r.stdout + r.stderr)}`, 'check the image and the tree; the baseline must build for the comparison to mean anything');
+    throw new BenchError(
+      `(a) the plain go build failed (exit ${r.code ?? r.signal}):\n${tail(r.stdout + r.stderr)}`,
+      'check the image and the tree; the baseline must build for the comparison to mean anything',
+    );
   }
   return seconds;
 }
@@ -274,16 +335,31 @@ async function baseline(tree, image, outDir) {
 async function toolBuild(label, toolArgs, watcher) {
   const rssFile = path.join(made.work, `rss-${label}`);
   const start = performance.now();
-  const { child, done } = spawnChild(TIME_BIN, ['-f', '%M', '-o', rssFile, process.execPath, cliPath, ...toolArgs]);
+  const { child, done } = spawnChild(TIME_BIN, [
+    '-f',
+    '%M',
+    '-o',
+    rssFile,
+    process.execPath,
+    cliPath,
+    ...toolArgs,
+  ]);
   // The tool is GNU time's only child; its pid labels the containers it creates.
   const toolPid = await childPidOf(child.pid);
   if (toolPid) made.toolPids.push(toolPid);
   const r = await done;
   const seconds = (performance.now() - start) / 1000;
   if (r.code !== 0) {
-    throw new BenchError(`(${label}) the tool's build failed (exit ${r.code ?? r.signal}):\n${tail(r.stderr)}`, 'run the same build by hand with --verbose to see why');
+    throw new BenchError(
+      `(${label}) the tool's build failed (exit ${r.code ?? r.signal}):\n${tail(r.stderr)}`,
+      'run the same build by hand with --verbose to see why',
+    );
   }
-  if (!toolPid) throw new BenchError(`(${label}) could not find the tool's pid under ${TIME_BIN}`, 'report it: the container count needs the pid');
+  if (!toolPid)
+    throw new BenchError(
+      `(${label}) could not find the tool's pid under ${TIME_BIN}`,
+      'report it: the container count needs the pid',
+    );
   const rssKb = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop());
   await sleep(700); // the engine delivers the last events asynchronously
   const mine = watcher.events.filter((e) => e.pid === String(toolPid));
@@ -291,9 +367,19 @@ async function toolBuild(label, toolArgs, watcher) {
   const ids = [...new Set(mine.filter((e) => e.action === 'create').map((e) => e.id))];
   const t0 = Date.now() / 1000 - (performance.now() - start) / 1000;
   const phases = ids.map((id) => {
-    const [create, startT, die, destroy] = [at(id, 'create'), at(id, 'start'), at(id, 'die'), at(id, 'destroy')];
+    const [create, startT, die, destroy] = [
+      at(id, 'create'),
+      at(id, 'start'),
+      at(id, 'die'),
+      at(id, 'destroy'),
+    ];
     const d = (a, b) => (a !== undefined && b !== undefined ? Math.round((b - a) * 10) / 10 : null);
-    return { beforeContainer: d(t0, create), streamTree: d(create, startT), goBuild: d(startT, die), copyOutAndRemove: d(die, destroy) };
+    return {
+      beforeContainer: d(t0, create),
+      streamTree: d(create, startT),
+      goBuild: d(startT, die),
+      copyOutAndRemove: d(die, destroy),
+    };
   });
   return { seconds, rssMb: rssKb / 1024, containers: ids.length, phases, stderr: r.stderr };
 }
@@ -369,7 +455,9 @@ function formatTable(rows, machine) {
   const line = (c) => `| ${c.map((x, i) => x.padEnd(widths[i])).join(' | ')} |`;
   const out = [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.map(line)];
   out.push('');
-  out.push(`machine: ${machine.cores} cores, ${machine.memoryGiB} GiB; load average at start ${machine.loadAtStart.join(' ')}, at end ${machine.loadAtEnd.join(' ')}`);
+  out.push(
+    `machine: ${machine.cores} cores, ${machine.memoryGiB} GiB; load average at start ${machine.loadAtStart.join(' ')}, at end ${machine.loadAtEnd.join(' ')}`,
+  );
   out.push(`tree: ${machine.tree} (${machine.treeMiB} MiB read); image ${machine.image}; ${machine.when}`);
   for (const r of rows.filter((x) => x.phases?.length)) {
     for (const p of r.phases) {
@@ -379,29 +467,48 @@ function formatTable(rows, machine) {
     }
   }
   out.push('baseline: tree bind-mounted read-only at /go/src/k8s.io/kubernetes');
-  out.push("tool: (b) streams the files of kubeadm's packages into a new source volume, (c) only the patched files (the 'stream' phase)");
-  if (machine.loaded) out.push(`WARNING: load average ${machine.loadAtStart[0]} > 1.5 at start: other work shared the CPUs, these numbers are not trustworthy`);
+  out.push(
+    "tool: (b) streams the files of kubeadm's packages into a new source volume, (c) only the patched files (the 'stream' phase)",
+  );
+  if (machine.loaded)
+    out.push(
+      `WARNING: load average ${machine.loadAtStart[0]} > 1.5 at start: other work shared the CPUs, these numbers are not trustworthy`,
+    );
   return out.join('\n');
 }
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  if (!fs.existsSync(cliPath)) throw new BenchError(`${cliPath} is missing`, "run 'npm run build' first (npm run bench does)");
-  if (!fs.existsSync(TIME_BIN)) throw new BenchError(`${TIME_BIN} is missing (it measures the peak RSS)`, "install Debian's time package: apt-get install -y time");
+  if (!fs.existsSync(cliPath))
+    throw new BenchError(`${cliPath} is missing`, "run 'npm run build' first (npm run bench does)");
+  if (!fs.existsSync(TIME_BIN))
+    throw new BenchError(
+      `${TIME_BIN} is missing (it measures the peak RSS)`,
+      "install Debian's time package: apt-get install -y time",
+    );
   try {
     await run('docker', ['image', 'inspect', '--format', '{{.Id}}', opts.image]);
   } catch (err) {
-    throw new BenchError(`image ${opts.image} is not on the Docker engine: ${String(err.stderr || err.message).trim().split('\n')[0]}`, 'build it as shared/environment.md says, or pass --image');
+    throw new BenchError(
+      `image ${opts.image} is not on the Docker engine: ${
+        String(err.stderr || err.message)
+          .trim()
+          .split('\n')[0]
+      }`,
+      'build it as shared/environment.md says, or pass --image',
+    );
   }
   const work = tempDir('kf-bench-');
   made.work = work;
   const tree = path.resolve(opts.tree ?? (await defaultTree()));
-  if (!fs.existsSync(path.join(tree, 'cmd/kubeadm'))) throw new BenchError(`${tree} has no cmd/kubeadm`, 'pass --tree the top of a Kubernetes source tree', 2);
+  if (!fs.existsSync(path.join(tree, 'cmd/kubeadm')))
+    throw new BenchError(`${tree} has no cmd/kubeadm`, 'pass --tree the top of a Kubernetes source tree', 2);
   let versionFile = opts.versionFile && path.resolve(opts.versionFile);
   if (!versionFile) versionFile = K8S_1202_VERSION_FILE;
 
   const loadAtStart = os.loadavg().map((x) => round(x));
-  if (loadAtStart[0] > 1.5) log(`WARNING: 1-minute load average is ${loadAtStart[0]} (> 1.5): the numbers will not be trustworthy`);
+  if (loadAtStart[0] > 1.5)
+    log(`WARNING: 1-minute load average is ${loadAtStart[0]} (> 1.5): the numbers will not be trustworthy`);
   const treeBytes = warmTree(tree);
   log(`tree ${tree}: ${(treeBytes / 2 ** 20).toFixed(0)} MiB read once to warm the page cache`);
 
@@ -415,7 +522,23 @@ async function main() {
     await run('docker', ['volume', 'rm', '-f', sourceVolume]);
     const cacheDir = path.join(work, 'cache');
     const out = path.join(work, 'kubeadm-out');
-    const common = ['build', '--verbose', '--source-dir', tree, '--version-file', versionFile, '--image', opts.image, '--out', out, '--cache-dir', cacheDir, '--go-cache-volume', volume, '--no-verify'];
+    const common = [
+      'build',
+      '--verbose',
+      '--source-dir',
+      tree,
+      '--version-file',
+      versionFile,
+      '--image',
+      opts.image,
+      '--out',
+      out,
+      '--cache-dir',
+      cacheDir,
+      '--go-cache-volume',
+      volume,
+      '--no-verify',
+    ];
 
     log('(a) plain go build in the image, empty Go cache ...');
     const baseOut = path.join(work, 'baseline-out');
@@ -475,7 +598,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     code = await main();
   } catch (err) {
     if (interrupted) await new Promise(() => undefined);
-    process.stderr.write(`error: ${err instanceof BenchError ? err.message : (err?.stack ?? err)}\nnext: ${err instanceof BenchError ? err.next : 'report it'}\n`);
+    process.stderr.write(
+      `error: ${err instanceof BenchError ? err.message : (err?.stack ?? err)}\nnext: ${err instanceof BenchError ? err.next : 'report it'}\n`,
+    );
     code = err instanceof BenchError ? err.code : 1;
   }
   if (!interrupted) {

@@ -4,8 +4,8 @@ import { hideBin } from 'yargs/helpers';
 import { withGlobalOptions } from './commands/options.js';
 import { loadCommands } from './commands/index.js';
 import { reportFailure } from './commands/run.js';
-import { UsageError } from './errors.js';
-import { TOOL_VERSION } from './version.js';
+import { UsageError } from './core/errors.js';
+import { TOOL_VERSION } from './adapters/tool-version.js';
 
 // yargs wiring only: each command lives in src/commands/<name>.ts.
 
@@ -18,7 +18,9 @@ if (process.argv.length === 3 && process.argv[2] === '--version') {
 
 const cli = withGlobalOptions(yargs(hideBin(process.argv)))
   .scriptName('kubeadm-forever')
-  .usage('$0 <command> [options]\n\nA kubeadm that issues ~200-year certificates, built for your exact version.')
+  .usage(
+    '$0 <command> [options]\n\nA kubeadm that issues ~200-year certificates, built for your exact version.',
+  )
   .env('KUBEADM_FOREVER')
   .strict()
   .demandCommand(1, 'Name a command; see --help.')
@@ -26,7 +28,9 @@ const cli = withGlobalOptions(yargs(hideBin(process.argv)))
   .help()
   .alias('h', 'help')
   .version(false)
-  .epilogue("'kubeadm-forever --version' prints the tool's version; 'kubeadm-forever version [--json]' adds Node, dockerode and the Docker engine.")
+  .epilogue(
+    "'kubeadm-forever --version' prints the tool's version; 'kubeadm-forever version [--json]' adds Node, dockerode and the Docker engine.",
+  )
   .wrap(Math.min(110, process.stdout.columns || 100))
   .fail((msg, err) => {
     // yargs reports its own parse errors (e.g. "Not enough arguments following: validity") as a
@@ -34,14 +38,21 @@ const cli = withGlobalOptions(yargs(hideBin(process.argv)))
     // the raw arguments since parsing failed). Anything else thrown while parsing is rendered
     // by the same function as command failures.
     const args = hideBin(process.argv);
-    const json = args.some((a) => a === '--json' || a === '--json=true') || /^(1|true)$/i.test(process.env.KUBEADM_FOREVER_JSON ?? '');
+    const json =
+      args.some((a) => a === '--json' || a === '--json=true') ||
+      /^(1|true)$/i.test(process.env.KUBEADM_FOREVER_JSON ?? '');
     const verbose = args.includes('--verbose');
     if (err && err.name !== 'YError') {
       process.exit(reportFailure(err, { json, verbose }));
     }
     // Some yargs messages (e.g. invalid `choices`) span lines: fold them into the one "what" line.
     const what = String(msg ?? err?.message ?? 'invalid arguments').replace(/:?\s*\n\s*/g, ': ');
-    process.exit(reportFailure(new UsageError(what, "see 'kubeadm-forever --help' for the commands and their flags"), { json, verbose }));
+    process.exit(
+      reportFailure(new UsageError(what, "see 'kubeadm-forever --help' for the commands and their flags"), {
+        json,
+        verbose,
+      }),
+    );
   });
 
 for (const command of await loadCommands(hideBin(process.argv))) cli.command(command);

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import tarFs from 'tar-fs';
 import tarStream from 'tar-stream';
-import { KfError, messageOf } from '../errors.js';
+import { KfError, messageOf } from '../core/errors.js';
 
 export interface PackOptions {
   /** path prefix for every entry (no leading "/"), e.g. "go/src/k8s.io/kubernetes" */
@@ -48,12 +48,16 @@ export function packDirectory(dir: string, opts: PackOptions = {}): Readable {
   const prefix = (opts.prefix ?? '').replace(/^\/+|\/+$/g, '');
   const overrides = new Map<string, Buffer>();
   for (const [file, content] of opts.overrides ?? []) {
-    overrides.set(file.replace(/^\.\//, ''), Buffer.isBuffer(content) ? content : Buffer.from(content, 'utf8'));
+    overrides.set(
+      file.replace(/^\.\//, ''),
+      Buffer.isBuffer(content) ? content : Buffer.from(content, 'utf8'),
+    );
   }
   const exclude = new Set(opts.exclude ?? []);
   const relOf = (name: string) => name.replace(/^\.\/?/, '');
   const lead = tarStream.pack();
-  for (const name of leadingDirs(prefix, opts.extraDirs)) lead.entry({ name, type: 'directory', mode: 0o755, uid: 0, gid: 0 });
+  for (const name of leadingDirs(prefix, opts.extraDirs))
+    lead.entry({ name, type: 'directory', mode: 0o755, uid: 0, gid: 0 });
   const pack = tarFs.pack(dir, {
     pack: lead,
     ignore: (abs) => exclude.has(path.relative(dir, abs).split(path.sep)[0] ?? ''),
@@ -102,18 +106,46 @@ export function packSelection(
     // sorted: a directory's own entry comes before anything inside it
     for (const d of [...inTree].sort()) {
       const st = fs.statSync(path.join(dir, d));
-      pack.entry({ name: name(d), type: 'directory', mode: st.mode & 0o7777, mtime: st.mtime, uid: 0, gid: 0 });
+      pack.entry({
+        name: name(d),
+        type: 'directory',
+        mode: st.mode & 0o7777,
+        mtime: st.mtime,
+        uid: 0,
+        gid: 0,
+      });
     }
     for (const l of selection.symlinks) {
       const st = fs.lstatSync(path.join(dir, l));
-      pack.entry({ name: name(l), type: 'symlink', linkname: fs.readlinkSync(path.join(dir, l)), mode: st.mode & 0o7777, mtime: st.mtime, uid: 0, gid: 0 });
+      pack.entry({
+        name: name(l),
+        type: 'symlink',
+        linkname: fs.readlinkSync(path.join(dir, l)),
+        mode: st.mode & 0o7777,
+        mtime: st.mtime,
+        uid: 0,
+        gid: 0,
+      });
     }
     for (const f of selection.files) {
       const abs = path.join(dir, f);
       const st = fs.statSync(abs);
       const override = opts.overrides?.get(f);
-      const body = override === undefined ? undefined : Buffer.isBuffer(override) ? override : Buffer.from(override, 'utf8');
-      const header = { name: name(f), type: 'file' as const, mode: st.mode & 0o7777, mtime: st.mtime, uid: 0, gid: 0, size: body ? body.length : st.size };
+      const body =
+        override === undefined
+          ? undefined
+          : Buffer.isBuffer(override)
+            ? override
+            : Buffer.from(override, 'utf8');
+      const header = {
+        name: name(f),
+        type: 'file' as const,
+        mode: st.mode & 0o7777,
+        mtime: st.mtime,
+        uid: 0,
+        gid: 0,
+        size: body ? body.length : st.size,
+      };
       if (body) {
         pack.entry(header, body);
         continue;
@@ -136,19 +168,30 @@ export function packSelection(
  * directories, root-owned: what a rebuild writes over the source volume. Parent directories of
  * the files are not added; the engine creates missing ones, and existing ones keep their modes.
  */
-export function packFiles(files: ReadonlyMap<string, string | Buffer>, dirs: readonly string[] = []): Readable {
+export function packFiles(
+  files: ReadonlyMap<string, string | Buffer>,
+  dirs: readonly string[] = [],
+): Readable {
   const pack = tarStream.pack();
-  for (const d of dirs) pack.entry({ name: d.replace(/^\/+/, ''), type: 'directory', mode: 0o755, uid: 0, gid: 0 });
+  for (const d of dirs)
+    pack.entry({ name: d.replace(/^\/+/, ''), type: 'directory', mode: 0o755, uid: 0, gid: 0 });
   for (const [name, content] of files) {
     const body = Buffer.isBuffer(content) ? content : Buffer.from(content, 'utf8');
-    pack.entry({ name: name.replace(/^\/+/, ''), type: 'file', mode: 0o644, uid: 0, gid: 0, size: body.length }, body);
+    pack.entry(
+      { name: name.replace(/^\/+/, ''), type: 'file', mode: 0o644, uid: 0, gid: 0, size: body.length },
+      body,
+    );
   }
   pack.finalize();
   return pack as unknown as Readable;
 }
 
 /** The text of one regular file in a tar stream, or undefined when the stream has no such file. */
-export async function readOneFile(tar: NodeJS.ReadableStream, name: string, maxBytes = 1 << 20): Promise<string | undefined> {
+export async function readOneFile(
+  tar: NodeJS.ReadableStream,
+  name: string,
+  maxBytes = 1 << 20,
+): Promise<string | undefined> {
   const extract = tarStream.extract();
   const source = tar as Readable;
   source.on('error', (err) => extract.destroy(err));
@@ -156,7 +199,12 @@ export async function readOneFile(tar: NodeJS.ReadableStream, name: string, maxB
   let text: string | undefined;
   for await (const entry of extract) {
     const base = entry.header.name.replace(/\/+$/, '').split('/').pop();
-    if (text === undefined && entry.header.type === 'file' && base === name && (entry.header.size ?? 0) <= maxBytes) {
+    if (
+      text === undefined &&
+      entry.header.type === 'file' &&
+      base === name &&
+      (entry.header.size ?? 0) <= maxBytes
+    ) {
       const chunks: Buffer[] = [];
       for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
       text = Buffer.concat(chunks).toString('utf8');
@@ -187,7 +235,10 @@ export async function unpackTarball(file: string, dest: string): Promise<void> {
   try {
     gz = isGzip(file);
   } catch (err) {
-    throw new KfError(`cannot read source tarball ${file}: ${messageOf(err)}`, 'pass --source-tarball an existing .tar or .tar.gz file');
+    throw new KfError(
+      `cannot read source tarball ${file}: ${messageOf(err)}`,
+      'pass --source-tarball an existing .tar or .tar.gz file',
+    );
   }
   fs.mkdirSync(dest, { recursive: true });
   try {
@@ -210,14 +261,21 @@ export async function unpackTarball(file: string, dest: string): Promise<void> {
  * sees them), without unpacking it: everything else is skipped as it streams by. Only regular
  * files of at most `maxBytes` are taken; missing ones are undefined.
  */
-export async function readTarballFiles(file: string, rels: readonly string[], maxBytes = 1 << 20): Promise<Record<string, string | undefined>> {
+export async function readTarballFiles(
+  file: string,
+  rels: readonly string[],
+  maxBytes = 1 << 20,
+): Promise<Record<string, string | undefined>> {
   const out: Record<string, string | undefined> = {};
   for (const r of rels) out[r] = undefined;
   let gz: boolean;
   try {
     gz = isGzip(file);
   } catch (err) {
-    throw new KfError(`cannot read source tarball ${file}: ${messageOf(err)}`, 'pass --source-tarball an existing .tar or .tar.gz file');
+    throw new KfError(
+      `cannot read source tarball ${file}: ${messageOf(err)}`,
+      'pass --source-tarball an existing .tar or .tar.gz file',
+    );
   }
   const extract = tarStream.extract();
   const input = fs.createReadStream(file);
@@ -228,7 +286,12 @@ export async function readTarballFiles(file: string, rels: readonly string[], ma
   try {
     for await (const entry of extract) {
       const rel = entry.header.name.replace(/^\.\//, '').split('/').slice(1).join('/');
-      if (entry.header.type === 'file' && rel in out && out[rel] === undefined && (entry.header.size ?? 0) <= maxBytes) {
+      if (
+        entry.header.type === 'file' &&
+        rel in out &&
+        out[rel] === undefined &&
+        (entry.header.size ?? 0) <= maxBytes
+      ) {
         const chunks: Buffer[] = [];
         for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
         out[rel] = Buffer.concat(chunks).toString('utf8');
@@ -238,7 +301,10 @@ export async function readTarballFiles(file: string, rels: readonly string[], ma
     }
   } catch (err) {
     input.destroy();
-    throw new KfError(`cannot read source tarball ${file}: ${messageOf(err)}`, 'pass a .tar or .tar.gz of a Kubernetes source tree');
+    throw new KfError(
+      `cannot read source tarball ${file}: ${messageOf(err)}`,
+      'pass a .tar or .tar.gz of a Kubernetes source tree',
+    );
   }
   return out;
 }
@@ -266,7 +332,11 @@ export async function takeOneFile(tar: NodeJS.ReadableStream, name: string, sink
       entry.resume();
     }
   }
-  if (!found) throw new KfError(`the build produced no file named ${name}`, 'rerun with --verbose to see the build log');
+  if (!found)
+    throw new KfError(
+      `the build produced no file named ${name}`,
+      'rerun with --verbose to see the build log',
+    );
   await new Promise<void>((resolve, reject) => {
     sink.once('error', reject);
     sink.end(() => resolve());
@@ -307,7 +377,9 @@ export function packEntries(entries: readonly TarEntry[], mtime = new Date(0)): 
         // small files in one read: a stream per file costs more than the bytes (13k files of a GOROOT)
         const body = await fs.promises.readFile(e.source!);
         if (body.length !== e.size) throw new Error(`${e.source} changed size while it was packed`);
-        await new Promise<void>((resolve, reject) => pack.entry({ ...header, size: body.length }, body, (err) => (err ? reject(err) : resolve())));
+        await new Promise<void>((resolve, reject) =>
+          pack.entry({ ...header, size: body.length }, body, (err) => (err ? reject(err) : resolve())),
+        );
       } else {
         await new Promise<void>((resolve, reject) => {
           const entry = pack.entry({ ...header, size: e.size }, (err) => (err ? reject(err) : resolve()));

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
-import { KfError, messageOf } from '../errors.js';
+import { KfError, messageOf } from '../core/errors.js';
 import { readOneFile } from './archive.js';
 
 /** Every container the tool starts carries these labels; leftovers are found by them. */
@@ -17,7 +17,9 @@ export function dockerHost(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 function statusOf(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && 'statusCode' in err ? Number((err as { statusCode: unknown }).statusCode) : undefined;
+  return typeof err === 'object' && err !== null && 'statusCode' in err
+    ? Number((err as { statusCode: unknown }).statusCode)
+    : undefined;
 }
 
 /**
@@ -61,7 +63,10 @@ export async function engineVersion(env: NodeJS.ProcessEnv, timeoutMs: number): 
     const v = await docker.version();
     return { host, version: v.Version, apiVersion: v.ApiVersion, os: v.Os, arch: v.Arch };
   } catch (err) {
-    throw new KfError(`Docker engine unreachable at ${host}: ${messageOf(err).split('\n')[0]}`, 'start the Docker engine or set DOCKER_HOST to a reachable one');
+    throw new KfError(
+      `Docker engine unreachable at ${host}: ${messageOf(err).split('\n')[0]}`,
+      'start the Docker engine or set DOCKER_HOST to a reachable one',
+    );
   }
 }
 
@@ -70,7 +75,11 @@ function modemOptionsFrom(env: NodeJS.ProcessEnv): Docker.DockerOptions {
   if (!host) return { socketPath: '/var/run/docker.sock' };
   if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) };
   const url = new URL(host.replace(/^tcp:/, env.DOCKER_TLS_VERIFY ? 'https:' : 'http:'));
-  return { host: url.hostname, port: url.port || (url.protocol === 'https:' ? 2376 : 2375), protocol: url.protocol.slice(0, -1) as 'http' | 'https' };
+  return {
+    host: url.hostname,
+    port: url.port || (url.protocol === 'https:' ? 2376 : 2375),
+    protocol: url.protocol.slice(0, -1) as 'http' | 'https',
+  };
 }
 
 export interface ImageRef {
@@ -83,13 +92,20 @@ export interface ImageRef {
  * stream are passed on); a pull that cannot happen (no registry, unknown name) → an error
  * naming `docker load -i` and `--image`.
  */
-export async function ensureImage(docker: Docker, image: string, onProgress?: (text: string) => void): Promise<ImageRef> {
+export async function ensureImage(
+  docker: Docker,
+  image: string,
+  onProgress?: (text: string) => void,
+): Promise<ImageRef> {
   try {
     const info = await docker.getImage(image).inspect();
     return { name: image, id: info.Id };
   } catch (err) {
     if (statusOf(err) !== 404) {
-      throw new KfError(`cannot inspect image ${image}: ${messageOf(err).split('\n')[0]}`, 'check that the Docker engine is healthy and retry');
+      throw new KfError(
+        `cannot inspect image ${image}: ${messageOf(err).split('\n')[0]}`,
+        'check that the Docker engine is healthy and retry',
+      );
     }
   }
   const loadHint = `load it on the engine with 'docker load -i FILE' (from 'docker save ${image}' on a connected machine), or pass --image NAME of an image the engine has`;
@@ -105,14 +121,18 @@ export async function ensureImage(docker: Docker, image: string, onProgress?: (t
           else resolve();
         },
         (event: { status?: string; id?: string; progress?: string }) => {
-          if (onProgress && event.status) onProgress([event.id, event.status, event.progress].filter(Boolean).join(' '));
+          if (onProgress && event.status)
+            onProgress([event.id, event.status, event.progress].filter(Boolean).join(' '));
         },
       );
     });
     const info = await docker.getImage(image).inspect();
     return { name: image, id: info.Id };
   } catch (err) {
-    throw new KfError(`image ${image} is not on the engine and cannot be pulled: ${messageOf(err).split('\n')[0]}`, loadHint);
+    throw new KfError(
+      `image ${image} is not on the engine and cannot be pulled: ${messageOf(err).split('\n')[0]}`,
+      loadHint,
+    );
   }
 }
 
@@ -143,7 +163,11 @@ export interface LabelledVolume {
 export async function listLabelledVolumes(docker: Docker, label: string): Promise<LabelledVolume[]> {
   const { Volumes } = await docker.listVolumes({ filters: { label: [label] } });
   return (Volumes ?? [])
-    .map((v) => ({ name: v.Name, value: v.Labels?.[label] ?? '', created: (v as { CreatedAt?: string }).CreatedAt }))
+    .map((v) => ({
+      name: v.Name,
+      value: v.Labels?.[label] ?? '',
+      created: (v as { CreatedAt?: string }).CreatedAt,
+    }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
@@ -155,7 +179,10 @@ export async function removeVolume(docker: Docker, name: string): Promise<'remov
   } catch (err) {
     if (statusOf(err) === 404) return 'gone';
     if (statusOf(err) === 409) return 'in use';
-    throw new KfError(`cannot remove volume ${name}: ${messageOf(err).split('\n')[0]}`, 'check the Docker engine and retry');
+    throw new KfError(
+      `cannot remove volume ${name}: ${messageOf(err).split('\n')[0]}`,
+      'check the Docker engine and retry',
+    );
   }
 }
 
@@ -267,7 +294,11 @@ export class BuildContainer {
     return this.container.id;
   }
 
-  static async create(docker: Docker, spec: ContainerSpec, wait: ExclusiveWait = {}): Promise<BuildContainer> {
+  static async create(
+    docker: Docker,
+    spec: ContainerSpec,
+    wait: ExclusiveWait = {},
+  ): Promise<BuildContainer> {
     const deadline = Date.now() + (wait.timeoutMs ?? 3600_000);
     let told = false;
     for (;;) {
@@ -303,13 +334,20 @@ export class BuildContainer {
         AttachStderr: true,
         Labels: { [CONTAINER_LABEL]: '1', [PID_LABEL]: String(process.pid), [HOST_LABEL]: os.hostname() },
         HostConfig: {
-          Mounts: Object.entries(spec.volumes ?? {}).map(([Source, Target]) => ({ Type: 'volume' as const, Source, Target })),
+          Mounts: Object.entries(spec.volumes ?? {}).map(([Source, Target]) => ({
+            Type: 'volume' as const,
+            Source,
+            Target,
+          })),
         },
       });
       return new BuildContainer(docker, container);
     } catch (err) {
       if (spec.name && statusOf(err) === 409) throw new NameTakenError(spec.name);
-      throw new KfError(`cannot create the build container from ${spec.image}: ${messageOf(err).split('\n')[0]}`, 'check the image and the engine, then retry');
+      throw new KfError(
+        `cannot create the build container from ${spec.image}: ${messageOf(err).split('\n')[0]}`,
+        'check the image and the engine, then retry',
+      );
     }
   }
 
@@ -318,14 +356,21 @@ export class BuildContainer {
     try {
       await this.container.putArchive(tar, { path: dir });
     } catch (err) {
-      throw new KfError(`cannot copy the source tree into the build container: ${messageOf(err).split('\n')[0]}`, 'check free space on the Docker engine and retry');
+      throw new KfError(
+        `cannot copy the source tree into the build container: ${messageOf(err).split('\n')[0]}`,
+        'check free space on the Docker engine and retry',
+      );
     }
   }
 
   /** Starts the container, streams its output line by line to `onLine`, waits for the exit code. */
   async run(onLine?: (line: string) => void): Promise<RunResult> {
     const tail: string[] = [];
-    const stream = (await this.container.attach({ stream: true, stdout: true, stderr: true })) as unknown as Readable;
+    const stream = (await this.container.attach({
+      stream: true,
+      stdout: true,
+      stderr: true,
+    })) as unknown as Readable;
     const lines = new PassThrough();
     let pending = '';
     lines.on('data', (chunk: Buffer) => {
@@ -349,7 +394,8 @@ export class BuildContainer {
     });
     await this.container.start();
     const result = (await this.container.wait()) as { StatusCode: number };
-    if (this.removed) throw new KfError('the build container was removed while it ran', 'run the build again');
+    if (this.removed)
+      throw new KfError('the build container was removed while it ran', 'run the build again');
     // The attach stream ends right after the exit; do not hang if the engine keeps it open.
     await Promise.race([ended, new Promise((r) => setTimeout(r, 2000).unref())]);
     if (pending) emit(pending);
@@ -361,7 +407,10 @@ export class BuildContainer {
     try {
       return await this.container.getArchive({ path: file });
     } catch (err) {
-      throw new KfError(`cannot copy ${file} out of the build container: ${messageOf(err).split('\n')[0]}`, 'rerun with --verbose to see the build log');
+      throw new KfError(
+        `cannot copy ${file} out of the build container: ${messageOf(err).split('\n')[0]}`,
+        'rerun with --verbose to see the build log',
+      );
     }
   }
 
@@ -372,7 +421,10 @@ export class BuildContainer {
       tar = await this.container.getArchive({ path: file });
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
-      throw new KfError(`cannot read ${file} in the build container: ${messageOf(err).split('\n')[0]}`, 'check that the Docker engine is healthy and retry');
+      throw new KfError(
+        `cannot read ${file} in the build container: ${messageOf(err).split('\n')[0]}`,
+        'check that the Docker engine is healthy and retry',
+      );
     }
     return readOneFile(tar, file.slice(file.lastIndexOf('/') + 1));
   }
@@ -402,7 +454,9 @@ export async function withBuildContainer<T>(
   const onSignal = (signal: NodeJS.Signals) => {
     signalled = true;
     const removing = c ? `; removing build container ${c.id.slice(0, 12)}` : '';
-    process.stderr.write(`\nerror: interrupted by ${signal}${removing}\nnext: run the build again; nothing was written\n`);
+    process.stderr.write(
+      `\nerror: interrupted by ${signal}${removing}\nnext: run the build again; nothing was written\n`,
+    );
     void (c ? c.remove() : Promise.resolve())
       .catch(() => undefined)
       .then(() => alsoOnSignal?.())

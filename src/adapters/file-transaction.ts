@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { KfError, messageOf } from '../errors.js';
+import { KfError, messageOf } from '../core/errors.js';
 
 /**
  * All-or-nothing replacement of several files (the one mechanism every multi-file write uses:
@@ -72,7 +72,10 @@ interface FaultPlan {
  */
 function faultPlan(): FaultPlan {
   const plan: FaultPlan = { failRestore: false };
-  for (const part of (process.env[FAULT_ENV] ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of (process.env[FAULT_ENV] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(kill-at|fail-swap):(\d+)$/.exec(part);
     if (m?.[1] === 'kill-at') plan.killAtStep = Number(m[2]);
     else if (m?.[1] === 'fail-swap') plan.failSwap = Number(m[2]);
@@ -297,7 +300,9 @@ export function replaceFiles(entries: StagedEntry[], opts: TransactionOptions = 
       const dir = path.dirname(target);
       const st = fs.lstatSync(target, { throwIfNoEntry: false });
       if (st?.isDirectory()) {
-        const err: NodeJS.ErrnoException = new Error(`EISDIR: illegal operation on a directory, rename over '${target}'`);
+        const err: NodeJS.ErrnoException = new Error(
+          `EISDIR: illegal operation on a directory, rename over '${target}'`,
+        );
         err.code = 'EISDIR';
         err.path = target;
         throw err;
@@ -397,6 +402,8 @@ export function describeRecovery(r: RecoveryReport): string[] {
   return [
     ...r.rolledBack.map((f) => `an interrupted earlier run was put back: ${f}`),
     ...r.completed.map((f) => `an interrupted earlier run had replaced every file; finished it: ${f}`),
-    ...(r.removed.length > 0 ? [`removed ${r.removed.length} temp file(s) an interrupted run left: ${r.removed.join(', ')}`] : []),
+    ...(r.removed.length > 0
+      ? [`removed ${r.removed.length} temp file(s) an interrupted run left: ${r.removed.join(', ')}`]
+      : []),
   ];
 }

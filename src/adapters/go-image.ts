@@ -2,8 +2,15 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { debianGoroot, DEB_MAX_BYTES, GOROOT_LIMITS, gorootLinkRoots, parseDebianGoPackage, parseLdd } from '../core/go-image.js';
-import { KfError, messageOf, escapeControl, UsageError } from '../errors.js';
+import {
+  debianGoroot,
+  DEB_MAX_BYTES,
+  GOROOT_LIMITS,
+  gorootLinkRoots,
+  parseDebianGoPackage,
+  parseLdd,
+} from '../core/go-image.js';
+import { KfError, messageOf, escapeControl, UsageError } from '../core/errors.js';
 import type { TarEntry } from './archive.js';
 
 const run = promisify(execFile);
@@ -11,7 +18,10 @@ const run = promisify(execFile);
 /** OS errors named with the path (ENOSPC, EACCES, ENOTDIR, EPERM …), never "unexpected failure". */
 function osError(err: unknown, what: string, file: string): KfError {
   const code = (err as NodeJS.ErrnoException).code ?? '';
-  return new KfError(`${what} ${escapeControl(file)}: ${code ? `${code} ` : ''}${messageOf(err).split('\n')[0]}`, 'check the path and its permissions, then retry');
+  return new KfError(
+    `${what} ${escapeControl(file)}: ${code ? `${code} ` : ''}${messageOf(err).split('\n')[0]}`,
+    'check the path and its permissions, then retry',
+  );
 }
 
 function within(file: string, root: string): boolean {
@@ -40,26 +50,35 @@ export function readToolchain(gorootArg: string, hint: string): Toolchain {
   let goroot: string;
   try {
     goroot = fs.realpathSync(gorootArg);
-    if (!fs.statSync(goroot).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    if (!fs.statSync(goroot).isDirectory())
+      throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new UsageError(`${escapeControl(gorootArg)} is no directory`, hint);
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      throw new UsageError(`${escapeControl(gorootArg)} is no directory`, hint);
     throw osError(err, 'cannot read', gorootArg);
   }
   const roots = gorootLinkRoots(goroot)
     .filter((r) => fs.existsSync(r))
     .map((r) => fs.realpathSync(r));
   const goBin = path.join(goroot, 'bin', 'go');
-  if (!isFile(goBin)) throw new UsageError(`${escapeControl(gorootArg)} is no Go root: bin/go is missing`, hint);
+  if (!isFile(goBin))
+    throw new UsageError(`${escapeControl(gorootArg)} is no Go root: bin/go is missing`, hint);
   if (!isDir(path.join(goroot, 'src', 'runtime'))) {
-    throw new UsageError(`${escapeControl(gorootArg)} has no Go standard library source (src/runtime is missing)`, `${hint}; from Debian's packages pass golang-1.NN-src with golang-1.NN-go`);
+    throw new UsageError(
+      `${escapeControl(gorootArg)} has no Go standard library source (src/runtime is missing)`,
+      `${hint}; from Debian's packages pass golang-1.NN-src with golang-1.NN-go`,
+    );
   }
   const entries: TarEntry[] = [];
   let bytes = 0;
   const add = (e: TarEntry) => {
     entries.push(e);
     if (entries.length > GOROOT_LIMITS.entries) {
-      throw new UsageError(`${escapeControl(gorootArg)} has more than ${GOROOT_LIMITS.entries} entries: not a Go toolchain`, hint);
+      throw new UsageError(
+        `${escapeControl(gorootArg)} has more than ${GOROOT_LIMITS.entries} entries: not a Go toolchain`,
+        hint,
+      );
     }
   };
   const walk = (dir: string, rel: string, chain: Set<string>) => {
@@ -78,21 +97,39 @@ export function readToolchain(gorootArg: string, hint: string): Toolchain {
         try {
           real = fs.realpathSync(abs);
         } catch {
-          throw new UsageError(`${escapeControl(relName)} in ${escapeControl(gorootArg)} is a link to nothing (${escapeControl(fs.readlinkSync(abs))})`, hint);
+          throw new UsageError(
+            `${escapeControl(relName)} in ${escapeControl(gorootArg)} is a link to nothing (${escapeControl(fs.readlinkSync(abs))})`,
+            hint,
+          );
         }
         if (!roots.some((r) => within(real, r))) {
-          throw new UsageError(`${escapeControl(relName)} in ${escapeControl(gorootArg)} links outside the Go root (${escapeControl(fs.readlinkSync(abs))})`, hint);
+          throw new UsageError(
+            `${escapeControl(relName)} in ${escapeControl(gorootArg)} links outside the Go root (${escapeControl(fs.readlinkSync(abs))})`,
+            hint,
+          );
         }
         st = fs.statSync(real);
       }
       if (st.isDirectory()) {
-        if (chain.has(real)) throw new UsageError(`${escapeControl(relName)} in ${escapeControl(gorootArg)} is a link loop`, hint);
+        if (chain.has(real))
+          throw new UsageError(
+            `${escapeControl(relName)} in ${escapeControl(gorootArg)} is a link loop`,
+            hint,
+          );
         add({ name: relName, type: 'directory', mode: 0o755 });
         walk(real, relName, new Set([...chain, real]));
       } else if (st.isFile()) {
-        if (st.size > GOROOT_LIMITS.fileBytes) throw new UsageError(`${escapeControl(relName)} in ${escapeControl(gorootArg)} is larger than ${GOROOT_LIMITS.fileBytes} bytes`, hint);
+        if (st.size > GOROOT_LIMITS.fileBytes)
+          throw new UsageError(
+            `${escapeControl(relName)} in ${escapeControl(gorootArg)} is larger than ${GOROOT_LIMITS.fileBytes} bytes`,
+            hint,
+          );
         bytes += st.size;
-        if (bytes > GOROOT_LIMITS.bytes) throw new UsageError(`${escapeControl(gorootArg)} holds more than ${GOROOT_LIMITS.bytes} bytes: not a Go toolchain`, hint);
+        if (bytes > GOROOT_LIMITS.bytes)
+          throw new UsageError(
+            `${escapeControl(gorootArg)} holds more than ${GOROOT_LIMITS.bytes} bytes: not a Go toolchain`,
+            hint,
+          );
         // executables stay executable; no setuid/setgid/sticky, no group/world write
         add({ name: relName, type: 'file', mode: st.mode & 0o755, size: st.size, source: real });
       }
@@ -103,7 +140,11 @@ export function readToolchain(gorootArg: string, hint: string): Toolchain {
   const versionPath = path.join(goroot, 'VERSION');
   const versionFile = isFile(versionPath) ? fs.readFileSync(versionPath, 'utf8').slice(0, 4096) : undefined;
   const dynamic = entries
-    .filter((e) => e.type === 'file' && (e.name === 'bin/go' || e.name === 'bin/gofmt' || /^pkg\/tool\/[^/]+\/[^/]+$/.test(e.name)))
+    .filter(
+      (e) =>
+        e.type === 'file' &&
+        (e.name === 'bin/go' || e.name === 'bin/gofmt' || /^pkg\/tool\/[^/]+\/[^/]+$/.test(e.name)),
+    )
     .filter((e) => (e.mode & 0o111) !== 0 && Boolean(elfInterpreter(e.source!)))
     .map((e) => e.source!);
   return { goroot, versionFile, entries, bytes, dynamic };
@@ -174,7 +215,10 @@ export async function sharedLibraries(binaries: readonly string[]): Promise<TarE
     try {
       ({ stdout } = await run('ldd', [bin], { timeout: 30_000 }));
     } catch (err) {
-      throw new KfError(`ldd cannot list the libraries of ${escapeControl(bin)}: ${messageOf(err).split('\n')[0]}`, 'install libc-bin (ldd), or use a statically linked Go (Debian 1.21 and later, or the official tarball)');
+      throw new KfError(
+        `ldd cannot list the libraries of ${escapeControl(bin)}: ${messageOf(err).split('\n')[0]}`,
+        'install libc-bin (ldd), or use a statically linked Go (Debian 1.21 and later, or the official tarball)',
+      );
     }
     for (const lib of parseLdd(stdout)) libs.add(lib);
   }
@@ -183,7 +227,13 @@ export async function sharedLibraries(binaries: readonly string[]): Promise<TarE
     try {
       const real = fs.realpathSync(lib);
       const st = fs.statSync(real);
-      out.push({ name: lib.replace(/^\/+/, ''), type: 'file', mode: st.mode & 0o755, size: st.size, source: real });
+      out.push({
+        name: lib.replace(/^\/+/, ''),
+        type: 'file',
+        mode: st.mode & 0o755,
+        size: st.size,
+        source: real,
+      });
     } catch (err) {
       throw osError(err, 'cannot read shared library', lib);
     }
@@ -194,8 +244,16 @@ export async function sharedLibraries(binaries: readonly string[]): Promise<TarE
 /** A busybox that runs in an empty image: a static ELF. */
 export function readBusybox(file: string): TarEntry {
   const interp = elfInterpreter(file);
-  if (interp === undefined) throw new UsageError(`${escapeControl(file)} is no busybox binary (not an ELF file)`, "install Debian's busybox-static or pass --busybox PATH");
-  if (interp !== '') throw new UsageError(`${escapeControl(file)} is dynamically linked: it would not run in the image`, "install Debian's busybox-static (a static busybox) or pass --busybox PATH");
+  if (interp === undefined)
+    throw new UsageError(
+      `${escapeControl(file)} is no busybox binary (not an ELF file)`,
+      "install Debian's busybox-static or pass --busybox PATH",
+    );
+  if (interp !== '')
+    throw new UsageError(
+      `${escapeControl(file)} is dynamically linked: it would not run in the image`,
+      "install Debian's busybox-static (a static busybox) or pass --busybox PATH",
+    );
   const st = fs.statSync(file);
   return { name: 'bin/busybox', type: 'file', mode: 0o755, size: st.size, source: fs.realpathSync(file) };
 }
@@ -214,33 +272,58 @@ export interface UnpackedDebs {
  * not Debian's Go, two series mixed or a missing golang-1.NN-go is refused before unpacking.
  */
 export async function unpackGoDebs(files: readonly string[], tmpParent: string): Promise<UnpackedDebs> {
-  const hint = "pass Debian's golang-1.NN-go and golang-1.NN-src .deb files (apt-get download golang-1.22-go golang-1.22-src)";
+  const hint =
+    "pass Debian's golang-1.NN-go and golang-1.NN-src .deb files (apt-get download golang-1.22-go golang-1.22-src)";
   const seen: { file: string; series: string; part: 'go' | 'src' }[] = [];
   for (const file of files) {
     let st: fs.Stats;
     try {
       st = fs.statSync(file);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`--deb ${escapeControl(file)}: no such file`, hint);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new UsageError(`--deb ${escapeControl(file)}: no such file`, hint);
       throw osError(err, 'cannot read', file);
     }
     if (!st.isFile()) throw new UsageError(`--deb ${escapeControl(file)} is not a file`, hint);
-    if (st.size > DEB_MAX_BYTES) throw new UsageError(`--deb ${escapeControl(file)} is larger than ${DEB_MAX_BYTES} bytes: not a Go package`, hint);
+    if (st.size > DEB_MAX_BYTES)
+      throw new UsageError(
+        `--deb ${escapeControl(file)} is larger than ${DEB_MAX_BYTES} bytes: not a Go package`,
+        hint,
+      );
     let name: string;
     try {
       name = (await run('dpkg-deb', ['--field', file, 'Package'], { timeout: 60_000 })).stdout.trim();
     } catch (err) {
       const detail = ((err as { stderr?: string }).stderr ?? messageOf(err)).trim().split('\n')[0] ?? '';
-      throw new UsageError(`--deb ${escapeControl(file)} is not a Debian package (${escapeControl(detail)})`, hint);
+      throw new UsageError(
+        `--deb ${escapeControl(file)} is not a Debian package (${escapeControl(detail)})`,
+        hint,
+      );
     }
     const pkg = parseDebianGoPackage(name);
-    if (!pkg) throw new UsageError(`--deb ${escapeControl(file)} is package ${escapeControl(name)}, not Debian's Go (golang-1.NN-go or golang-1.NN-src)`, hint);
+    if (!pkg)
+      throw new UsageError(
+        `--deb ${escapeControl(file)} is package ${escapeControl(name)}, not Debian's Go (golang-1.NN-go or golang-1.NN-src)`,
+        hint,
+      );
     seen.push({ file, ...pkg });
   }
   const series = [...new Set(seen.map((s) => s.series))];
-  if (series.length !== 1) throw new UsageError(`--deb files of different Go series (${series.join(', ')})`, 'pass golang-1.NN-go and golang-1.NN-src of one series');
-  if (!seen.some((s) => s.part === 'go')) throw new UsageError(`no golang-${series[0]}-go among the --deb files (only the standard library source was given)`, hint);
-  if (!seen.some((s) => s.part === 'src')) throw new UsageError(`no golang-${series[0]}-src among the --deb files: the image would have no standard library source`, hint);
+  if (series.length !== 1)
+    throw new UsageError(
+      `--deb files of different Go series (${series.join(', ')})`,
+      'pass golang-1.NN-go and golang-1.NN-src of one series',
+    );
+  if (!seen.some((s) => s.part === 'go'))
+    throw new UsageError(
+      `no golang-${series[0]}-go among the --deb files (only the standard library source was given)`,
+      hint,
+    );
+  if (!seen.some((s) => s.part === 'src'))
+    throw new UsageError(
+      `no golang-${series[0]}-src among the --deb files: the image would have no standard library source`,
+      hint,
+    );
   let dir: string;
   try {
     dir = fs.mkdtempSync(path.join(tmpParent, 'kubeadm-forever-go-'));
@@ -254,7 +337,10 @@ export async function unpackGoDebs(files: readonly string[], tmpParent: string):
         await run('dpkg-deb', ['-x', s.file, dir], { timeout: 10 * 60_000 });
       } catch (err) {
         const detail = ((err as { stderr?: string }).stderr ?? messageOf(err)).trim().split('\n')[0] ?? '';
-        throw new KfError(`cannot unpack ${escapeControl(s.file)}: ${escapeControl(detail)}`, 'check free space in the temp dir (TMPDIR) and that the file is complete');
+        throw new KfError(
+          `cannot unpack ${escapeControl(s.file)}: ${escapeControl(detail)}`,
+          'check free space in the temp dir (TMPDIR) and that the file is complete',
+        );
       }
     }
   } catch (err) {

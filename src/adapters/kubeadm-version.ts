@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { KfError, UsageError, messageOf } from '../errors.js';
+import { KfError, UsageError, messageOf } from '../core/errors.js';
 import { MAX_VERSION_OUTPUT, parseVersionOutput, type ParsedVersion } from '../core/version.js';
 
 const execFileAsync = promisify(execFile);

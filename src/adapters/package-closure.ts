@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isStandardImport, scanGoHeader } from '../core/go-imports.js';
 import type { BuildMode } from '../core/types.js';
-import { KfError } from '../errors.js';
+import { KfError } from '../core/errors.js';
 
 /**
  * The part of a Kubernetes tree one command needs: the files of every package it imports,
@@ -39,7 +39,10 @@ export function packageClosure(root: string, mode: BuildMode, pkg: string): Sour
 
   const start = pkg.replace(/^\.\//, '').replace(/\/+$/, '');
   if (!dirExists(start)) {
-    throw new KfError(`${path.join(root, start)} is missing, so the packages it needs cannot be found`, 'pass a complete Kubernetes source tree');
+    throw new KfError(
+      `${path.join(root, start)} is missing, so the packages it needs cannot be found`,
+      'pass a complete Kubernetes source tree',
+    );
   }
   const seen = new Set<string>();
   const queue = [start];
@@ -105,7 +108,12 @@ function packageResolver(realRoot: string, mode: BuildMode, files: Set<string>) 
  * vendor/k8s.io/client-go links into staging, `vendor/k8s.io/client-go/util/cert` when the
  * vendored module is a copy. Undefined when it resolves outside the tree or nowhere.
  */
-export function compiledPackageDir(root: string, mode: BuildMode, importPath: string, fromDir: string): string | undefined {
+export function compiledPackageDir(
+  root: string,
+  mode: BuildMode,
+  importPath: string,
+  fromDir: string,
+): string | undefined {
   const realRoot = fs.realpathSync(root);
   const lexical = packageResolver(realRoot, mode, new Set()).resolve(importPath, fromDir);
   return lexical === undefined ? undefined : realRel(realRoot, lexical, new Set());
@@ -135,7 +143,10 @@ function readMainModules(realRoot: string, files: Set<string>): MainModule[] {
     for (const m of work.matchAll(/^use[ \t]*\(([^)]*)\)/gm)) uses.push(...m[1]!.split('\n'));
     for (const m of work.matchAll(/^use[ \t]+([^(\s][^\n]*)$/gm)) uses.push(m[1]!);
     for (const u of uses) {
-      const dir = u.replace(/\/\/.*$/, '').trim().replace(/^"|"$/g, '');
+      const dir = u
+        .replace(/\/\/.*$/, '')
+        .trim()
+        .replace(/^"|"$/g, '');
       if (!dir || dir === '.') continue;
       const rel = path.posix.normalize(dir).replace(/^\.\//, '');
       if (rel.startsWith('..') || path.isAbsolute(rel)) continue;

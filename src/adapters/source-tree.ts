@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { KfError, UsageError, messageOf } from '../errors.js';
+import { KfError, UsageError, messageOf } from '../core/errors.js';
 import {
   CLIENT_GO_CERT_FILE,
   CLIENT_GO_CERT_IMPORTER,
@@ -10,7 +10,12 @@ import {
 } from '../core/patch.js';
 import { compiledPackageDir } from './package-closure.js';
 import type { BuildMode, KubeVersion, PatchResult } from '../core/types.js';
-import { recoverInterrupted, replaceFiles, type RecoveryReport, type StagedFile } from './file-transaction.js';
+import {
+  recoverInterrupted,
+  replaceFiles,
+  type RecoveryReport,
+  type StagedFile,
+} from './file-transaction.js';
 
 /**
  * The file-system side of a Kubernetes source tree: reading the patch targets and the build
@@ -30,7 +35,10 @@ export async function resolveSourceTree(given: string): Promise<string> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? messageOf(err);
     if (code === 'ENOENT') throw emptyTreeError(given, await linkNote(given));
-    throw new UsageError(`source tree ${JSON.stringify(given)} cannot be read: ${code}`, 'pass the directory of an unpacked Kubernetes source tree');
+    throw new UsageError(
+      `source tree ${JSON.stringify(given)} cannot be read: ${code}`,
+      'pass the directory of an unpacked Kubernetes source tree',
+    );
   }
   await assertSourceTree(real, given);
   return real;
@@ -61,7 +69,10 @@ export async function assertSourceTree(root: string, given = root): Promise<void
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? messageOf(err);
     if (code === 'ENOENT') throw emptyTreeError(given, await linkNote(given));
-    throw new UsageError(`source tree ${JSON.stringify(given)} cannot be read: ${code}`, 'pass the directory of an unpacked Kubernetes source tree');
+    throw new UsageError(
+      `source tree ${JSON.stringify(given)} cannot be read: ${code}`,
+      'pass the directory of an unpacked Kubernetes source tree',
+    );
   }
   if (!st.isDirectory())
     throw new UsageError(
@@ -101,7 +112,11 @@ async function readIfExists(file: string): Promise<string | undefined> {
  * Small files of a tree by relative path (e.g. .go-version): regular files of at most
  * `maxBytes`, read through no link out of the tree; missing ones are undefined.
  */
-export async function readTreeFiles(root: string, rels: readonly string[], maxBytes = 1 << 20): Promise<SourceFiles> {
+export async function readTreeFiles(
+  root: string,
+  rels: readonly string[],
+  maxBytes = 1 << 20,
+): Promise<SourceFiles> {
   const files: SourceFiles = {};
   const realRoot = await fs.realpath(root);
   for (const rel of rels) {
@@ -116,7 +131,10 @@ export async function readTreeFiles(root: string, rels: readonly string[], maxBy
     const st = await fs.stat(real);
     if (!st.isFile()) continue;
     if (st.size > maxBytes) {
-      throw new KfError(`${path.join(root, rel)} is ${st.size} bytes, more than ${maxBytes}`, 'check the source tree');
+      throw new KfError(
+        `${path.join(root, rel)} is ${st.size} bytes, more than ${maxBytes}`,
+        'check the source tree',
+      );
     }
     files[rel] = await readIfExists(real);
   }
@@ -148,11 +166,13 @@ export async function readPatchInputs(root: string, mode?: BuildMode): Promise<P
   const files = await readPatchSources(root);
   let buildMode = mode;
   if (buildMode === undefined) {
-    buildMode = (await readIfExists(path.join(root, INIT_SH))) === undefined ? 'module' : await readBuildMode(root);
+    buildMode =
+      (await readIfExists(path.join(root, INIT_SH))) === undefined ? 'module' : await readBuildMode(root);
   }
   const dir = compiledPackageDir(root, buildMode, CLIENT_GO_CERT_PACKAGE, CLIENT_GO_CERT_IMPORTER);
   const clientGoCertFile = dir === undefined ? CLIENT_GO_CERT_FILE : `${dir}/cert.go`;
-  if (!(clientGoCertFile in files)) files[clientGoCertFile] = await readIfExists(path.join(root, clientGoCertFile));
+  if (!(clientGoCertFile in files))
+    files[clientGoCertFile] = await readIfExists(path.join(root, clientGoCertFile));
   return { files, clientGoCertFile };
 }
 
@@ -226,7 +246,10 @@ export async function writePatch(root: string, result: PatchResult): Promise<str
       current = await fs.readFile(real, 'utf8');
       mode = (await fs.stat(real)).mode & 0o7777;
     } catch (err) {
-      throw new KfError(`cannot read ${real}: ${messageOf(err)}`, 'check that the source tree is readable; nothing was changed');
+      throw new KfError(
+        `cannot read ${real}: ${messageOf(err)}`,
+        'check that the source tree is readable; nothing was changed',
+      );
     }
     if (current !== f.before) {
       throw new KfError(`${f.file} changed while it was being patched`, 'run the patch again');

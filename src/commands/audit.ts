@@ -3,16 +3,16 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { DEFAULT_GO_CACHE_VOLUME } from '../core/go-invocation.js';
-import { BuildCache } from '../cache/build-cache.js';
-import { parseManifest, type CacheManifest } from '../cache/manifest.js';
-import { sha256File } from '../cache/store.js';
+import { BuildCache } from '../carry/cache/build-cache.js';
+import { parseManifest, type CacheManifest } from '../core/cache-manifest.js';
+import { sha256File } from '../carry/cache/store.js';
 import { changedRecordedInputs, rebuildDifferences, type Difference } from '../core/audit.js';
 import type { VersionInfo } from '../core/types.js';
 import { resolveValidityPair } from '../core/validity.js';
 import { parsePlatform } from '../core/version.js';
-import { KfError, UsageError, messageOf } from '../errors.js';
-import { runBuildPipeline } from '../pipeline/index.js';
-import type { SourceSpec } from '../pipeline/source.js';
+import { KfError, UsageError, messageOf } from '../core/errors.js';
+import { runBuildPipeline } from '../build/index.js';
+import type { SourceSpec } from '../build/source.js';
 import type { Output } from '../ui/output.js';
 import { assertVolumeName } from './build.js';
 import { sourceSpec } from './target-options.js';
@@ -33,12 +33,18 @@ function readManifest(file: string): CacheManifest {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`--manifest ${file}: ${messageOf(err)}`, 'pass the manifest.json recorded with the binary (build --json prints its path; bundles carry it next to the binary)');
+    throw new UsageError(
+      `--manifest ${file}: ${messageOf(err)}`,
+      'pass the manifest.json recorded with the binary (build --json prints its path; bundles carry it next to the binary)',
+    );
   }
   try {
     return parseManifest(text);
   } catch (err) {
-    throw new KfError(`${file}: ${messageOf(err)}`, 'pass the manifest.json recorded with the binary, unchanged');
+    throw new KfError(
+      `${file}: ${messageOf(err)}`,
+      'pass the manifest.json recorded with the binary, unchanged',
+    );
   }
 }
 
@@ -51,8 +57,11 @@ function auditSource(argv: AuditArgs, m: CacheManifest): SourceSpec {
   const next = 'pass the source with --source-dir, --source-tarball or --repo';
   if (!src?.location) throw new UsageError('the manifest does not record where its source came from', next);
   if (src.kind === 'git') return { kind: 'git', repo: src.location, commit: src.commit ?? m.gitCommit };
-  if (!fs.existsSync(src.location)) throw new UsageError(`the recorded source ${src.location} is not on this machine`, next);
-  return src.kind === 'tarball' ? { kind: 'tarball', file: src.location } : { kind: 'dir', dir: src.location };
+  if (!fs.existsSync(src.location))
+    throw new UsageError(`the recorded source ${src.location} is not on this machine`, next);
+  return src.kind === 'tarball'
+    ? { kind: 'tarball', file: src.location }
+    : { kind: 'dir', dir: src.location };
 }
 
 function report(diffs: Difference[]): string {
@@ -61,7 +70,8 @@ function report(diffs: Difference[]): string {
 
 async function audit(argv: AuditArgs, out: Output): Promise<number> {
   assertVolumeName(argv.goCacheVolume);
-  if (!fs.existsSync(argv.binary)) throw new UsageError(`${argv.binary}: no such file`, 'pass the kubeadm binary to audit');
+  if (!fs.existsSync(argv.binary))
+    throw new UsageError(`${argv.binary}: no such file`, 'pass the kubeadm binary to audit');
   const m = readManifest(argv.manifest);
   out.step(`checking ${argv.binary} against its manifest`);
   const given = await sha256File(argv.binary);
@@ -85,7 +95,8 @@ async function audit(argv: AuditArgs, out: Output): Promise<number> {
   const platform = parsePlatform(m.platform, 'the manifest platform');
   const env = { ...process.env };
   delete env.SOURCE_DATE_EPOCH;
-  if (m.provenance?.sourceDateEpoch !== undefined) env.SOURCE_DATE_EPOCH = String(m.provenance.sourceDateEpoch);
+  if (m.provenance?.sourceDateEpoch !== undefined)
+    env.SOURCE_DATE_EPOCH = String(m.provenance.sourceDateEpoch);
 
   // a throw-away binary cache: the rebuild is never a hit, and its manifest is compared below
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kubeadm-forever-audit-'));
@@ -144,11 +155,28 @@ const command: CommandModule<GlobalArgs, AuditArgs> = {
   builder: (y: Argv<GlobalArgs>) =>
     y
       .positional('binary', { type: 'string', demandOption: true, describe: 'the kubeadm binary to audit' })
-      .option('manifest', { type: 'string', demandOption: true, describe: 'the manifest.json recorded with it' })
-      .option('source-dir', { type: 'string', describe: 'the source tree (default: what the manifest records)' })
-      .option('source-tarball', { type: 'string', describe: 'the source .tar.gz (default: what the manifest records)' })
-      .option('repo', { type: 'string', describe: 'git URL or local mirror path (default: what the manifest records)' })
-      .option('go-cache-volume', { type: 'string', default: DEFAULT_GO_CACHE_VOLUME, describe: 'named Docker volume for the Go build cache (it never changes the bytes)' }) as unknown as Argv<AuditArgs>,
+      .option('manifest', {
+        type: 'string',
+        demandOption: true,
+        describe: 'the manifest.json recorded with it',
+      })
+      .option('source-dir', {
+        type: 'string',
+        describe: 'the source tree (default: what the manifest records)',
+      })
+      .option('source-tarball', {
+        type: 'string',
+        describe: 'the source .tar.gz (default: what the manifest records)',
+      })
+      .option('repo', {
+        type: 'string',
+        describe: 'git URL or local mirror path (default: what the manifest records)',
+      })
+      .option('go-cache-volume', {
+        type: 'string',
+        default: DEFAULT_GO_CACHE_VOLUME,
+        describe: 'named Docker volume for the Go build cache (it never changes the bytes)',
+      }) as unknown as Argv<AuditArgs>,
   handler: (argv: ArgumentsCamelCase<AuditArgs>) => runCommand(argv, audit),
 };
 export default command;

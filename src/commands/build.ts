@@ -2,14 +2,14 @@ import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { DEFAULT_GO_CACHE_VOLUME } from '../core/go-invocation.js';
 import { formatPlatform } from '../core/version.js';
-import { UsageError } from '../errors.js';
-import { DEFAULT_OUT } from '../pipeline/extract.js';
-import { runBuildPipeline, VerifyError, type BuildResult } from '../pipeline/index.js';
-import { describeVerify } from '../pipeline/verify.js';
+import { UsageError } from '../core/errors.js';
+import { DEFAULT_OUT } from '../build/extract.js';
+import { runBuildPipeline, VerifyError, type BuildResult } from '../build/index.js';
+import { describeVerify } from '../build/verify.js';
 import type { Output } from '../ui/output.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
-import { BuildCache } from '../cache/build-cache.js';
+import { BuildCache } from '../carry/cache/build-cache.js';
 import {
   completeTargetFromSource,
   resolvePlatforms,
@@ -35,7 +35,10 @@ interface BuildArgs extends GlobalArgs, TargetArgs, ValidityArgs, SourceArgs {
 /** --go-cache-volume must be a Docker volume name (build and audit). */
 export function assertVolumeName(name: string): void {
   if (!name || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
-    throw new UsageError(`--go-cache-volume '${name}' is not a Docker volume name`, 'use letters, digits, "_", "." and "-"');
+    throw new UsageError(
+      `--go-cache-volume '${name}' is not a Docker volume name`,
+      'use letters, digits, "_", "." and "-"',
+    );
   }
 }
 
@@ -74,9 +77,15 @@ function humanSummary(r: BuildResult): string {
   const lines: string[] = [];
   for (const b of r.binaries) {
     lines.push(b.cached ? `${b.path} from the binary cache (no build needed)` : `built ${b.path}`);
-    lines.push(`  kubeadm ${r.plan.version.gitVersion} (${r.plan.version.gitCommit.slice(0, 12)}) ${formatPlatform(b.platform)}, ${b.goVersion || 'go ?'} in ${r.image.name}`);
+    lines.push(
+      `  kubeadm ${r.plan.version.gitVersion} (${r.plan.version.gitCommit.slice(0, 12)}) ${formatPlatform(b.platform)}, ${b.goVersion || 'go ?'} in ${r.image.name}`,
+    );
     lines.push(`  sha256 ${b.sha256}`);
-    lines.push(...describeVerify(b.verify.executed ? b.verify : { ...b.verify, certificates: [], failures: [] }).map((l) => `  ${l}`));
+    lines.push(
+      ...describeVerify(b.verify.executed ? b.verify : { ...b.verify, certificates: [], failures: [] }).map(
+        (l) => `  ${l}`,
+      ),
+    );
   }
   lines.push(`  validity: leaf ${r.plan.validity.leaf.text}, CA ${r.plan.validity.ca.text}`);
   const notes = r.plan.notes.filter((n) => /ClusterConfiguration|kubelet|dirty/.test(n));
@@ -121,7 +130,8 @@ async function build(argv: BuildArgs, out: Output): Promise<number> {
         waiting: (t) => out.info(t),
         failureTail: (tail) => {
           out.fail();
-          if (!out.verbose) out.info(`last ${tail.length} lines of the build:\n${tail.map((l) => `  ${l}`).join('\n')}`);
+          if (!out.verbose)
+            out.info(`last ${tail.length} lines of the build:\n${tail.map((l) => `  ${l}`).join('\n')}`);
         },
       },
     );
@@ -143,14 +153,31 @@ const command: CommandModule<GlobalArgs, BuildArgs> = {
   builder: (y: Argv<GlobalArgs>) =>
     withSourceOptions(withValidityOptions(withTargetOptions(y)))
       .option('image', { type: 'string', describe: 'Go build image to use instead of golang:<go>-alpine' })
-      .option('out', { type: 'string', default: DEFAULT_OUT, describe: 'where to write the binary (with several platforms: <out>-<os>-<arch>)' })
-      .option('verify', { type: 'boolean', default: true, describe: 'run the binary to check version and certificates (--no-verify skips)' })
-      .option('cache', { type: 'boolean', default: true, describe: 'use the binary cache (--no-cache rebuilds)' })
-      .option('go-cache-volume', { type: 'string', default: DEFAULT_GO_CACHE_VOLUME, describe: 'named Docker volume for the Go build cache' })
+      .option('out', {
+        type: 'string',
+        default: DEFAULT_OUT,
+        describe: 'where to write the binary (with several platforms: <out>-<os>-<arch>)',
+      })
+      .option('verify', {
+        type: 'boolean',
+        default: true,
+        describe: 'run the binary to check version and certificates (--no-verify skips)',
+      })
+      .option('cache', {
+        type: 'boolean',
+        default: true,
+        describe: 'use the binary cache (--no-cache rebuilds)',
+      })
+      .option('go-cache-volume', {
+        type: 'string',
+        default: DEFAULT_GO_CACHE_VOLUME,
+        describe: 'named Docker volume for the Go build cache',
+      })
       .option('source-volume', {
         type: 'boolean',
         default: true,
-        describe: 'keep the tree in a Docker volume per source, reused by rebuilds (--no-source-volume streams it into each build)',
+        describe:
+          'keep the tree in a Docker volume per source, reused by rebuilds (--no-source-volume streams it into each build)',
       }) as unknown as Argv<BuildArgs>,
   handler: (argv: ArgumentsCamelCase<BuildArgs>) => runCommand(argv, build),
 };

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
-import { UsageError } from '../errors.js';
-import { caExtend, caInit } from '../pki/ca.js';
-import { KEY_TYPES, type KeyType } from '../pki/keys.js';
+import { UsageError } from '../core/errors.js';
+import { caExtend, caInit } from '../node/pki/ca.js';
+import { KEY_TYPES, type KeyType } from '../node/pki/keys.js';
 import { DEFAULT_CA_VALIDITY, parseValidity } from '../core/validity.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
 import { describeRecovery } from '../adapters/file-transaction.js';
@@ -31,10 +31,26 @@ const init: CommandModule<GlobalArgs, InitArgs> = {
   builder: (y: Argv<GlobalArgs>) =>
     y
       .option('out', { type: 'string', demandOption: true, describe: 'directory to write the CAs into' })
-      .option('validity', { type: 'string', default: DEFAULT_CA_VALIDITY, describe: 'CA validity: y (365 days), d or h' })
-      .option('key', { type: 'string', default: 'rsa-2048', describe: `key type: ${KEY_TYPES.join(', ')} (kubeadm uses rsa-2048)` })
-      .option('force', { type: 'boolean', default: false, describe: 'replace existing CA files (backed up first)' })
-      .option('allow-shorter', { type: 'boolean', default: false, describe: ALLOW_SHORTER_DESCRIPTION }) as unknown as Argv<InitArgs>,
+      .option('validity', {
+        type: 'string',
+        default: DEFAULT_CA_VALIDITY,
+        describe: 'CA validity: y (365 days), d or h',
+      })
+      .option('key', {
+        type: 'string',
+        default: 'rsa-2048',
+        describe: `key type: ${KEY_TYPES.join(', ')} (kubeadm uses rsa-2048)`,
+      })
+      .option('force', {
+        type: 'boolean',
+        default: false,
+        describe: 'replace existing CA files (backed up first)',
+      })
+      .option('allow-shorter', {
+        type: 'boolean',
+        default: false,
+        describe: ALLOW_SHORTER_DESCRIPTION,
+      }) as unknown as Argv<InitArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       const validity = parseValidity(a.validity, '--validity');
@@ -43,7 +59,13 @@ const init: CommandModule<GlobalArgs, InitArgs> = {
         throw new UsageError(`invalid --key ${JSON.stringify(a.key)}`, `pass --key ${KEY_TYPES.join(', ')}`);
       }
       out.step(`creating three ${a.key} CAs valid ${validity.text} in ${a.out}`);
-      const r = await caInit({ outDir: a.out, validity, keyType: a.key as KeyType, force: a.force, allowShorter: a.allowShorter });
+      const r = await caInit({
+        outDir: a.out,
+        validity,
+        keyType: a.key as KeyType,
+        force: a.force,
+        allowShorter: a.allowShorter,
+      });
       for (const line of describeRecovery(r.recovered)) out.info(line);
       for (const w of r.warnings) out.warn(`${w} (allowed by --allow-shorter)`);
       if (r.backupDir) out.info(`backed up ${r.backedUp.length} existing file(s) to ${r.backupDir}`);
@@ -53,22 +75,40 @@ const init: CommandModule<GlobalArgs, InitArgs> = {
 
 const extend: CommandModule<GlobalArgs, ExtendArgs> = {
   command: 'extend',
-  describe: 're-sign the existing CAs with their own keys for a new validity; kubeconfigs get the new CA data',
+  describe:
+    're-sign the existing CAs with their own keys for a new validity; kubeconfigs get the new CA data',
   builder: (y: Argv<GlobalArgs>) =>
     y
-      .option('pki-dir', { type: 'string', demandOption: true, describe: 'the cluster PKI, e.g. /etc/kubernetes/pki' })
+      .option('pki-dir', {
+        type: 'string',
+        demandOption: true,
+        describe: 'the cluster PKI, e.g. /etc/kubernetes/pki',
+      })
       .option('kubeconfig-dir', {
         type: 'string',
         describe: 'kubeconfigs (*.conf) whose certificate-authority-data to update',
         defaultDescription: 'the parent of --pki-dir when it is named pki',
       })
-      .option('backup-dir', { type: 'string', describe: 'where the old files go', defaultDescription: '<pki-dir>-backup-<UTC timestamp>' })
-      .option('validity', { type: 'string', default: DEFAULT_CA_VALIDITY, describe: 'new CA validity from now: y (365 days), d or h' })
+      .option('backup-dir', {
+        type: 'string',
+        describe: 'where the old files go',
+        defaultDescription: '<pki-dir>-backup-<UTC timestamp>',
+      })
+      .option('validity', {
+        type: 'string',
+        default: DEFAULT_CA_VALIDITY,
+        describe: 'new CA validity from now: y (365 days), d or h',
+      })
       .option('new-ca-dir', {
         type: 'string',
-        describe: "on a node without the CA keys: install the CAs ca extend wrote on a control-plane node (a copy of its pki dir)",
+        describe:
+          'on a node without the CA keys: install the CAs ca extend wrote on a control-plane node (a copy of its pki dir)',
       })
-      .option('allow-shorter', { type: 'boolean', default: false, describe: ALLOW_SHORTER_DESCRIPTION }) as unknown as Argv<ExtendArgs>,
+      .option('allow-shorter', {
+        type: 'boolean',
+        default: false,
+        describe: ALLOW_SHORTER_DESCRIPTION,
+      }) as unknown as Argv<ExtendArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       const validity = parseValidity(a.validity, '--validity');
@@ -88,9 +128,12 @@ const extend: CommandModule<GlobalArgs, ExtendArgs> = {
       out.succeed();
       for (const line of describeRecovery(r.recovered)) out.info(line);
       for (const w of r.warnings) out.warn(`${w} (allowed by --allow-shorter)`);
-      if (!r.kubeconfigDir) out.warn('no kubeconfig directory (pass --kubeconfig-dir): kubeconfigs were not updated');
+      if (!r.kubeconfigDir)
+        out.warn('no kubeconfig directory (pass --kubeconfig-dir): kubeconfigs were not updated');
       for (const u of r.kubeconfigsUnmatched) {
-        out.warn(`${u.file}: cluster(s) ${u.clusters.join(', ')} embed a CA that is none of these; left unchanged`);
+        out.warn(
+          `${u.file}: cluster(s) ${u.clusters.join(', ')} embed a CA that is none of these; left unchanged`,
+        );
       }
       out.info(`old certificates and kubeconfigs backed up to ${r.backupDir}`);
       if (a.newCaDir === undefined) {
@@ -101,7 +144,9 @@ const extend: CommandModule<GlobalArgs, ExtendArgs> = {
       const human = [
         ...r.extended.map((c) => `${c.cert}  ${c.subject}  ${c.oldNotAfter} -> ${c.notAfter}`),
         ...r.unchanged.map((f) => `${f}  already the extended CA`),
-        ...r.kubeconfigs.map((k) => `${k.file}  certificate-authority-data updated (${k.clusters.join(', ')})`),
+        ...r.kubeconfigs.map(
+          (k) => `${k.file}  certificate-authority-data updated (${k.clusters.join(', ')})`,
+        ),
       ];
       out.result(r, human.join('\n'));
     }),

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
-import { BinaryCache, type CacheEntry } from '../cache/store.js';
-import { parsePlatform, platformText } from '../cache/manifest.js';
-import { KfError, UsageError } from '../errors.js';
+import { BinaryCache, type CacheEntry } from '../carry/cache/store.js';
+import { parsePlatform, platformText } from '../core/cache-manifest.js';
+import { KfError, UsageError } from '../core/errors.js';
 import type { GlobalArgs } from './options.js';
 import { parsePlatformList } from '../core/plan.js';
 import { runCommand } from './run.js';
@@ -60,7 +60,10 @@ type Corrupt = { entry: CacheEntry; reason: string; movedTo: string };
  * Each listed entry checked as a lookup checks it (size, sha256, machine), by the same call:
  * a corrupt one is moved aside and reported, never handed out.
  */
-async function checkedEntries(cache: BinaryCache, entries: CacheEntry[]): Promise<{ sound: CacheEntry[]; corrupt: Corrupt[] }> {
+async function checkedEntries(
+  cache: BinaryCache,
+  entries: CacheEntry[],
+): Promise<{ sound: CacheEntry[]; corrupt: Corrupt[] }> {
   const sound: CacheEntry[] = [];
   const corrupt: Corrupt[] = [];
   for (const e of entries) {
@@ -143,7 +146,10 @@ const pathCmd: CommandModule<GlobalArgs, KeyArgs> = {
       // a path is handed out only for bytes that are still the manifest's
       const { sound, corrupt } = await checkedEntries(cache, found);
       if (corrupt.length > 0) {
-        throw new KfError(corruptText(corrupt[0]!), `rebuild it (kubeadm-forever build …) or import it again from a bundle; no path was printed`);
+        throw new KfError(
+          corruptText(corrupt[0]!),
+          `rebuild it (kubeadm-forever build …) or import it again from a bundle; no path was printed`,
+        );
       }
       out.result(
         sound.map((e) => ({ key, platform: e.manifest.platform, path: e.binary })),
@@ -193,12 +199,14 @@ type VolumesArgs = GlobalArgs & { remove: boolean };
 
 const volumes: CommandModule<GlobalArgs, VolumesArgs> = {
   command: 'volumes',
-  describe: 'the source volumes builds keep on the Docker engine (one per source); --remove removes those not in use',
+  describe:
+    'the source volumes builds keep on the Docker engine (one per source); --remove removes those not in use',
   builder: (y) =>
     (y as Argv<GlobalArgs>).option('remove', {
       type: 'boolean',
       default: false,
-      describe: 'remove them (a volume a running build uses is kept); the next build of that source fills it again',
+      describe:
+        'remove them (a volume a running build uses is kept); the next build of that source fills it again',
     }) as unknown as Argv<VolumesArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
@@ -220,7 +228,10 @@ const volumes: CommandModule<GlobalArgs, VolumesArgs> = {
       const removed = results.filter((r) => r.result === 'removed').length;
       const inUse = results.filter((r) => r.result === 'in use');
       for (const r of inUse) out.warn(`volume ${r.name} is in use by a running build; kept`);
-      out.result(results, `removed ${removed} source volume(s)${inUse.length ? `, kept ${inUse.length} in use` : ''}`);
+      out.result(
+        results,
+        `removed ${removed} source volume(s)${inUse.length ? `, kept ${inUse.length} in use` : ''}`,
+      );
     }),
 };
 

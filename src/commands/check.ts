@@ -1,10 +1,10 @@
 import type { Argv, CommandModule } from 'yargs';
-import { UsageError } from '../errors.js';
-import { checkPki, formatCheckReport } from '../pki/check.js';
-import { toKubeadmExpirationInfo } from '../pki/check-report-kubeadm.js';
-import { formatPrometheus } from '../pki/check-report-prometheus.js';
+import { UsageError } from '../core/errors.js';
+import { checkPki, formatCheckReport } from '../node/pki/check.js';
+import { toKubeadmExpirationInfo } from '../node/pki/check-report-kubeadm.js';
+import { formatPrometheus } from '../node/pki/check-report-prometheus.js';
 import { replaceFiles } from '../adapters/file-transaction.js';
-import { checkLiveApiserver, formatLive, withLive } from '../pki/live.js';
+import { checkLiveApiserver, formatLive, withLive } from '../node/pki/live.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
 
@@ -23,13 +23,30 @@ interface CheckArgs extends GlobalArgs {
 
 const command: CommandModule<GlobalArgs, CheckArgs> = {
   command: 'check',
-  describe: 'expiry, key match and chain of every certificate in a PKI dir, the kubelet dir and the kubeconfigs',
+  describe:
+    'expiry, key match and chain of every certificate in a PKI dir, the kubelet dir and the kubeconfigs',
   builder: (y) =>
     y
-      .option('pki-dir', { type: 'string', default: '/etc/kubernetes/pki', describe: 'PKI directory (read recursively)' })
-      .option('kubeconfig-dir', { type: 'string', default: '/etc/kubernetes', describe: 'directory with the kubeconfigs (*.conf)' })
-      .option('kubelet-dir', { type: 'string', default: '/var/lib/kubelet/pki', describe: "the kubelet's certificate directory" })
-      .option('min-years', { type: 'number', default: 0, describe: 'fail any certificate with fewer years left' })
+      .option('pki-dir', {
+        type: 'string',
+        default: '/etc/kubernetes/pki',
+        describe: 'PKI directory (read recursively)',
+      })
+      .option('kubeconfig-dir', {
+        type: 'string',
+        default: '/etc/kubernetes',
+        describe: 'directory with the kubeconfigs (*.conf)',
+      })
+      .option('kubelet-dir', {
+        type: 'string',
+        default: '/var/lib/kubelet/pki',
+        describe: "the kubelet's certificate directory",
+      })
+      .option('min-years', {
+        type: 'number',
+        default: 0,
+        describe: 'fail any certificate with fewer years left',
+      })
       .option('output', {
         alias: 'o',
         choices: OUTPUTS,
@@ -38,28 +55,60 @@ const command: CommandModule<GlobalArgs, CheckArgs> = {
       })
       .option('textfile', {
         type: 'string',
-        describe: "also write the prometheus metrics to this file, atomically, mode 0644 (node_exporter's textfile collector reads *.prom)",
+        describe:
+          "also write the prometheus metrics to this file, atomically, mode 0644 (node_exporter's textfile collector reads *.prom)",
       })
-      .option('apiserver', { type: 'string', default: 'auto', describe: "the API server's served certificate: auto (the kube-apiserver process here), none, or HOST:PORT" }) as unknown as Argv<CheckArgs>,
+      .option('apiserver', {
+        type: 'string',
+        default: 'auto',
+        describe:
+          "the API server's served certificate: auto (the kube-apiserver process here), none, or HOST:PORT",
+      }) as unknown as Argv<CheckArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       if (!Number.isFinite(a.minYears) || a.minYears < 0) {
-        throw new UsageError(`invalid --min-years ${JSON.stringify(String(a.minYears))}`, 'pass a number of years, e.g. --min-years 150');
+        throw new UsageError(
+          `invalid --min-years ${JSON.stringify(String(a.minYears))}`,
+          'pass a number of years, e.g. --min-years 150',
+        );
       }
       const output = a.output ?? (a.json ? 'json' : 'table');
       if (a.json && output !== 'json') {
-        throw new UsageError(`--json and --output ${output} both choose what goes on stdout`, 'pass only one of them');
+        throw new UsageError(
+          `--json and --output ${output} both choose what goes on stdout`,
+          'pass only one of them',
+        );
       }
       if (a.textfile !== undefined && (a.textfile === '' || a.textfile.endsWith('/'))) {
-        throw new UsageError(`--textfile ${JSON.stringify(a.textfile)} is not a file path`, 'pass a file, e.g. --textfile /var/lib/node_exporter/textfile_collector/kubeadm_forever.prom');
+        throw new UsageError(
+          `--textfile ${JSON.stringify(a.textfile)} is not a file path`,
+          'pass a file, e.g. --textfile /var/lib/node_exporter/textfile_collector/kubeadm_forever.prom',
+        );
       }
-      const live = await checkLiveApiserver({ apiserver: a.apiserver, pkiDir: a.pkiDir, minYears: a.minYears });
-      const report = withLive(checkPki({ pkiDir: a.pkiDir, kubeconfigDir: a.kubeconfigDir, kubeletDir: a.kubeletDir, minYears: a.minYears }), live);
+      const live = await checkLiveApiserver({
+        apiserver: a.apiserver,
+        pkiDir: a.pkiDir,
+        minYears: a.minYears,
+      });
+      const report = withLive(
+        checkPki({
+          pkiDir: a.pkiDir,
+          kubeconfigDir: a.kubeconfigDir,
+          kubeletDir: a.kubeletDir,
+          minYears: a.minYears,
+        }),
+        live,
+      );
       // the metrics say what the check found, failed or not: written before the exit code is chosen
-      if (a.textfile !== undefined) replaceFiles([{ file: a.textfile, data: formatPrometheus(report), mode: 0o644 }]);
-      if (output === 'json' || output === 'table') out.result(report, `${formatCheckReport(report)}\n${formatLive(live)}`);
+      if (a.textfile !== undefined)
+        replaceFiles([{ file: a.textfile, data: formatPrometheus(report), mode: 0o644 }]);
+      if (output === 'json' || output === 'table')
+        out.result(report, `${formatCheckReport(report)}\n${formatLive(live)}`);
       else if (output === 'prometheus') process.stdout.write(formatPrometheus(report));
-      else process.stdout.write(`${JSON.stringify(toKubeadmExpirationInfo(report, { pkiDir: a.pkiDir, kubeconfigDir: a.kubeconfigDir }), null, 4)}\n`);
+      else
+        process.stdout.write(
+          `${JSON.stringify(toKubeadmExpirationInfo(report, { pkiDir: a.pkiDir, kubeconfigDir: a.kubeconfigDir }), null, 4)}\n`,
+        );
       return report.ok ? 0 : 1;
     }),
 };

@@ -1,8 +1,8 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { connectDocker } from '../adapters/docker.js';
 import { goImageFor } from '../core/plan.js';
-import { UsageError } from '../errors.js';
-import { makeGoImage, type ToolchainSource } from '../pipeline/go-image.js';
+import { UsageError } from '../core/errors.js';
+import { makeGoImage, type ToolchainSource } from '../build/go-image.js';
 import type { Output } from '../ui/output.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
@@ -16,14 +16,22 @@ interface ImageArgs extends GlobalArgs {
   keepExisting: boolean;
 }
 
-const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+const list = (v: string | string[] | undefined): string[] =>
+  v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
 
 function toolchainSource(argv: ImageArgs): ToolchainSource {
   const debs = list(argv.deb);
-  if (argv.goroot !== undefined && debs.length > 0) throw new UsageError('--goroot and --deb both given', 'pass one: a GOROOT directory, or Debian\'s golang-1.NN-go and golang-1.NN-src .deb files');
+  if (argv.goroot !== undefined && debs.length > 0)
+    throw new UsageError(
+      '--goroot and --deb both given',
+      "pass one: a GOROOT directory, or Debian's golang-1.NN-go and golang-1.NN-src .deb files",
+    );
   if (argv.goroot !== undefined) return { kind: 'goroot', dir: String(argv.goroot) };
   if (debs.length > 0) return { kind: 'debs', files: debs };
-  throw new UsageError('no Go toolchain given', 'pass --goroot DIR (e.g. /usr/lib/go-1.19) or --deb golang-1.NN-go_….deb --deb golang-1.NN-src_….deb');
+  throw new UsageError(
+    'no Go toolchain given',
+    'pass --goroot DIR (e.g. /usr/lib/go-1.19) or --deb golang-1.NN-go_….deb --deb golang-1.NN-src_….deb',
+  );
 }
 
 async function image(argv: ImageArgs, out: Output): Promise<number> {
@@ -43,7 +51,10 @@ async function image(argv: ImageArgs, out: Output): Promise<number> {
     ? `next: kubeadm-forever build --go-version ${r.goVersion.slice(2)} … finds ${picked} by that name`
     : `next: pass it to kubeadm-forever build as --image ${r.tags[0]}`;
   const human = r.created
-    ? [`made ${r.tags.join(', ')} (${r.id.slice(7, 19)}): ${r.goVersion}, ${r.files} files, ${Math.round(r.bytes / 1e6)} MB${r.libraries.length ? `, with ${r.libraries.join(' ')}` : ''}`, next]
+    ? [
+        `made ${r.tags.join(', ')} (${r.id.slice(7, 19)}): ${r.goVersion}, ${r.files} files, ${Math.round(r.bytes / 1e6)} MB${r.libraries.length ? `, with ${r.libraries.join(' ')}` : ''}`,
+        next,
+      ]
     : [`${r.tags.join(', ')} already present (${r.id.slice(7, 19)}): kept, nothing made`];
   out.result(r, human.join('\n'));
   return 0;
@@ -51,15 +62,40 @@ async function image(argv: ImageArgs, out: Output): Promise<number> {
 
 const command: CommandModule<GlobalArgs, ImageArgs> = {
   command: 'image',
-  describe: 'make a Go builder image from a local Go toolchain (a GOROOT or Debian\'s golang-1.NN .debs), no registry',
+  describe:
+    "make a Go builder image from a local Go toolchain (a GOROOT or Debian's golang-1.NN .debs), no registry",
   builder: (y: Argv<GlobalArgs>) =>
     y
-      .option('goroot', { type: 'string', describe: 'a Go root on this host, e.g. /usr/lib/go-1.19 (Debian\'s links into /usr/share/go-1.NN are followed)' })
-      .option('deb', { type: 'string', array: true, describe: 'Debian\'s golang-1.NN-go and golang-1.NN-src .deb files (repeat the flag)' })
-      .option('go-version', { type: 'string', describe: 'X.Y.Z; read from the toolchain\'s VERSION file, so needed only where it has none (must match it)' })
-      .option('tag', { type: 'string', array: true, describe: 'image name(s); default golang:<go>-alpine, the name build looks for' })
-      .option('busybox', { type: 'string', default: '/bin/busybox', describe: 'a static busybox for /bin/sh and the file tools (Debian\'s busybox-static)' })
-      .option('keep-existing', { type: 'boolean', default: false, describe: 'when every tag already names an image, keep it and make nothing' }) as unknown as Argv<ImageArgs>,
+      .option('goroot', {
+        type: 'string',
+        describe:
+          "a Go root on this host, e.g. /usr/lib/go-1.19 (Debian's links into /usr/share/go-1.NN are followed)",
+      })
+      .option('deb', {
+        type: 'string',
+        array: true,
+        describe: "Debian's golang-1.NN-go and golang-1.NN-src .deb files (repeat the flag)",
+      })
+      .option('go-version', {
+        type: 'string',
+        describe:
+          "X.Y.Z; read from the toolchain's VERSION file, so needed only where it has none (must match it)",
+      })
+      .option('tag', {
+        type: 'string',
+        array: true,
+        describe: 'image name(s); default golang:<go>-alpine, the name build looks for',
+      })
+      .option('busybox', {
+        type: 'string',
+        default: '/bin/busybox',
+        describe: "a static busybox for /bin/sh and the file tools (Debian's busybox-static)",
+      })
+      .option('keep-existing', {
+        type: 'boolean',
+        default: false,
+        describe: 'when every tag already names an image, keep it and make nothing',
+      }) as unknown as Argv<ImageArgs>,
   handler: (argv: ArgumentsCamelCase<ImageArgs>) => runCommand(argv, image),
 };
 export default command;

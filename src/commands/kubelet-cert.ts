@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { issueKubeletCert } from '../pki/kubelet.js';
+import { issueKubeletCert } from '../node/pki/kubelet.js';
 import { DEFAULT_LEAF_VALIDITY, parseValidity } from '../core/validity.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
 import { describeRecovery } from '../adapters/file-transaction.js';
@@ -16,23 +16,51 @@ interface KubeletCertArgs extends GlobalArgs {
 
 const command: CommandModule<GlobalArgs, KubeletCertArgs> = {
   command: 'kubelet-cert',
-  describe: 'issue a kubelet client certificate (system:node:NAME) and point kubelet-client-current.pem at it',
+  describe:
+    'issue a kubelet client certificate (system:node:NAME) and point kubelet-client-current.pem at it',
   builder: (y) =>
     y
-      .option('node', { type: 'string', demandOption: true, describe: 'node name, as `kubectl get nodes` shows it' })
-      .option('pki-dir', { type: 'string', demandOption: true, describe: 'directory with the cluster ca.crt and ca.key' })
-      .option('out', { type: 'string', default: '/var/lib/kubelet/pki', describe: "the kubelet's certificate directory" })
-      .option('validity', { type: 'string', default: DEFAULT_LEAF_VALIDITY, describe: 'validity: y (365 days), d or h' })
-      .option('allow-shorter', { type: 'boolean', default: false, describe: ALLOW_SHORTER_DESCRIPTION }) as unknown as Argv<KubeletCertArgs>,
+      .option('node', {
+        type: 'string',
+        demandOption: true,
+        describe: 'node name, as `kubectl get nodes` shows it',
+      })
+      .option('pki-dir', {
+        type: 'string',
+        demandOption: true,
+        describe: 'directory with the cluster ca.crt and ca.key',
+      })
+      .option('out', {
+        type: 'string',
+        default: '/var/lib/kubelet/pki',
+        describe: "the kubelet's certificate directory",
+      })
+      .option('validity', {
+        type: 'string',
+        default: DEFAULT_LEAF_VALIDITY,
+        describe: 'validity: y (365 days), d or h',
+      })
+      .option('allow-shorter', {
+        type: 'boolean',
+        default: false,
+        describe: ALLOW_SHORTER_DESCRIPTION,
+      }) as unknown as Argv<KubeletCertArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       const validity = parseValidity(a.validity, '--validity');
       out.step(`issuing a kubelet client certificate for node ${a.node}`);
-      const r = await issueKubeletCert({ nodeName: a.node, pkiDir: a.pkiDir, outDir: a.out, validity, allowShorter: a.allowShorter });
+      const r = await issueKubeletCert({
+        nodeName: a.node,
+        pkiDir: a.pkiDir,
+        outDir: a.out,
+        validity,
+        allowShorter: a.allowShorter,
+      });
       out.succeed();
       for (const line of describeRecovery(r.recovered)) out.info(line);
       for (const w of r.warnings) out.warn(`${w} (allowed by --allow-shorter)`);
-      if (r.replacedFileBackup) out.info(`the previous ${r.link} (a plain file) was saved as ${r.replacedFileBackup}`);
+      if (r.replacedFileBackup)
+        out.info(`the previous ${r.link} (a plain file) was saved as ${r.replacedFileBackup}`);
       out.info(
         `the kubelet rotates this certificate through CSRs; to keep rotated ones as long-lived, run kube-controller-manager with --cluster-signing-duration=${r.clusterSigningDuration}`,
       );

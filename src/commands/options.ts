@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 
 /** Options every command takes. */
 export interface GlobalArgs {
@@ -21,11 +21,16 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 export function withGlobalOptions<T>(y: Argv<T>) {
   return y
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON result document on stdout' })
-    .option('verbose', { type: 'boolean', default: false, describe: 'stream build logs and details on stderr' })
+    .option('verbose', {
+      type: 'boolean',
+      default: false,
+      describe: 'stream build logs and details on stderr',
+    })
     .option('cache-dir', {
       type: 'string',
       default: defaultCacheDir(),
-      defaultDescription: '$KUBEADM_FOREVER_CACHE_DIR, $XDG_CACHE_HOME/kubeadm-forever or ~/.cache/kubeadm-forever',
+      defaultDescription:
+        '$KUBEADM_FOREVER_CACHE_DIR, $XDG_CACHE_HOME/kubeadm-forever or ~/.cache/kubeadm-forever',
       describe: 'where built binaries and git mirrors are kept',
     });
 }

@@ -1,6 +1,12 @@
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { assertSourceTree, readPatchInputs, readTreeVersion, recoverPatchTargets, writePatch } from '../adapters/source-tree.js';
+import {
+  assertSourceTree,
+  readPatchInputs,
+  readTreeVersion,
+  recoverPatchTargets,
+  writePatch,
+} from '../adapters/source-tree.js';
 import { describeRecovery } from '../adapters/file-transaction.js';
 import { assertPatchableKube, computePatch } from '../core/patch.js';
 import type { PatchResult } from '../core/types.js';
@@ -65,8 +71,7 @@ const command: CommandModule<GlobalArgs, PatchArgs> = {
         // stdout stays a diff that `git apply` takes; the notes go to stderr
         for (const n of notes) out.info(n);
         human = result.diff || 'no change needed: the tree already has these validities\n';
-      }
-      else {
+      } else {
         const head =
           result.files.length === 0
             ? `no change needed: ${dir} already has leaf ${describeValidity(validity.leaf)} and CA ${describeValidity(validity.ca)}`

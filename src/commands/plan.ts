@@ -12,7 +12,7 @@ import { describeValidity } from '../core/validity.js';
 import { formatPlatform, kubeMinorText } from '../core/version.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
-import type { CompletedTarget } from '../pipeline/resolve.js';
+import type { CompletedTarget } from '../build/resolve.js';
 import {
   completeTargetFromSource,
   resolvePlatforms,
@@ -61,7 +61,12 @@ export function planDocument(plan: BuildPlan, patch: PatchResult | undefined, re
 }
 
 /** Human text of a plan, one fact per line. */
-export function planText(plan: BuildPlan, patch: PatchResult | undefined, verbose = false, resolved: Resolved = {}): string {
+export function planText(
+  plan: BuildPlan,
+  patch: PatchResult | undefined,
+  verbose = false,
+  resolved: Resolved = {},
+): string {
   const v = plan.version;
   const envText = Object.entries(plan.env)
     .map(([k, val]) => `${k}=${val}`)
@@ -90,14 +95,18 @@ const command: CommandModule<GlobalArgs, PlanArgs> = {
   command: 'plan',
   describe: 'show everything build would do, without Docker (with --source-dir, also the patch as a diff)',
   builder: (y) =>
-    withSourceOptions(withValidityOptions(withTargetOptions(y as Argv<GlobalArgs>))) as unknown as Argv<PlanArgs>,
+    withSourceOptions(
+      withValidityOptions(withTargetOptions(y as Argv<GlobalArgs>)),
+    ) as unknown as Argv<PlanArgs>,
   handler: (argv) =>
     runCommand(argv, async (args, out) => {
       const validity = resolveValidities(args);
       const platforms = resolvePlatforms(args);
       out.step('reading the kubeadm version');
       // a source named here also completes a --kubernetes-version target (commit, Go version)
-      const { version, resolved } = await completeTargetFromSource(args, await resolveTarget(args), out, { named: true });
+      const { version, resolved } = await completeTargetFromSource(args, await resolveTarget(args), out, {
+        named: true,
+      });
       let patch: PatchResult | undefined;
       let buildMode: Parameters<typeof createBuildPlan>[0]['buildMode'];
       const treeNotes: string[] = [];
@@ -113,7 +122,10 @@ const command: CommandModule<GlobalArgs, PlanArgs> = {
           );
         }
         const inputs = await readPatchInputs(tree, buildMode.mode);
-        patch = computePatch(inputs.files, validity, { kube: plan0.kube, clientGoCertFile: inputs.clientGoCertFile });
+        patch = computePatch(inputs.files, validity, {
+          kube: plan0.kube,
+          clientGoCertFile: inputs.clientGoCertFile,
+        });
         treeNotes.push(...(patch.notes ?? []));
       }
       const plan = createBuildPlan({ version, validity, platforms, buildMode });

@@ -1,12 +1,17 @@
 import type { Argv, CommandModule } from 'yargs';
-import { DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY, parseValidity, resolveValidityPair } from '../core/validity.js';
-import { UsageError } from '../errors.js';
+import {
+  DEFAULT_CA_VALIDITY,
+  DEFAULT_LEAF_VALIDITY,
+  parseValidity,
+  resolveValidityPair,
+} from '../core/validity.js';
+import { UsageError } from '../core/errors.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
-import { checkNode } from '../pipeline/renew/check.js';
-import { nodeLayout } from '../pipeline/renew/node.js';
-import { renew, type RenewReport } from '../pipeline/renew/renew.js';
-import { restartStrategies, type RestartStrategy } from '../pipeline/renew/restart.js';
-import { rollback, type RollbackReport } from '../pipeline/renew/rollback.js';
+import { checkNode } from '../node/renew/check.js';
+import { nodeLayout } from '../node/renew/node.js';
+import { renew, type RenewReport } from '../node/renew/renew.js';
+import { restartStrategies, type RestartStrategy } from '../node/renew/restart.js';
+import { rollback, type RollbackReport } from '../node/renew/rollback.js';
 import { requireFlagFile, type GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
 
@@ -51,35 +56,91 @@ function humanRollback(r: RollbackReport): string {
 
 const command: CommandModule<GlobalArgs, RenewArgs> = {
   command: 'renew',
-  describe: 'on a control-plane node: back up, `kubeadm certs renew all` with the custom kubeadm, restart, check',
+  describe:
+    'on a control-plane node: back up, `kubeadm certs renew all` with the custom kubeadm, restart, check',
   builder: (y: Argv<GlobalArgs>) =>
     y
-      .option('kubeadm', { type: 'string', describe: 'the custom kubeadm (same version as the control plane)' })
-      .option('kubernetes-dir', { type: 'string', default: '/etc/kubernetes', describe: 'pki/, kubeconfigs and manifests/' })
-      .option('kubelet-pki-dir', { type: 'string', default: '/var/lib/kubelet/pki', describe: 'kubelet certificates (backed up)' })
-      .option('backup-dir', { type: 'string', default: '/var/backups/kubeadm-forever', describe: 'where backups are written (0600 tar.gz)' })
+      .option('kubeadm', {
+        type: 'string',
+        describe: 'the custom kubeadm (same version as the control plane)',
+      })
+      .option('kubernetes-dir', {
+        type: 'string',
+        default: '/etc/kubernetes',
+        describe: 'pki/, kubeconfigs and manifests/',
+      })
+      .option('kubelet-pki-dir', {
+        type: 'string',
+        default: '/var/lib/kubelet/pki',
+        describe: 'kubelet certificates (backed up)',
+      })
+      .option('backup-dir', {
+        type: 'string',
+        default: '/var/backups/kubeadm-forever',
+        describe: 'where backups are written (0600 tar.gz)',
+      })
       .option('restart', {
         choices: restartStrategies,
         default: 'auto' as RestartStrategy,
-        describe: 'manifests: move the static pod manifests out and back; crictl: stop the containers; auto: crictl if it answers, else manifests',
+        describe:
+          'manifests: move the static pod manifests out and back; crictl: stop the containers; auto: crictl if it answers, else manifests',
       })
-      .option('restart-wait', { type: 'number', default: 20, describe: 'seconds the manifests stay out when crictl cannot confirm the pods stopped' })
+      .option('restart-wait', {
+        type: 'number',
+        default: 20,
+        describe: 'seconds the manifests stay out when crictl cannot confirm the pods stopped',
+      })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print every step, change nothing' })
-      .option('rollback', { type: 'string', describe: 'restore this backup (verified first) instead of renewing' })
-      .option('validity', { type: 'string', default: DEFAULT_LEAF_VALIDITY, describe: 'leaf validity the custom kubeadm issues (CA check, 1.31+ config)' })
-      .option('ca-validity', { type: 'string', default: DEFAULT_CA_VALIDITY, describe: 'CA validity for the 1.31+ caCertificateValidityPeriod' })
-      .option('config', { type: 'string', describe: 'kubeadm config file with the ClusterConfiguration (instead of the kubeadm-config ConfigMap)' })
-      .option('kubelet-signing-duration', { type: 'string', describe: 'set kube-controller-manager --cluster-signing-duration, e.g. 1752000h' })
+      .option('rollback', {
+        type: 'string',
+        describe: 'restore this backup (verified first) instead of renewing',
+      })
+      .option('validity', {
+        type: 'string',
+        default: DEFAULT_LEAF_VALIDITY,
+        describe: 'leaf validity the custom kubeadm issues (CA check, 1.31+ config)',
+      })
+      .option('ca-validity', {
+        type: 'string',
+        default: DEFAULT_CA_VALIDITY,
+        describe: 'CA validity for the 1.31+ caCertificateValidityPeriod',
+      })
+      .option('config', {
+        type: 'string',
+        describe:
+          'kubeadm config file with the ClusterConfiguration (instead of the kubeadm-config ConfigMap)',
+      })
+      .option('kubelet-signing-duration', {
+        type: 'string',
+        describe: 'set kube-controller-manager --cluster-signing-duration, e.g. 1752000h',
+      })
       .option('kubectl', { type: 'string', default: 'kubectl', describe: 'kubectl binary (1.31+ ConfigMap)' })
       .option('crictl', { type: 'string', default: 'crictl', describe: 'crictl binary (restart)' })
-      .option('allow-shorter', { type: 'boolean', default: false, describe: ALLOW_SHORTER_DESCRIPTION }) as unknown as Argv<RenewArgs>,
+      .option('allow-shorter', {
+        type: 'boolean',
+        default: false,
+        describe: ALLOW_SHORTER_DESCRIPTION,
+      }) as unknown as Argv<RenewArgs>,
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       if (a.restartWait < 0 || !Number.isFinite(a.restartWait)) {
-        throw new UsageError(`--restart-wait ${a.restartWait} is not a number of seconds`, 'pass --restart-wait 20 (or another count of seconds)');
+        throw new UsageError(
+          `--restart-wait ${a.restartWait} is not a number of seconds`,
+          'pass --restart-wait 20 (or another count of seconds)',
+        );
       }
-      if (a.config !== undefined) requireFlagFile('--config', a.config, 'pass --config with the kubeadm configuration file (ClusterConfiguration), or leave it out to use the kubeadm-config ConfigMap');
-      if (a.rollback !== undefined) requireFlagFile('--rollback', a.rollback, 'pass the path of a kubeadm-forever-*.tar.gz that renew wrote');
+      if (a.config !== undefined)
+        requireFlagFile(
+          '--config',
+          a.config,
+          'pass --config with the kubeadm configuration file (ClusterConfiguration), or leave it out to use the kubeadm-config ConfigMap',
+        );
+      if (a.rollback !== undefined)
+        requireFlagFile(
+          '--rollback',
+          a.rollback,
+          'pass the path of a kubeadm-forever-*.tar.gz that renew wrote',
+        );
       const layout = nodeLayout(a.kubernetesDir, a.kubeletPkiDir);
       if (a.rollback !== undefined) {
         const r = await rollback({
@@ -95,10 +156,16 @@ const command: CommandModule<GlobalArgs, RenewArgs> = {
         out.result(r, humanRollback(r));
         return 0;
       }
-      if (!a.kubeadm) throw new UsageError('renew needs --kubeadm PATH (or --rollback BACKUP)', 'pass the custom kubeadm built by `kubeadm-forever build`');
+      if (!a.kubeadm)
+        throw new UsageError(
+          'renew needs --kubeadm PATH (or --rollback BACKUP)',
+          'pass the custom kubeadm built by `kubeadm-forever build`',
+        );
       const { leaf, ca } = resolveValidityPair(a.validity, a.caValidity);
       const kubeletSigningDuration =
-        a.kubeletSigningDuration === undefined ? undefined : parseValidity(a.kubeletSigningDuration, '--kubelet-signing-duration');
+        a.kubeletSigningDuration === undefined
+          ? undefined
+          : parseValidity(a.kubeletSigningDuration, '--kubelet-signing-duration');
       const r = await renew({
         layout,
         kubeadm: a.kubeadm,

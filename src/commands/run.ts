@@ -1,4 +1,4 @@
-import { asKfError, escapeControl, messageOf } from '../errors.js';
+import { asKfError, escapeControl, messageOf } from '../core/errors.js';
 import { Output } from '../ui/output.js';
 import type { GlobalArgs } from './options.js';
 
@@ -11,9 +11,12 @@ import type { GlobalArgs } from './options.js';
 export function reportFailure(err: unknown, opts: { json: boolean; verbose: boolean }): 1 | 2 {
   const known = asKfError(err);
   const what = escapeControl(known ? known.what : `unexpected failure: ${messageOf(err).split('\n')[0]}`);
-  const next = escapeControl(known ? known.next : 'rerun with --verbose for details and report it if it persists');
+  const next = escapeControl(
+    known ? known.next : 'rerun with --verbose for details and report it if it persists',
+  );
   process.stderr.write(`error: ${what}\nnext: ${next}\n`);
-  if (!known && opts.verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack.split('\n').map(escapeControl).join('\n')}\n`);
+  if (!known && opts.verbose && err instanceof Error && err.stack)
+    process.stderr.write(`${err.stack.split('\n').map(escapeControl).join('\n')}\n`);
   if (opts.json) process.stdout.write(`${JSON.stringify({ error: what, next }, null, 2)}\n`);
   return known ? known.exitCode : 1;
 }

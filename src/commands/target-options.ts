@@ -1,12 +1,12 @@
 import type { Argv } from 'yargs';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../core/errors.js';
 import { readKubeadmVersion, readVersionFile } from '../adapters/kubeadm-version.js';
 import { parsePlatformList } from '../core/plan.js';
 import type { Platform, Validities, VersionInfo } from '../core/types.js';
 import { DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY, resolveValidityPair } from '../core/validity.js';
 import { versionInfoFromFlags } from '../core/version.js';
-import { completeTarget, type CompletedTarget } from '../pipeline/resolve.js';
-import { DEFAULT_REPO, type SourceSpec } from '../pipeline/source.js';
+import { completeTarget, type CompletedTarget } from '../build/resolve.js';
+import { DEFAULT_REPO, type SourceSpec } from '../build/source.js';
 import type { Output } from '../ui/output.js';
 
 /** The target-selection flags shared by `plan` and `build`. */
@@ -47,7 +47,8 @@ export function withTargetOptions<T>(y: Argv<T>) {
     })
     .option('go-version', {
       type: 'string',
-      describe: 'with --kubernetes-version: the Go version it was built with, X.Y.Z (default: read from the source tree)',
+      describe:
+        'with --kubernetes-version: the Go version it was built with, X.Y.Z (default: read from the source tree)',
     })
     .option('platform', {
       type: 'string',
@@ -147,24 +148,39 @@ export interface SourceArgs {
 /** Adds --source-dir, --source-tarball and --repo. */
 export function withSourceOptions<T>(y: Argv<T>) {
   return y
-    .option('source-dir', { type: 'string', describe: 'an unpacked Kubernetes source tree, used as it is (never modified)' })
-    .option('source-tarball', { type: 'string', describe: 'a Kubernetes source .tar.gz (top folder stripped)' })
-    .option('repo', { type: 'string', describe: `git URL or local mirror path to fetch the commit from (default ${DEFAULT_REPO})` });
+    .option('source-dir', {
+      type: 'string',
+      describe: 'an unpacked Kubernetes source tree, used as it is (never modified)',
+    })
+    .option('source-tarball', {
+      type: 'string',
+      describe: 'a Kubernetes source .tar.gz (top folder stripped)',
+    })
+    .option('repo', {
+      type: 'string',
+      describe: `git URL or local mirror path to fetch the commit from (default ${DEFAULT_REPO})`,
+    });
 }
 
 /** The source named by at most one of --source-dir, --source-tarball, --repo (default: `repo` of DEFAULT_REPO). */
 export function sourceSpec(argv: SourceArgs, commit: string): SourceSpec {
-  const given = [argv.sourceDir !== undefined && '--source-dir', argv.sourceTarball !== undefined && '--source-tarball', argv.repo !== undefined && '--repo'].filter(
-    Boolean,
-  );
-  if (given.length > 1) throw new UsageError(`${given.join(' and ')} both name the source`, 'pass only one of --source-dir, --source-tarball, --repo');
+  const given = [
+    argv.sourceDir !== undefined && '--source-dir',
+    argv.sourceTarball !== undefined && '--source-tarball',
+    argv.repo !== undefined && '--repo',
+  ].filter(Boolean);
+  if (given.length > 1)
+    throw new UsageError(
+      `${given.join(' and ')} both name the source`,
+      'pass only one of --source-dir, --source-tarball, --repo',
+    );
   if (argv.sourceDir !== undefined) return { kind: 'dir', dir: String(argv.sourceDir) };
   if (argv.sourceTarball !== undefined) return { kind: 'tarball', file: String(argv.sourceTarball) };
   return { kind: 'git', repo: argv.repo ?? DEFAULT_REPO, commit };
 }
 
 /**
- * The target completed from its source (pipeline/resolve.ts): with `--kubernetes-version` and
+ * The target completed from its source (build/resolve.ts): with `--kubernetes-version` and
  * no --commit/--go-version, the commit from the tag and the Go version from the tree. `named`:
  * only a source given on the command line is read (plan); otherwise the default repository.
  */

@@ -1,11 +1,18 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { parsePlatform } from '../core/version.js';
-import { KfError } from '../errors.js';
-import { describeVerify, verifyBinary } from '../pipeline/verify.js';
+import { KfError } from '../core/errors.js';
+import { describeVerify, verifyBinary } from '../build/verify.js';
 import type { Output } from '../ui/output.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
-import { resolveTarget, resolveValidities, withTargetOptions, withValidityOptions, type TargetArgs, type ValidityArgs } from './target-options.js';
+import {
+  resolveTarget,
+  resolveValidities,
+  withTargetOptions,
+  withValidityOptions,
+  type TargetArgs,
+  type ValidityArgs,
+} from './target-options.js';
 
 interface VerifyArgs extends GlobalArgs, TargetArgs, ValidityArgs {
   binary: string;
@@ -18,7 +25,10 @@ function targetGiven(argv: VerifyArgs): boolean {
 async function verify(argv: VerifyArgs, out: Output): Promise<number> {
   const validity = resolveValidities(argv);
   const target = targetGiven(argv) ? await resolveTarget(argv) : undefined;
-  const platform = typeof argv.platform === 'string' && argv.platform ? parsePlatform(argv.platform, '--platform') : undefined;
+  const platform =
+    typeof argv.platform === 'string' && argv.platform
+      ? parsePlatform(argv.platform, '--platform')
+      : undefined;
   out.step(`verifying ${argv.binary}`);
   const expected = target ? { gitVersion: target.gitVersion, gitCommit: target.gitCommit } : undefined;
   const report = await verifyBinary({ binary: argv.binary, expected, validity, platform });
@@ -27,16 +37,24 @@ async function verify(argv: VerifyArgs, out: Output): Promise<number> {
   out.result(doc, describeVerify(report).join('\n'));
   if (!report.executed) return 0;
   if (!report.passed) {
-    throw new KfError(`${argv.binary} failed verification: ${report.failures[0]}`, 'build it again with kubeadm-forever build (check the version flags and the patch)');
+    throw new KfError(
+      `${argv.binary} failed verification: ${report.failures[0]}`,
+      'build it again with kubeadm-forever build (check the version flags and the patch)',
+    );
   }
   return 0;
 }
 
 const command: CommandModule<GlobalArgs, VerifyArgs> = {
   command: 'verify <binary>',
-  describe: 'run a kubeadm: version and `init phase certs all`, every certificate against the expected validity',
+  describe:
+    'run a kubeadm: version and `init phase certs all`, every certificate against the expected validity',
   builder: (y: Argv<GlobalArgs>) =>
-    withValidityOptions(withTargetOptions(y)).positional('binary', { type: 'string', demandOption: true, describe: 'the kubeadm binary' }) as unknown as Argv<VerifyArgs>,
+    withValidityOptions(withTargetOptions(y)).positional('binary', {
+      type: 'string',
+      demandOption: true,
+      describe: 'the kubeadm binary',
+    }) as unknown as Argv<VerifyArgs>,
   handler: (argv: ArgumentsCamelCase<VerifyArgs>) => runCommand(argv, verify),
 };
 export default command;

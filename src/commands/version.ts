@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
-import { isKfError, messageOf, UsageError } from '../errors.js';
-import { dependencyVersion, TOOL_VERSION } from '../version.js';
+import { isKfError, messageOf, UsageError } from '../core/errors.js';
+import { dependencyVersion, TOOL_VERSION } from '../adapters/tool-version.js';
 import type { GlobalArgs } from './options.js';
 import { runCommand } from './run.js';
 
@@ -23,7 +23,10 @@ const command: CommandModule<GlobalArgs, VersionArgs> = {
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       if (!Number.isFinite(a.timeout) || a.timeout <= 0 || a.timeout > 600) {
-        throw new UsageError(`invalid --timeout ${JSON.stringify(String(a.timeout))}`, 'pass a number of seconds between 0 and 600, e.g. --timeout 3');
+        throw new UsageError(
+          `invalid --timeout ${JSON.stringify(String(a.timeout))}`,
+          'pass a number of seconds between 0 and 600, e.g. --timeout 3',
+        );
       }
       // dockerode is loaded only here: `--version` and the other fields need none of it
       const { dockerHost, engineVersion } = await import('../adapters/docker.js');
@@ -34,11 +37,25 @@ const command: CommandModule<GlobalArgs, VersionArgs> = {
         // an unreachable engine is an answer, not a failure: `version` still exits 0
         engine = { reachable: false, host: dockerHost(), error: isKfError(err) ? err.what : messageOf(err) };
       }
-      const doc = { tool: 'kubeadm-forever', version: TOOL_VERSION, node: process.version, dockerode: dependencyVersion('dockerode'), engine };
+      const doc = {
+        tool: 'kubeadm-forever',
+        version: TOOL_VERSION,
+        node: process.version,
+        dockerode: dependencyVersion('dockerode'),
+        engine,
+      };
       const engineLine = engine.reachable
         ? `docker engine ${String(engine.version)} (API ${String(engine.apiVersion)}, ${String(engine.os)}/${String(engine.arch)}) at ${String(engine.host)}`
         : `docker engine: not reachable (${String(engine.error)})`;
-      out.result(doc, [`kubeadm-forever ${TOOL_VERSION}`, `node ${process.version}`, `dockerode ${doc.dockerode}`, engineLine].join('\n'));
+      out.result(
+        doc,
+        [
+          `kubeadm-forever ${TOOL_VERSION}`,
+          `node ${process.version}`,
+          `dockerode ${doc.dockerode}`,
+          engineLine,
+        ].join('\n'),
+      );
       return 0;
     }),
 };

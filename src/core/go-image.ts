@@ -1,11 +1,11 @@
 import path from 'node:path/posix';
-import { escapeControl, UsageError } from '../errors.js';
+import { escapeControl, UsageError } from './errors.js';
 import { goImageFor } from './plan.js';
 import { normalizeGoVersion } from './version.js';
 
 /**
  * The Go builder image made from a local toolchain (`kubeadm-forever image`): what goes in and
- * where, decided here without I/O; src/adapters/go-image.ts reads the files, src/pipeline/
+ * where, decided here without I/O; src/adapters/go-image.ts reads the files, src/build/
  * go-image.ts streams them to the engine.
  */
 
@@ -19,7 +19,20 @@ export const IMAGE_GOPATH = 'go';
  * clean-ups and the test suite's containers run `sh -c`, `true`, `sleep`, `test` and the
  * file tools (scripts/test-env.sh put the same ones in before this command existed).
  */
-export const BUSYBOX_APPLETS = ['sh', 'ls', 'cat', 'mkdir', 'rm', 'cp', 'mv', 'tar', 'env', 'sleep', 'true', 'test'] as const;
+export const BUSYBOX_APPLETS = [
+  'sh',
+  'ls',
+  'cat',
+  'mkdir',
+  'rm',
+  'cp',
+  'mv',
+  'tar',
+  'env',
+  'sleep',
+  'true',
+  'test',
+] as const;
 
 /** The label naming the Go an image of this command holds (set by the import). */
 export const GO_VERSION_LABEL = 'kubeadm-forever.go-version';
@@ -52,18 +65,30 @@ export function goVersionFromFile(text: string): string | undefined {
  * The Go version of the image: the toolchain's own (VERSION file); `--go-version`, when given,
  * must agree with it and is needed only where the toolchain names none.
  */
-export function imageGoVersion(fromToolchain: string | undefined, flag: string | undefined, where: string): string {
+export function imageGoVersion(
+  fromToolchain: string | undefined,
+  flag: string | undefined,
+  where: string,
+): string {
   const given = flag === undefined ? undefined : normalizeGoVersion(flag, '--go-version');
   if (fromToolchain && given && fromToolchain !== given) {
-    throw new UsageError(`--go-version ${given.slice(2)} does not match the toolchain in ${escapeControl(where)}, which is ${fromToolchain}`, 'leave out --go-version (the toolchain names its version) or pass the matching toolchain');
+    throw new UsageError(
+      `--go-version ${given.slice(2)} does not match the toolchain in ${escapeControl(where)}, which is ${fromToolchain}`,
+      'leave out --go-version (the toolchain names its version) or pass the matching toolchain',
+    );
   }
   const version = fromToolchain ?? given;
-  if (!version) throw new UsageError(`${escapeControl(where)} names no Go version (no VERSION file)`, 'pass --go-version X.Y.Z');
+  if (!version)
+    throw new UsageError(
+      `${escapeControl(where)} names no Go version (no VERSION file)`,
+      'pass --go-version X.Y.Z',
+    );
   return version;
 }
 
 // Docker's reference grammar, simplified: lowercase path components, optional host[:port], tag.
-const REPO = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const REPO =
+  /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 
 export interface ImageName {
@@ -77,7 +102,10 @@ export function parseImageName(text: string): ImageName {
   const colon = text.lastIndexOf(':');
   const [repo, tag] = colon > slash ? [text.slice(0, colon), text.slice(colon + 1)] : [text, 'latest'];
   if (!REPO.test(repo) || !TAG.test(tag) || text.length > 255) {
-    throw new UsageError(`invalid image name ${JSON.stringify(text)}`, 'pass --tag a name like golang:1.22.12-alpine or local/golang:1.22.12');
+    throw new UsageError(
+      `invalid image name ${JSON.stringify(text)}`,
+      'pass --tag a name like golang:1.22.12-alpine or local/golang:1.22.12',
+    );
   }
   return { repo, tag };
 }

@@ -76,7 +76,7 @@ export function scanGoHeader(src: string): GoFileHeader {
   /** ImportSpec = [ "." | "_" | name ] path */
   const spec = (): boolean => {
     if (!skip()) return false;
-    if (src[i] === '.' ) i++;
+    if (src[i] === '.') i++;
     else ident();
     if (!skip()) return false;
     const path = stringLit();

@@ -24,4 +24,3 @@ export function goBuildInvocation(plan: BuildPlan, platform: Platform): GoBuildI
     output,
   };
 }
-

@@ -1,4 +1,4 @@
-import { KfError } from '../errors.js';
+import { KfError } from './errors.js';
 
 /**
  * The one rule about certificate lifetimes every command follows (ca init --force, ca extend,
@@ -45,14 +45,20 @@ export function endsEarlier(next: Date, current: Date): boolean {
 export function lifetimeViolations(change: LifetimeChange): string[] {
   const out: string[] = [];
   if (change.current && endsEarlier(change.notAfter, change.current.notAfter)) {
-    out.push(`${change.name} would end ${iso(change.notAfter)}, earlier than ${change.current.name} does now (${iso(change.current.notAfter)})`);
+    out.push(
+      `${change.name} would end ${iso(change.notAfter)}, earlier than ${change.current.name} does now (${iso(change.current.notAfter)})`,
+    );
   }
   if (change.issuer && outlivesIssuer(change.notAfter, change.issuer.notAfter)) {
-    out.push(`${change.name} would end ${iso(change.notAfter)}, after its CA ${change.issuer.name} (${iso(change.issuer.notAfter)})`);
+    out.push(
+      `${change.name} would end ${iso(change.notAfter)}, after its CA ${change.issuer.name} (${iso(change.issuer.notAfter)})`,
+    );
   }
   for (const leaf of change.issued ?? []) {
     if (outlivesIssuer(leaf.notAfter, change.notAfter)) {
-      out.push(`${change.name} would end ${iso(change.notAfter)}, before ${leaf.name} that it signed (${iso(leaf.notAfter)})`);
+      out.push(
+        `${change.name} would end ${iso(change.notAfter)}, before ${leaf.name} that it signed (${iso(leaf.notAfter)})`,
+      );
     }
   }
   return out;
@@ -71,6 +77,10 @@ export function outlivesIssuerProblem(leaf: Dated, issuer: Dated): string | unde
  */
 export function enforceLifetimes(violations: string[], allowShorter: boolean, advice: string): string[] {
   if (violations.length === 0 || allowShorter) return violations;
-  const more = violations.length > 1 ? ` (and ${violations.length - 1} more: ${violations.slice(1).join('; ')})` : '';
-  throw new KfError(`refused: ${violations[0]}${more}`, `${advice}, or pass ${ALLOW_SHORTER_FLAG} if this is what you want; nothing was changed`);
+  const more =
+    violations.length > 1 ? ` (and ${violations.length - 1} more: ${violations.slice(1).join('; ')})` : '';
+  throw new KfError(
+    `refused: ${violations[0]}${more}`,
+    `${advice}, or pass ${ALLOW_SHORTER_FLAG} if this is what you want; nothing was changed`,
+  );
 }

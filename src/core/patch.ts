@@ -1,5 +1,5 @@
 import { createTwoFilesPatch } from 'diff';
-import { KfError, UsageError } from '../errors.js';
+import { KfError, UsageError } from './errors.js';
 import {
   codeTokens,
   endsStatement,

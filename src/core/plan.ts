@@ -1,15 +1,9 @@
 import { createHash } from 'node:crypto';
-import { UsageError } from '../errors.js';
+import { UsageError } from './errors.js';
 import { buildLdflags } from './ldflags.js';
 import { goVersionOfImageName, reproducibilityOf } from './reproducible.js';
 import { goDurationString, describeValidity } from './validity.js';
-import {
-  formatPlatform,
-  kubeAtLeast,
-  kubeMinorText,
-  parseKubeVersion,
-  parsePlatform,
-} from './version.js';
+import { formatPlatform, kubeAtLeast, kubeMinorText, parseKubeVersion, parsePlatform } from './version.js';
 import type {
   BuildMode,
   BuildModeSource,

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.js';
+import { UsageError } from './errors.js';
 import { goAtLeast } from './version.js';
 
 /**
@@ -7,7 +7,8 @@ import { goAtLeast } from './version.js';
  * bytes, so nothing here reads the clock, the host or the user.
  */
 
-export type BuildDateOrigin = 'SOURCE_DATE_EPOCH' | 'git commit time' | 'newest tarball entry' | 'newest file in the directory';
+export type BuildDateOrigin =
+  'SOURCE_DATE_EPOCH' | 'git commit time' | 'newest tarball entry' | 'newest file in the directory';
 
 export interface BuildDate {
   /** as hack/lib/version.sh writes it: 2021-01-13T13:20:00Z */
@@ -78,12 +79,17 @@ export interface Reproducibility {
  */
 export function reproducibilityOf(goVersion: string): Reproducibility {
   if (!goVersion) {
-    return { reproducible: false, notes: ['the Go version of the image is unknown: identical bytes are not promised'] };
+    return {
+      reproducible: false,
+      notes: ['the Go version of the image is unknown: identical bytes are not promised'],
+    };
   }
   if (!goAtLeast(goVersion, 1, 13)) {
     return {
       reproducible: false,
-      notes: [`${goVersion} is older than Go 1.13: the container path is fixed, but identical bytes are not promised`],
+      notes: [
+        `${goVersion} is older than Go 1.13: the container path is fixed, but identical bytes are not promised`,
+      ],
     };
   }
   return { reproducible: true, notes: [] };

@@ -59,7 +59,9 @@ export function sourceContentText(s: SourceContent): string {
 
 /** The volume's name: a prefix and 24 hex digits of sha256(format, content id). */
 export function sourceVolumeName(contentId: string): string {
-  const digest = createHash('sha256').update(`kubeadm-forever source volume ${SOURCE_VOLUME_FORMAT}\n${contentId}`).digest('hex');
+  const digest = createHash('sha256')
+    .update(`kubeadm-forever source volume ${SOURCE_VOLUME_FORMAT}\n${contentId}`)
+    .digest('hex');
   return `${SOURCE_VOLUME_PREFIX}${digest.slice(0, 24)}`;
 }
 
@@ -74,7 +76,11 @@ export type FilledEntry =
  */
 export function filledDigest(entries: readonly FilledEntry[]): string {
   const lines = entries
-    .map((e) => JSON.stringify(e.kind === 'file' ? [e.path, 'f', (e.mode & 0o777).toString(8), e.sha256] : [e.path, 'l', e.target]))
+    .map((e) =>
+      JSON.stringify(
+        e.kind === 'file' ? [e.path, 'f', (e.mode & 0o777).toString(8), e.sha256] : [e.path, 'l', e.target],
+      ),
+    )
     .sort();
   return createHash('sha256').update(lines.join('\n')).digest('hex');
 }
@@ -100,7 +106,8 @@ export function sourceMarker(contentId: string, files: string, count: number): s
  * - refuse: a marker of another content or format in the volume named for this one: never
  *   build one tree's binary from another's files, and never mix them.
  */
-export type MarkerVerdict = { action: 'reuse' } | { action: 'fill'; reason: string } | { action: 'refuse'; reason: string };
+export type MarkerVerdict =
+  { action: 'reuse' } | { action: 'fill'; reason: string } | { action: 'refuse'; reason: string };
 
 export function checkMarker(text: string | undefined, contentId: string, files: string): MarkerVerdict {
   if (text === undefined) return { action: 'fill', reason: 'no marker' };
@@ -111,8 +118,16 @@ export function checkMarker(text: string | undefined, contentId: string, files: 
     return { action: 'refuse', reason: 'its marker is not JSON' };
   }
   if (typeof m !== 'object' || m === null) return { action: 'refuse', reason: 'its marker is not an object' };
-  if (m.format !== SOURCE_VOLUME_FORMAT) return { action: 'refuse', reason: `its marker has format ${JSON.stringify(m.format)}, not ${SOURCE_VOLUME_FORMAT}` };
-  if (m.content !== contentId) return { action: 'refuse', reason: `its marker names another source (${String(m.content).slice(0, 100)})` };
+  if (m.format !== SOURCE_VOLUME_FORMAT)
+    return {
+      action: 'refuse',
+      reason: `its marker has format ${JSON.stringify(m.format)}, not ${SOURCE_VOLUME_FORMAT}`,
+    };
+  if (m.content !== contentId)
+    return {
+      action: 'refuse',
+      reason: `its marker names another source (${String(m.content).slice(0, 100)})`,
+    };
   if (m.files !== files) return { action: 'fill', reason: 'it was filled with other files of this source' };
   return { action: 'reuse' };
 }

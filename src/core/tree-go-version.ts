@@ -1,5 +1,5 @@
 import { parse as parseYaml } from 'yaml';
-import { KfError } from '../errors.js';
+import { KfError } from './errors.js';
 import type { SourceFiles } from './patch.js';
 
 /**
@@ -19,7 +19,12 @@ export const CROSS_VERSION_FILE = 'build/build-image/cross/VERSION';
 export const BUILD_COMMON_FILE = 'build/common.sh';
 export const DEPENDENCIES_FILE = 'build/dependencies.yaml';
 /** Every file the Go version may come from, in order of precedence. */
-export const TREE_GO_VERSION_FILES = [GO_VERSION_FILE, CROSS_VERSION_FILE, BUILD_COMMON_FILE, DEPENDENCIES_FILE] as const;
+export const TREE_GO_VERSION_FILES = [
+  GO_VERSION_FILE,
+  CROSS_VERSION_FILE,
+  BUILD_COMMON_FILE,
+  DEPENDENCIES_FILE,
+] as const;
 
 export interface TreeGoVersion {
   /** `go1.15.5` */
@@ -48,7 +53,8 @@ function unreadable(file: string, value: string, expected: string): KfError {
  * neither form.
  */
 export function goVersionOfCrossTag(tag: string): string | undefined {
-  const withGo = /^v\d+\.\d+\.\d+-go((?:0|[1-9]\d*)\.(?:0|[1-9]\d*)(?:\.(?:0|[1-9]\d*))?)(?:-[0-9A-Za-z.-]+)?$/.exec(tag);
+  const withGo =
+    /^v\d+\.\d+\.\d+-go((?:0|[1-9]\d*)\.(?:0|[1-9]\d*)(?:\.(?:0|[1-9]\d*))?)(?:-[0-9A-Za-z.-]+)?$/.exec(tag);
   if (withGo) return `go${withGo[1]}`;
   const plain = /^v((?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*))-\d+$/.exec(tag);
   return plain ? `go${plain[1]}` : undefined;
@@ -56,7 +62,8 @@ export function goVersionOfCrossTag(tag: string): string | undefined {
 
 function fromCrossTag(file: string, tag: string): TreeGoVersion {
   const goVersion = goVersionOfCrossTag(tag);
-  if (!goVersion) throw unreadable(file, tag, 'a kube-cross tag such as v1.15.5-1 or v1.26.0-go1.19.5-bullseye.0');
+  if (!goVersion)
+    throw unreadable(file, tag, 'a kube-cross tag such as v1.15.5-1 or v1.26.0-go1.19.5-bullseye.0');
   return { goVersion, from: `${file} ${shown(tag)}` };
 }
 
@@ -76,7 +83,8 @@ function crossTagOfDependencies(text: string): string | undefined {
   for (const d of deps) {
     if (!d || typeof d !== 'object') continue;
     const { name, version } = d as { name?: unknown; version?: unknown };
-    if (typeof name === 'string' && /kube-cross/.test(name) && version !== undefined) return String(version).trim();
+    if (typeof name === 'string' && /kube-cross/.test(name) && version !== undefined)
+      return String(version).trim();
   }
   return undefined;
 }
@@ -86,13 +94,16 @@ export function goVersionFromTree(files: SourceFiles): TreeGoVersion | undefined
   const goVersionFile = files[GO_VERSION_FILE];
   if (goVersionFile !== undefined) {
     const v = goVersionFile.trim().replace(/^go/, '');
-    if (!GO_NUMBER.test(v)) throw unreadable(GO_VERSION_FILE, goVersionFile.trim(), 'a Go version such as 1.20.11');
+    if (!GO_NUMBER.test(v))
+      throw unreadable(GO_VERSION_FILE, goVersionFile.trim(), 'a Go version such as 1.20.11');
     return { goVersion: `go${v}`, from: `${GO_VERSION_FILE} ${shown(v)}` };
   }
   const cross = files[CROSS_VERSION_FILE];
   if (cross !== undefined) return fromCrossTag(CROSS_VERSION_FILE, cross.trim());
   const common = files[BUILD_COMMON_FILE];
-  const literal = common && /^[ \t]*(?:readonly[ \t]+)?KUBE_BUILD_IMAGE_CROSS_TAG=["']?(v[^"'\s)]*)["']?[ \t]*$/m.exec(common);
+  const literal =
+    common &&
+    /^[ \t]*(?:readonly[ \t]+)?KUBE_BUILD_IMAGE_CROSS_TAG=["']?(v[^"'\s)]*)["']?[ \t]*$/m.exec(common);
   if (literal) return fromCrossTag(BUILD_COMMON_FILE, literal[1]!);
   const deps = files[DEPENDENCIES_FILE];
   const tag = deps === undefined ? undefined : crossTagOfDependencies(deps);

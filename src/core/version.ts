@@ -1,5 +1,5 @@
 import { isPair, isScalar, parse as parseYaml, parseDocument, visit } from 'yaml';
-import { UsageError } from '../errors.js';
+import { UsageError } from './errors.js';
 import type { KubeVersion, Platform, VersionInfo } from './types.js';
 
 /**
@@ -139,7 +139,8 @@ export function versionInfoFromFields(raw: RawFields): VersionInfo {
   const gitTreeState = str(raw, 'gitTreeState');
   if (!TREE_STATE.test(gitTreeState)) refuse('gitTreeState', gitTreeState, 'clean, dirty or archive');
   const buildDate = str(raw, 'buildDate');
-  if (buildDate !== '' && !isRealRfc3339(buildDate)) refuse('buildDate', buildDate, 'an RFC 3339 time that exists, e.g. 2021-01-13T13:25:59Z');
+  if (buildDate !== '' && !isRealRfc3339(buildDate))
+    refuse('buildDate', buildDate, 'an RFC 3339 time that exists, e.g. 2021-01-13T13:25:59Z');
   const compiler = str(raw, 'compiler');
   if (!SIMPLE_FIELD.test(compiler)) refuse('compiler', compiler, 'a compiler name such as gc');
   const info: VersionInfo = {
@@ -177,7 +178,17 @@ export function isRealRfc3339(text: string): boolean {
   if (!m) return false;
   const [y, mo, d, h, mi, sec, oh, om] = m.slice(1).map((x) => (x === undefined ? 0 : Number(x))) as number[];
   const daysIn = new Date(Date.UTC(y!, mo!, 0)).getUTCDate();
-  return mo! >= 1 && mo! <= 12 && d! >= 1 && d! <= daysIn && h! <= 23 && mi! <= 59 && sec! <= 59 && oh! <= 23 && om! <= 59;
+  return (
+    mo! >= 1 &&
+    mo! <= 12 &&
+    d! >= 1 &&
+    d! <= daysIn &&
+    h! <= 23 &&
+    mi! <= 59 &&
+    sec! <= 59 &&
+    oh! <= 23 &&
+    om! <= 59
+  );
 }
 
 function refuseDuplicate(field: string, format: string): never {
@@ -196,7 +207,9 @@ export function duplicateKey(text: string): string | undefined {
       for (const item of map.items) {
         const k = isScalar(item.key) ? String(item.key.value) : String(item.key);
         if (seen.has(k)) {
-          const parents = path.filter(isPair).map((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)));
+          const parents = path
+            .filter(isPair)
+            .map((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)));
           found = [...parents, k].join('.');
           return visit.BREAK;
         }
@@ -340,7 +353,8 @@ export function versionInfoFromFlags(flags: VersionFlags, field = '--kubernetes-
     ['--go-version', flags.goVersion, 'X.Y.Z (e.g. 1.19.10)'],
     ['--platform', flags.platform, 'os/arch (e.g. linux/amd64)'],
   ] as const) {
-    if (v !== undefined && v.trim() === '') throw new UsageError(`${flag} is empty`, `pass ${flag} ${example}, or leave the flag out`);
+    if (v !== undefined && v.trim() === '')
+      throw new UsageError(`${flag} is empty`, `pass ${flag} ${example}, or leave the flag out`);
   }
   const kube = parseKubeVersion(flags.kubernetesVersion.trim(), field);
   return {
@@ -348,7 +362,8 @@ export function versionInfoFromFlags(flags: VersionFlags, field = '--kubernetes-
     gitCommit: flags.commit !== undefined ? validateCommit(flags.commit.trim(), '--commit') : '',
     gitTreeState: flags.commit !== undefined ? 'clean' : '',
     buildDate: '',
-    goVersion: flags.goVersion !== undefined ? normalizeGoVersion(flags.goVersion.trim(), '--go-version') : '',
+    goVersion:
+      flags.goVersion !== undefined ? normalizeGoVersion(flags.goVersion.trim(), '--go-version') : '',
     compiler: 'gc',
     platform: flags.platform !== undefined ? formatPlatform(parsePlatform(flags.platform, '--platform')) : '',
     major: String(kube.major),

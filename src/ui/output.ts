@@ -1,5 +1,5 @@
 import ora, { type Ora } from 'ora';
-import { escapeControl } from '../errors.js';
+import { escapeControl } from '../core/errors.js';
 
 /**
  * Informational text may echo input (file names, subjects): control characters escaped as in
@@ -40,7 +40,8 @@ export function progressMode(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv)
   // as ora's is-interactive decides: any CI variable means a log, not a person
   if ('CI' in env) return 'lines';
   const columns = stream.columns;
-  if (typeof columns !== 'number' || !Number.isFinite(columns) || columns < MIN_SPINNER_COLUMNS) return 'lines';
+  if (typeof columns !== 'number' || !Number.isFinite(columns) || columns < MIN_SPINNER_COLUMNS)
+    return 'lines';
   return 'spinner';
 }
 

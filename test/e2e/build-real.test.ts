@@ -31,73 +31,173 @@ describe.skipIf(skipDockerTests)('build of the real kubeadm v1.20.2', () => {
     expect(await leftoverContainers()).toEqual([]);
   });
 
-  it('builds from --source-tarball: v1.20.2 / faecb19… / minor 20, leaves ≥198.9 y, CAs ≥199.9 y', () => {
-    const versionFile = path.join(work, 'kubeadm-version.json');
-    fs.writeFileSync(versionFile, k8s1202.versionJson);
-    const out = path.join(work, 'kubeadm-custom');
-    const r = runCli(
-      ['build', '--json', '--no-cache', '--version-file', versionFile, '--source-tarball', k8sTarball, '--image', goImage, '--out', out, '--cache-dir', path.join(work, 'cache')],
-      { timeout: 25 * 60_000 },
-    );
-    expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<build failed>');
-    expect(r.status).toBe(0);
-    const doc = JSON.parse(r.stdout);
-    // kept aside for the reproducibility test below (a second build of the same key replaces the entry)
-    first = { out, sha256: doc.sha256, manifest: path.join(work, 'manifest-first.json') };
-    fs.copyFileSync(doc.manifest, first.manifest);
-    expect(doc).toMatchObject({ binary: out, gitVersion: k8s1202.gitVersion, gitCommit: k8s1202.gitCommit, image: goImage, platform: 'linux/amd64' });
-    expect(doc.verify).toMatchObject({ executed: true, passed: true });
+  it(
+    'builds from --source-tarball: v1.20.2 / faecb19… / minor 20, leaves ≥198.9 y, CAs ≥199.9 y',
+    () => {
+      const versionFile = path.join(work, 'kubeadm-version.json');
+      fs.writeFileSync(versionFile, k8s1202.versionJson);
+      const out = path.join(work, 'kubeadm-custom');
+      const r = runCli(
+        [
+          'build',
+          '--json',
+          '--no-cache',
+          '--version-file',
+          versionFile,
+          '--source-tarball',
+          k8sTarball,
+          '--image',
+          goImage,
+          '--out',
+          out,
+          '--cache-dir',
+          path.join(work, 'cache'),
+        ],
+        { timeout: 25 * 60_000 },
+      );
+      expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<build failed>');
+      expect(r.status).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      // kept aside for the reproducibility test below (a second build of the same key replaces the entry)
+      first = { out, sha256: doc.sha256, manifest: path.join(work, 'manifest-first.json') };
+      fs.copyFileSync(doc.manifest, first.manifest);
+      expect(doc).toMatchObject({
+        binary: out,
+        gitVersion: k8s1202.gitVersion,
+        gitCommit: k8s1202.gitCommit,
+        image: goImage,
+        platform: 'linux/amd64',
+      });
+      expect(doc.verify).toMatchObject({ executed: true, passed: true });
 
-    const version = JSON.parse(execFileSync(out, ['version', '-o', 'json'], { encoding: 'utf8' })).clientVersion;
-    expect(version).toMatchObject({ gitVersion: 'v1.20.2', gitCommit: k8s1202.gitCommit, major: '1', minor: '20', gitTreeState: 'clean' });
+      const version = JSON.parse(
+        execFileSync(out, ['version', '-o', 'json'], { encoding: 'utf8' }),
+      ).clientVersion;
+      expect(version).toMatchObject({
+        gitVersion: 'v1.20.2',
+        gitCommit: k8s1202.gitCommit,
+        major: '1',
+        minor: '20',
+        gitTreeState: 'clean',
+      });
 
-    const pki = path.join(work, 'pki');
-    execFileSync(out, ['init', 'phase', 'certs', 'all', '--cert-dir', pki, '--kubernetes-version', 'v1.20.2'], { stdio: 'ignore' });
-    for (const leaf of ['apiserver.crt', 'apiserver-kubelet-client.crt', 'apiserver-etcd-client.crt', 'front-proxy-client.crt', 'etcd/server.crt', 'etcd/peer.crt', 'etcd/healthcheck-client.crt']) {
-      expect(yearsLeft(path.join(pki, leaf)), leaf).toBeGreaterThanOrEqual(198.9);
-    }
-    for (const ca of ['ca.crt', 'etcd/ca.crt', 'front-proxy-ca.crt']) {
-      expect(yearsLeft(path.join(pki, ca)), ca).toBeGreaterThanOrEqual(199.9);
-    }
-  }, 25 * 60_000);
+      const pki = path.join(work, 'pki');
+      execFileSync(
+        out,
+        ['init', 'phase', 'certs', 'all', '--cert-dir', pki, '--kubernetes-version', 'v1.20.2'],
+        { stdio: 'ignore' },
+      );
+      for (const leaf of [
+        'apiserver.crt',
+        'apiserver-kubelet-client.crt',
+        'apiserver-etcd-client.crt',
+        'front-proxy-client.crt',
+        'etcd/server.crt',
+        'etcd/peer.crt',
+        'etcd/healthcheck-client.crt',
+      ]) {
+        expect(yearsLeft(path.join(pki, leaf)), leaf).toBeGreaterThanOrEqual(198.9);
+      }
+      for (const ca of ['ca.crt', 'etcd/ca.crt', 'front-proxy-ca.crt']) {
+        expect(yearsLeft(path.join(pki, ca)), ca).toBeGreaterThanOrEqual(199.9);
+      }
+    },
+    25 * 60_000,
+  );
 
-  it('builds from --source-dir without changing the tree (the patch travels in the tar stream)', () => {
-    const tree = k8sTree();
-    const watched = ['cmd/kubeadm/app/constants/constants.go', 'staging/src/k8s.io/client-go/util/cert/cert.go'].map((f) => path.join(tree, f));
-    const before = watched.map((f) => fs.readFileSync(f, 'utf8'));
-    const versionFile = path.join(work, 'kubeadm-version.json');
-    fs.writeFileSync(versionFile, k8s1202.versionJson);
-    const out = path.join(work, 'kubeadm-from-dir');
-    const r = runCli(['build', '--json', '--version-file', versionFile, '--source-dir', tree, '--image', goImage, '--out', out, '--cache-dir', path.join(work, 'cache')], {
-      timeout: 25 * 60_000,
-    });
-    expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<build failed>');
-    expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout).verify).toMatchObject({ executed: true, passed: true });
-    expect(watched.map((f) => fs.readFileSync(f, 'utf8'))).toEqual(before);
-    expect(before[0]).toContain('CertificateValidity = time.Hour * 24 * 365');
-  }, 25 * 60_000);
+  it(
+    'builds from --source-dir without changing the tree (the patch travels in the tar stream)',
+    () => {
+      const tree = k8sTree();
+      const watched = [
+        'cmd/kubeadm/app/constants/constants.go',
+        'staging/src/k8s.io/client-go/util/cert/cert.go',
+      ].map((f) => path.join(tree, f));
+      const before = watched.map((f) => fs.readFileSync(f, 'utf8'));
+      const versionFile = path.join(work, 'kubeadm-version.json');
+      fs.writeFileSync(versionFile, k8s1202.versionJson);
+      const out = path.join(work, 'kubeadm-from-dir');
+      const r = runCli(
+        [
+          'build',
+          '--json',
+          '--version-file',
+          versionFile,
+          '--source-dir',
+          tree,
+          '--image',
+          goImage,
+          '--out',
+          out,
+          '--cache-dir',
+          path.join(work, 'cache'),
+        ],
+        {
+          timeout: 25 * 60_000,
+        },
+      );
+      expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<build failed>');
+      expect(r.status).toBe(0);
+      expect(JSON.parse(r.stdout).verify).toMatchObject({ executed: true, passed: true });
+      expect(watched.map((f) => fs.readFileSync(f, 'utf8'))).toEqual(before);
+      expect(before[0]).toContain('CertificateValidity = time.Hour * 24 * 365');
+    },
+    25 * 60_000,
+  );
 
   // Issue 8, done when: two --no-cache builds of the same inputs give the same sha256, and audit
   // of the first binary with its manifest exits 0. The Go build cache volume makes both of these
   // a relink, so the whole file costs one cold kubeadm build.
-  it('a second --no-cache build of the same inputs is byte-identical, and audit of the first exits 0', () => {
-    expect(first, 'needs the --source-tarball build above').toBeDefined();
-    const versionFile = path.join(work, 'kubeadm-version.json');
-    const out = path.join(work, 'kubeadm-second');
-    const r = runCli(
-      ['build', '--json', '--no-cache', '--version-file', versionFile, '--source-tarball', k8sTarball, '--image', goImage, '--out', out, '--cache-dir', path.join(work, 'cache')],
-      { timeout: 25 * 60_000 },
-    );
-    expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<build failed>');
-    expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ cached: false, sha256: first!.sha256 });
+  it(
+    'a second --no-cache build of the same inputs is byte-identical, and audit of the first exits 0',
+    () => {
+      expect(first, 'needs the --source-tarball build above').toBeDefined();
+      const versionFile = path.join(work, 'kubeadm-version.json');
+      const out = path.join(work, 'kubeadm-second');
+      const r = runCli(
+        [
+          'build',
+          '--json',
+          '--no-cache',
+          '--version-file',
+          versionFile,
+          '--source-tarball',
+          k8sTarball,
+          '--image',
+          goImage,
+          '--out',
+          out,
+          '--cache-dir',
+          path.join(work, 'cache'),
+        ],
+        { timeout: 25 * 60_000 },
+      );
+      expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<build failed>');
+      expect(r.status).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ cached: false, sha256: first!.sha256 });
 
-    const manifest = JSON.parse(fs.readFileSync(first!.manifest, 'utf8'));
-    expect(manifest.provenance).toMatchObject({ source: { kind: 'tarball', location: k8sTarball }, buildDateOrigin: 'newest tarball entry', reproducible: true });
-    const a = runCli(['audit', first!.out, '--manifest', first!.manifest, '--json', '--cache-dir', path.join(work, 'cache')], { timeout: 25 * 60_000 });
-    expect(a.stderr).toBe(a.status === 0 ? a.stderr : '<audit failed>');
-    expect(a.status).toBe(0);
-    expect(JSON.parse(a.stdout)).toMatchObject({ identical: true, rebuiltSha256: first!.sha256 });
-  }, 40 * 60_000);
+      const manifest = JSON.parse(fs.readFileSync(first!.manifest, 'utf8'));
+      expect(manifest.provenance).toMatchObject({
+        source: { kind: 'tarball', location: k8sTarball },
+        buildDateOrigin: 'newest tarball entry',
+        reproducible: true,
+      });
+      const a = runCli(
+        [
+          'audit',
+          first!.out,
+          '--manifest',
+          first!.manifest,
+          '--json',
+          '--cache-dir',
+          path.join(work, 'cache'),
+        ],
+        { timeout: 25 * 60_000 },
+      );
+      expect(a.stderr).toBe(a.status === 0 ? a.stderr : '<audit failed>');
+      expect(a.status).toBe(0);
+      expect(JSON.parse(a.stdout)).toMatchObject({ identical: true, rebuiltSha256: first!.sha256 });
+    },
+    40 * 60_000,
+  );
 });

@@ -1,7 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeControlPlaneNode, runCliInNode, runInNode, type TestNode } from '../helpers/control-plane-node.js';
+import {
+  makeControlPlaneNode,
+  runCliInNode,
+  runInNode,
+  type TestNode,
+} from '../helpers/control-plane-node.js';
 import { skipDockerTests } from '../helpers/env.js';
 import { stockKubeadm } from '../helpers/fixtures.js';
 
@@ -23,14 +28,21 @@ function parseTables(text: string): { certs: TableRow[]; cas: TableRow[] } {
   const parse = (block: string) => {
     const lines = block.split('\n').filter((l) => l.trim() !== '');
     const header = lines[0]!;
-    const cols = ['EXPIRES', 'RESIDUAL TIME', 'CERTIFICATE AUTHORITY', 'EXTERNALLY MANAGED'].map((h) => (h === 'CERTIFICATE AUTHORITY' && header.startsWith(h) ? -1 : header.indexOf(h)));
+    const cols = ['EXPIRES', 'RESIDUAL TIME', 'CERTIFICATE AUTHORITY', 'EXTERNALLY MANAGED'].map((h) =>
+      h === 'CERTIFICATE AUTHORITY' && header.startsWith(h) ? -1 : header.indexOf(h),
+    );
     const at = (l: string, i: number) => {
       const start = cols[i]!;
       if (start < 0) return '';
       const end = cols.slice(i + 1).find((c) => c > start) ?? l.length;
       return l.slice(start, end).trim();
     };
-    return lines.slice(1).map((l) => ({ name: l.slice(0, cols[0]).trim(), expires: at(l, 0), ca: at(l, 2), external: at(l, 3) }));
+    return lines.slice(1).map((l) => ({
+      name: l.slice(0, cols[0]).trim(),
+      expires: at(l, 0),
+      ca: at(l, 2),
+      external: at(l, 3),
+    }));
   };
   return { certs: parse(blocks[0]!), cas: parse(blocks[1]!) };
 }
@@ -52,7 +64,10 @@ describe.skipIf(skipDockerTests)('check --output kubeadm-json and the real kubea
     node = makeControlPlaneNode(kubeadm);
     config = path.join(node.root, 'cluster-config.yaml');
     // --config: kubeadm would otherwise ask an API server for its ClusterConfiguration
-    fs.writeFileSync(config, 'apiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\n');
+    fs.writeFileSync(
+      config,
+      'apiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\n',
+    );
   }, 20 * 60_000);
   afterAll(() => node?.cleanup());
 
@@ -78,13 +93,30 @@ describe.skipIf(skipDockerTests)('check --output kubeadm-json and the real kubea
     expect(Object.keys(doc)).toEqual(['kind', 'apiVersion', 'certificates', 'certificateAuthorities']);
     expect(doc.kind).toBe('CertificateExpirationInfo');
     expect(doc.apiVersion).toBe('output.kubeadm.k8s.io/v1alpha3');
-    for (const c of doc.certificates) expect(Object.keys(c)).toEqual(['name', 'expirationDate', 'residualTime', 'externallyManaged', 'caName', 'missing']);
+    for (const c of doc.certificates)
+      expect(Object.keys(c)).toEqual([
+        'name',
+        'expirationDate',
+        'residualTime',
+        'externallyManaged',
+        'caName',
+        'missing',
+      ]);
     // CAs: caName is `omitempty` and empty for root CAs in kubeadm's type
-    for (const c of doc.certificateAuthorities) expect(Object.keys(c)).toEqual(['name', 'expirationDate', 'residualTime', 'externallyManaged', 'missing']);
+    for (const c of doc.certificateAuthorities)
+      expect(Object.keys(c)).toEqual([
+        'name',
+        'expirationDate',
+        'residualTime',
+        'externallyManaged',
+        'missing',
+      ]);
 
     const table = kubeadmTable();
     expect(doc.certificates.map((c: { name: string }) => c.name)).toEqual(table.certs.map((r) => r.name));
-    expect(doc.certificateAuthorities.map((c: { name: string }) => c.name)).toEqual(table.cas.map((r) => r.name));
+    expect(doc.certificateAuthorities.map((c: { name: string }) => c.name)).toEqual(
+      table.cas.map((r) => r.name),
+    );
     const compare = (mine: Record<string, unknown>, theirs: TableRow) => {
       expect(mine.missing, theirs.name).toBe(false);
       expect(mine.expirationDate).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
@@ -104,22 +136,33 @@ describe.skipIf(skipDockerTests)('check --output kubeadm-json and the real kubea
   it('marks a missing certificate and an externally managed CA as kubeadm 1.20.2 does', () => {
     const pki = path.join(node.kubernetesDir, 'pki');
     fs.renameSync(path.join(pki, 'front-proxy-ca.key'), path.join(node.root, 'front-proxy-ca.key.away'));
-    fs.renameSync(path.join(pki, 'apiserver-kubelet-client.crt'), path.join(node.root, 'apiserver-kubelet-client.crt.away'));
+    fs.renameSync(
+      path.join(pki, 'apiserver-kubelet-client.crt'),
+      path.join(node.root, 'apiserver-kubelet-client.crt.away'),
+    );
     try {
       const r = runInNode(node, kubeadm, ['certs', 'check-expiration', '--config', config]);
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/^!MISSING! apiserver-kubelet-client/m);
       const table = parseTables(r.stdout);
       const { doc } = ours();
-      const mine = (name: string) => [...doc.certificates, ...doc.certificateAuthorities].find((c: { name: string }) => c.name === name);
-      expect(mine('apiserver-kubelet-client')).toMatchObject({ missing: true, expirationDate: null, residualTime: 0 });
+      const mine = (name: string) =>
+        [...doc.certificates, ...doc.certificateAuthorities].find((c: { name: string }) => c.name === name);
+      expect(mine('apiserver-kubelet-client')).toMatchObject({
+        missing: true,
+        expirationDate: null,
+        residualTime: 0,
+      });
       for (const row of [...table.certs, ...table.cas].filter((x) => !x.name.startsWith('!MISSING!'))) {
         expect(mine(row.name)?.externallyManaged ? 'yes' : 'no', row.name).toBe(row.external);
       }
       expect(mine('front-proxy-ca')).toMatchObject({ externallyManaged: true });
     } finally {
       fs.renameSync(path.join(node.root, 'front-proxy-ca.key.away'), path.join(pki, 'front-proxy-ca.key'));
-      fs.renameSync(path.join(node.root, 'apiserver-kubelet-client.crt.away'), path.join(pki, 'apiserver-kubelet-client.crt'));
+      fs.renameSync(
+        path.join(node.root, 'apiserver-kubelet-client.crt.away'),
+        path.join(pki, 'apiserver-kubelet-client.crt'),
+      );
     }
   });
 });

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ManifestInput } from '../../src/cache/manifest.js';
+import type { ManifestInput } from '../../src/core/cache-manifest.js';
 
 /** ELF e_machine per GOARCH, written from the System V gABI (independent of src/cache/elf.ts). */
 const EM: Record<string, number> = {

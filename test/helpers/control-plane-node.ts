@@ -32,12 +32,16 @@ export function runInNode(
   const scratch = path.join(node.root, `scratch-${++scratchCount}`);
   fs.mkdirSync(scratch);
   try {
-    const r = spawnSync('unshare', ['-m', '--', 'sh', namespaceScript, node.kubernetesDir, scratch, command, ...args], {
-      encoding: 'utf8',
-      env: { ...process.env, ...opts.env },
-      timeout: opts.timeout ?? 5 * 60_000,
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    const r = spawnSync(
+      'unshare',
+      ['-m', '--', 'sh', namespaceScript, node.kubernetesDir, scratch, command, ...args],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, ...opts.env },
+        timeout: opts.timeout ?? 5 * 60_000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
@@ -45,7 +49,11 @@ export function runInNode(
 }
 
 /** The built CLI inside the node's namespace. */
-export function runCliInNode(node: TestNode, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): CliResult {
+export function runCliInNode(
+  node: TestNode,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv } = {},
+): CliResult {
   return runInNode(node, process.execPath, [cliPath, ...args], opts);
 }
 
@@ -72,14 +80,29 @@ export function makeControlPlaneNode(kubeadm: string): TestNode {
   try {
     fs.mkdirSync(node.kubernetesDir);
     const v = ['--kubernetes-version', 'v1.20.2'];
-    mustSucceed('kubeadm init phase certs all', runInNode(node, kubeadm, ['init', 'phase', 'certs', 'all', '--cert-dir', '/etc/kubernetes/pki', ...v]));
-    mustSucceed('kubeadm init phase kubeconfig all', runInNode(node, kubeadm, ['init', 'phase', 'kubeconfig', 'all', ...v]));
+    mustSucceed(
+      'kubeadm init phase certs all',
+      runInNode(node, kubeadm, ['init', 'phase', 'certs', 'all', '--cert-dir', '/etc/kubernetes/pki', ...v]),
+    );
+    mustSucceed(
+      'kubeadm init phase kubeconfig all',
+      runInNode(node, kubeadm, ['init', 'phase', 'kubeconfig', 'all', ...v]),
+    );
     fs.cpSync(manifestFixtures, path.join(node.kubernetesDir, 'manifests'), { recursive: true });
     fs.mkdirSync(node.kubeletPkiDir, { mode: 0o755 });
     const pki = path.join(node.kubernetesDir, 'pki');
-    const pem = Buffer.concat(['apiserver-kubelet-client.crt', 'apiserver-kubelet-client.key'].map((f) => fs.readFileSync(path.join(pki, f))));
-    fs.writeFileSync(path.join(node.kubeletPkiDir, 'kubelet-client-2026-01-01-00-00-00.pem'), pem, { mode: 0o600 });
-    fs.symlinkSync(path.join(node.kubeletPkiDir, 'kubelet-client-2026-01-01-00-00-00.pem'), path.join(node.kubeletPkiDir, 'kubelet-client-current.pem'));
+    const pem = Buffer.concat(
+      ['apiserver-kubelet-client.crt', 'apiserver-kubelet-client.key'].map((f) =>
+        fs.readFileSync(path.join(pki, f)),
+      ),
+    );
+    fs.writeFileSync(path.join(node.kubeletPkiDir, 'kubelet-client-2026-01-01-00-00-00.pem'), pem, {
+      mode: 0o600,
+    });
+    fs.symlinkSync(
+      path.join(node.kubeletPkiDir, 'kubelet-client-2026-01-01-00-00-00.pem'),
+      path.join(node.kubeletPkiDir, 'kubelet-client-current.pem'),
+    );
     return node;
   } catch (err) {
     node.cleanup();

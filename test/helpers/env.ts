@@ -20,8 +20,13 @@ export const goDebsDir = path.join(fixturesDir, 'go-debs');
  * the image golang:<it>-alpine from it with the tool's image command.
  */
 export function go122Version(): string {
-  const deb = fs.existsSync(goDebsDir) ? fs.readdirSync(goDebsDir).find((f) => /^golang-1\.22-go_1\.22\.\d+/.test(f)) : undefined;
-  if (!deb) throw new Error(`Debian's golang-1.22-go .deb missing in ${goDebsDir}: run 'sudo bash scripts/test-env.sh up' first`);
+  const deb = fs.existsSync(goDebsDir)
+    ? fs.readdirSync(goDebsDir).find((f) => /^golang-1\.22-go_1\.22\.\d+/.test(f))
+    : undefined;
+  if (!deb)
+    throw new Error(
+      `Debian's golang-1.22-go .deb missing in ${goDebsDir}: run 'sudo bash scripts/test-env.sh up' first`,
+    );
   return /^golang-1\.22-go_(1\.22\.\d+)/.exec(deb)![1]!;
 }
 
@@ -33,7 +38,9 @@ export const cliPath = path.join(repoRoot, 'dist/cli.js');
  * bench reads the same file.
  */
 export const k8s1202VersionFile = path.join(repoRoot, 'test/fixtures/kubeadm-version-v1.20.2.json');
-const k8s1202Version = JSON.parse(fs.readFileSync(k8s1202VersionFile, 'utf8')) as { clientVersion: Record<string, string> };
+const k8s1202Version = JSON.parse(fs.readFileSync(k8s1202VersionFile, 'utf8')) as {
+  clientVersion: Record<string, string>;
+};
 
 /** Facts of Debian's kubernetes 1.20.2 source. */
 export const k8s1202 = {

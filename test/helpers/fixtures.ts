@@ -47,7 +47,11 @@ const shapesDir = path.join(repoRoot, 'test/fixtures/k8s-shape');
  * (hack/lib/init.sh; go.mod and vendor/modules.txt for module mode; also go.work and a
  * `## workspace` vendor/modules.txt, needing Go 1.22+, for workspace mode).
  */
-export function composeShape(shape: FixtureShape, dest: string, opts: { vendor?: 'links' | 'copies' } = {}): string {
+export function composeShape(
+  shape: FixtureShape,
+  dest: string,
+  opts: { vendor?: 'links' | 'copies' } = {},
+): string {
   fs.mkdirSync(dest, { recursive: true });
   copyTree(path.join(shapesDir, 'common'), dest);
   // workspace modules are not vendored: `go work vendor` leaves no vendor/k8s.io, and links
@@ -109,14 +113,35 @@ export function buildKubeadmFixture(tree: string, outName: string): string {
     execFileSync(
       'docker',
       [
-        'run', '--name', name, '--label', 'kubeadm-forever-test=1',
-        '-v', `${tree}:/go/src/k8s.io/kubernetes:ro`, '-v', `${fixturesDir}:/out`,
+        'run',
+        '--name',
+        name,
+        '--label',
+        'kubeadm-forever-test=1',
+        '-v',
+        `${tree}:/go/src/k8s.io/kubernetes:ro`,
+        '-v',
+        `${fixturesDir}:/out`,
         // a named volume keeps Go's build cache: the patched build after the stock one relinks
         // in seconds instead of compiling cold again (remove: docker volume rm kf-test-gocache)
-        '-v', 'kf-test-gocache:/gocache',
-        '-e', 'GO111MODULE=off', '-e', 'CGO_ENABLED=0', '-e', 'GOCACHE=/gocache',
-        '-w', '/go/src/k8s.io/kubernetes', goImage,
-        'go', 'build', '-ldflags', ldflags, '-o', `/out/${tmpName}`, './cmd/kubeadm',
+        '-v',
+        'kf-test-gocache:/gocache',
+        '-e',
+        'GO111MODULE=off',
+        '-e',
+        'CGO_ENABLED=0',
+        '-e',
+        'GOCACHE=/gocache',
+        '-w',
+        '/go/src/k8s.io/kubernetes',
+        goImage,
+        'go',
+        'build',
+        '-ldflags',
+        ldflags,
+        '-o',
+        `/out/${tmpName}`,
+        './cmd/kubeadm',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20 * 60_000 },
     );

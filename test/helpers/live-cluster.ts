@@ -31,16 +31,25 @@ export interface ProbeResult {
 }
 
 function mustSucceed(what: string, r: CliResult): CliResult {
-  if (r.status !== 0) throw new Error(`${what} failed (exit ${String(r.status)}):\n${r.stderr.slice(-4000)}\n${r.stdout.slice(-2000)}`);
+  if (r.status !== 0)
+    throw new Error(
+      `${what} failed (exit ${String(r.status)}):\n${r.stderr.slice(-4000)}\n${r.stdout.slice(-2000)}`,
+    );
   return r;
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined | false, log?: () => string): Promise<T> {
+async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => T | undefined | false,
+  log?: () => string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = probe();
     if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000}s${log ? `\n${log()}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not within ${timeoutMs / 1000}s${log ? `\n${log()}` : ''}`);
     await sleep(2000);
   }
 }
@@ -93,9 +102,18 @@ export class LiveCluster {
   }
 
   /** `command args` inside the node's namespaces (argument arrays only). */
-  run(command: string, args: string[], opts: { timeoutMs?: number; input?: string | Buffer } = {}): CliResult {
+  run(
+    command: string,
+    args: string[],
+    opts: { timeoutMs?: number; input?: string | Buffer } = {},
+  ): CliResult {
     const [cmd, full] = this.enter(command, args);
-    const r = spawnSync(cmd, full, { encoding: 'utf8', input: opts.input, timeout: opts.timeoutMs ?? 5 * 60_000, maxBuffer: 64 * 1024 * 1024 });
+    const r = spawnSync(cmd, full, {
+      encoding: 'utf8',
+      input: opts.input,
+      timeout: opts.timeoutMs ?? 5 * 60_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr + (r.error ? `\n${r.error.message}` : '') };
   }
 
@@ -110,7 +128,18 @@ export class LiveCluster {
 
   /** The tree's kubectl 1.20.2 with admin.conf. */
   kubectl(args: string[], opts: { timeoutMs?: number; extra?: string[] } = {}): CliResult {
-    return this.run(clusterBin('kubectl'), ['--kubeconfig', '/etc/kubernetes/admin.conf', '--request-timeout', '20s', ...(opts.extra ?? []), ...args], opts);
+    return this.run(
+      clusterBin('kubectl'),
+      [
+        '--kubeconfig',
+        '/etc/kubernetes/admin.conf',
+        '--request-timeout',
+        '20s',
+        ...(opts.extra ?? []),
+        ...args,
+      ],
+      opts,
+    );
   }
 
   /**
@@ -118,7 +147,11 @@ export class LiveCluster {
    * certificate and key), trusting `ca`: what a kubelet presenting that certificate gets.
    */
   probe(urlPath: string, clientPem: string, ca = '/etc/kubernetes/pki/ca.crt'): ProbeResult {
-    const out = this.must(process.execPath, [probeScript, `https://127.0.0.1:6443${urlPath}`, ca, clientPem], { timeoutMs: 30_000 });
+    const out = this.must(
+      process.execPath,
+      [probeScript, `https://127.0.0.1:6443${urlPath}`, ca, clientPem],
+      { timeoutMs: 30_000 },
+    );
     return JSON.parse(out) as ProbeResult;
   }
 
@@ -136,9 +169,16 @@ export class LiveCluster {
   }
 
   private async startNamespaces(): Promise<void> {
-    this.holder = spawn('unshare', ['-m', '-n', '--', 'sh', namespaceScript, this.root], { stdio: ['ignore', 'ignore', fs.openSync(path.join(this.root, 'namespace.log'), 'a')] });
+    this.holder = spawn('unshare', ['-m', '-n', '--', 'sh', namespaceScript, this.root], {
+      stdio: ['ignore', 'ignore', fs.openSync(path.join(this.root, 'namespace.log'), 'a')],
+    });
     this.holder.on('error', () => undefined);
-    await until('the node namespaces', 30_000, () => fs.existsSync(path.join(this.root, 'namespace-ready')), () => this.logOf('namespace'));
+    await until(
+      'the node namespaces',
+      30_000,
+      () => fs.existsSync(path.join(this.root, 'namespace-ready')),
+      () => this.logOf('namespace'),
+    );
   }
 
   private async startDockerd(): Promise<void> {
@@ -146,11 +186,20 @@ export class LiveCluster {
       `--data-root=${path.join(this.root, 'docker')}`,
       `--exec-root=${path.join(this.root, 'docker-exec')}`,
       `--pidfile=${path.join(this.root, 'docker.pid')}`,
-      '-H', 'unix:///run/docker.sock',
-      '--bridge=none', '--iptables=false', '--ip-masq=false', '--userland-proxy=false',
+      '-H',
+      'unix:///run/docker.sock',
+      '--bridge=none',
+      '--iptables=false',
+      '--ip-masq=false',
+      '--userland-proxy=false',
     ];
     this.dockerd = this.daemon('dockerd', 'dockerd', args);
-    await until('the private dockerd', 60_000, () => this.run('docker', ['info'], { timeoutMs: 10_000 }).status === 0, () => this.logOf('dockerd'));
+    await until(
+      'the private dockerd',
+      60_000,
+      () => this.run('docker', ['info'], { timeoutMs: 10_000 }).status === 0,
+      () => this.logOf('dockerd'),
+    );
   }
 
   /** `docker import` of a root fs holding these files (binaries plus the libraries ldd lists). */
@@ -164,12 +213,16 @@ export class LiveCluster {
     for (const f of files) {
       copy(f.from, f.to);
       const ldd = spawnSync('ldd', [f.from], { encoding: 'utf8' });
-      for (const lib of ldd.stdout.match(/\/[^\s:]+/g) ?? []) if (fs.existsSync(lib)) copy(fs.realpathSync(lib), lib);
+      for (const lib of ldd.stdout.match(/\/[^\s:]+/g) ?? [])
+        if (fs.existsSync(lib)) copy(fs.realpathSync(lib), lib);
     }
-    for (const d of ['tmp', 'etc', 'var/run']) fs.mkdirSync(path.join(rootfs, d), { recursive: true, mode: 0o1777 });
+    for (const d of ['tmp', 'etc', 'var/run'])
+      fs.mkdirSync(path.join(rootfs, d), { recursive: true, mode: 0o1777 });
     fs.writeFileSync(path.join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
     const tarball = `${rootfs}.tar`;
-    mustSucceed('tar of an image root fs', { ...spawnSync('tar', ['-C', rootfs, '-cf', tarball, '.'], { encoding: 'utf8' }) } as CliResult);
+    mustSucceed('tar of an image root fs', {
+      ...spawnSync('tar', ['-C', rootfs, '-cf', tarball, '.'], { encoding: 'utf8' }),
+    } as CliResult);
     this.must('docker', ['import', ...changes.flatMap((c) => ['-c', c]), tarball, tag]);
     fs.rmSync(rootfs, { recursive: true, force: true });
     fs.rmSync(tarball, { force: true });
@@ -177,17 +230,31 @@ export class LiveCluster {
 
   /** The images kubeadm's manifests name, made locally (no registry here). */
   private importImages(): string[] {
-    const images = this.must(clusterBin('kubeadm'), ['config', 'images', 'list', '--kubernetes-version', 'v1.20.2']).split('\n').filter(Boolean);
+    const images = this.must(clusterBin('kubeadm'), [
+      'config',
+      'images',
+      'list',
+      '--kubernetes-version',
+      'v1.20.2',
+    ])
+      .split('\n')
+      .filter(Boolean);
     const path_ = 'ENV PATH=/usr/local/bin:/usr/bin:/bin';
     for (const image of images) {
       const name = /\/([a-z-]+):/.exec(image)?.[1];
-      if (name && componentBinaries.includes(name)) this.importImage(image, [{ from: clusterBin(name), to: `/usr/local/bin/${name}` }], [path_]);
-      else if (name === 'etcd') this.importImage(image, [{ from: '/usr/bin/etcd', to: '/usr/local/bin/etcd' }], [path_]);
+      if (name && componentBinaries.includes(name))
+        this.importImage(image, [{ from: clusterBin(name), to: `/usr/local/bin/${name}` }], [path_]);
+      else if (name === 'etcd')
+        this.importImage(image, [{ from: '/usr/bin/etcd', to: '/usr/local/bin/etcd' }], [path_]);
       else {
         // pause: its entrypoint sleeps (busybox is static). coredns and kube-proxy (addons,
         // skipped, never run) get the same image only so that preflight finds every image and
         // does not try to pull (no registry here)
-        this.importImage(image, [{ from: '/bin/busybox', to: '/bin/busybox' }], ['ENTRYPOINT ["/bin/busybox", "sleep", "2147483647"]']);
+        this.importImage(
+          image,
+          [{ from: '/bin/busybox', to: '/bin/busybox' }],
+          ['ENTRYPOINT ["/bin/busybox", "sleep", "2147483647"]'],
+        );
       }
     }
     return images;
@@ -231,7 +298,9 @@ export class LiveCluster {
   async startKubelet(): Promise<void> {
     if (this.kubelet && this.kubelet.exitCode === null) throw new Error('the kubelet is running already');
     const env = fs.readFileSync(path.join(this.kubeletDir, 'kubeadm-flags.env'), 'utf8');
-    const flags = (/KUBELET_KUBEADM_ARGS="([^"]*)"/.exec(env)?.[1] ?? '').split(/\s+/).filter((f) => f && f !== '--network-plugin=cni');
+    const flags = (/KUBELET_KUBEADM_ARGS="([^"]*)"/.exec(env)?.[1] ?? '')
+      .split(/\s+/)
+      .filter((f) => f && f !== '--network-plugin=cni');
     const args = [
       '--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf',
       '--kubeconfig=/etc/kubernetes/kubelet.conf',
@@ -243,9 +312,17 @@ export class LiveCluster {
       ...flags,
     ];
     this.kubeletStarts++;
-    fs.appendFileSync(path.join(this.root, 'kubelet.log'), `\n=== kubelet start ${this.kubeletStarts}: ${args.join(' ')}\n`);
+    fs.appendFileSync(
+      path.join(this.root, 'kubelet.log'),
+      `\n=== kubelet start ${this.kubeletStarts}: ${args.join(' ')}\n`,
+    );
     this.kubelet = this.daemon('kubelet', clusterBin('kubelet'), args);
-    await until('the kubelet healthz', 60_000, () => this.run('curl', ['-sf', 'http://127.0.0.1:10248/healthz'], { timeoutMs: 10_000 }).status === 0, () => this.logOf('kubelet'));
+    await until(
+      'the kubelet healthz',
+      60_000,
+      () => this.run('curl', ['-sf', 'http://127.0.0.1:10248/healthz'], { timeoutMs: 10_000 }).status === 0,
+      () => this.logOf('kubelet'),
+    );
   }
 
   async stopKubelet(): Promise<void> {
@@ -264,7 +341,12 @@ export class LiveCluster {
 
   /** The API server answers /readyz through admin.conf. */
   async waitApiserver(timeoutMs = 240_000, extra: string[] = []): Promise<void> {
-    await until('kube-apiserver /readyz', timeoutMs, () => this.kubectl(['get', '--raw', '/readyz'], { timeoutMs: 30_000, extra }).stdout.trim() === 'ok', () => `${this.logOf('kubelet', 20)}\n${this.containerLogs('kube-apiserver')}`);
+    await until(
+      'kube-apiserver /readyz',
+      timeoutMs,
+      () => this.kubectl(['get', '--raw', '/readyz'], { timeoutMs: 30_000, extra }).stdout.trim() === 'ok',
+      () => `${this.logOf('kubelet', 20)}\n${this.containerLogs('kube-apiserver')}`,
+    );
   }
 
   /**
@@ -273,23 +355,48 @@ export class LiveCluster {
    */
   nodeReady(): { status: string; heartbeat: string; reason: string } | undefined {
     const r = this.kubectl(['get', 'node', nodeName, '-o', 'json']);
-    const lease = this.kubectl(['get', 'lease', '-n', 'kube-node-lease', nodeName, '-o', 'jsonpath={.spec.renewTime}']);
+    const lease = this.kubectl([
+      'get',
+      'lease',
+      '-n',
+      'kube-node-lease',
+      nodeName,
+      '-o',
+      'jsonpath={.spec.renewTime}',
+    ]);
     if (r.status !== 0 || lease.status !== 0) return undefined;
-    const node = JSON.parse(r.stdout) as { status: { conditions: { type: string; status: string; reason: string }[] } };
+    const node = JSON.parse(r.stdout) as {
+      status: { conditions: { type: string; status: string; reason: string }[] };
+    };
     const c = node.status.conditions.find((x) => x.type === 'Ready');
     return c ? { status: c.status, heartbeat: lease.stdout.trim(), reason: c.reason } : undefined;
   }
 
-  async waitNodeReady(after?: string, timeoutMs = 180_000): Promise<{ status: string; heartbeat: string; reason: string }> {
-    return until(`node ${nodeName} Ready${after ? ` with a heartbeat after ${after}` : ''}`, timeoutMs, () => {
-      const c = this.nodeReady();
-      return c && c.status === 'True' && (!after || new Date(c.heartbeat) > new Date(after)) ? c : undefined;
-    }, () => `${JSON.stringify(this.nodeReady())}\n${this.logOf('kubelet', 30)}`);
+  async waitNodeReady(
+    after?: string,
+    timeoutMs = 180_000,
+  ): Promise<{ status: string; heartbeat: string; reason: string }> {
+    return until(
+      `node ${nodeName} Ready${after ? ` with a heartbeat after ${after}` : ''}`,
+      timeoutMs,
+      () => {
+        const c = this.nodeReady();
+        return c && c.status === 'True' && (!after || new Date(c.heartbeat) > new Date(after))
+          ? c
+          : undefined;
+      },
+      () => `${JSON.stringify(this.nodeReady())}\n${this.logOf('kubelet', 30)}`,
+    );
   }
 
   /** etcd and the three control-plane components all running as containers. */
   async waitStaticPods(timeoutMs = 180_000): Promise<string[]> {
-    return until('the four static pods running', timeoutMs, () => (this.runningComponents().length === 4 ? this.runningComponents() : undefined), () => this.runningComponents().join(', '));
+    return until(
+      'the four static pods running',
+      timeoutMs,
+      () => (this.runningComponents().length === 4 ? this.runningComponents() : undefined),
+      () => this.runningComponents().join(', '),
+    );
   }
 
   /**
@@ -300,13 +407,20 @@ export class LiveCluster {
     const current = this.kubeletCurrentFile();
     if (current) return { pem: fs.readFileSync(current, 'utf8'), from: current };
     const conf = fs.readFileSync(path.join(this.kubernetesDir, 'kubelet.conf'), 'utf8');
-    const data = (k: string) => Buffer.from(new RegExp(`${k}: (\\S+)`).exec(conf)?.[1] ?? '', 'base64').toString('utf8');
-    return { pem: data('client-certificate-data') + data('client-key-data'), from: 'kubelet.conf (embedded)' };
+    const data = (k: string) =>
+      Buffer.from(new RegExp(`${k}: (\\S+)`).exec(conf)?.[1] ?? '', 'base64').toString('utf8');
+    return {
+      pem: data('client-certificate-data') + data('client-key-data'),
+      from: 'kubelet.conf (embedded)',
+    };
   }
 
   /** A path inside the node as the host sees it (the node's two bound dirs). */
   hostPath(inNode: string): string {
-    for (const [from, to] of [['/var/lib/kubelet', this.kubeletDir], ['/etc/kubernetes', this.kubernetesDir]] as const) {
+    for (const [from, to] of [
+      ['/var/lib/kubelet', this.kubeletDir],
+      ['/etc/kubernetes', this.kubernetesDir],
+    ] as const) {
       if (inNode === from || inNode.startsWith(`${from}/`)) return to + inNode.slice(from.length);
     }
     return inNode;
@@ -335,7 +449,12 @@ export class LiveCluster {
     const names = fs.readdirSync(manifests);
     for (const n of names) fs.renameSync(path.join(manifests, n), path.join(parked, n));
     try {
-      await until('the kubelet stopping the static pods', 180_000, () => this.runningComponents().length === 0, () => this.runningComponents().join(', '));
+      await until(
+        'the kubelet stopping the static pods',
+        180_000,
+        () => this.runningComponents().length === 0,
+        () => this.runningComponents().join(', '),
+      );
     } finally {
       for (const n of names) fs.renameSync(path.join(parked, n), path.join(manifests, n));
       fs.rmdirSync(parked);
@@ -343,16 +462,28 @@ export class LiveCluster {
   }
 
   containerLogs(component: string): string {
-    const ids = this.run('docker', ['ps', '-aq', '--filter', `name=k8s_${component}_`]).stdout.split('\n').filter(Boolean);
-    return ids.slice(0, 2).map((id) => `--- docker logs ${component} ${id}\n${this.run('docker', ['logs', '--tail', '20', id]).stderr}`).join('\n');
+    const ids = this.run('docker', ['ps', '-aq', '--filter', `name=k8s_${component}_`])
+      .stdout.split('\n')
+      .filter(Boolean);
+    return ids
+      .slice(0, 2)
+      .map(
+        (id) =>
+          `--- docker logs ${component} ${id}\n${this.run('docker', ['logs', '--tail', '20', id]).stderr}`,
+      )
+      .join('\n');
   }
 
   /** Namespaces, engine, images, `kubeadm init` with the kubelet running the static pods. */
   async start(): Promise<void> {
     for (const b of [...componentBinaries, 'kubelet', 'kubeadm', 'kubectl']) {
-      if (!fs.existsSync(clusterBin(b))) throw new Error(`${clusterBin(b)} missing: run 'sudo bash scripts/test-env.sh up' (it runs scripts/test-cluster.sh)`);
+      if (!fs.existsSync(clusterBin(b)))
+        throw new Error(
+          `${clusterBin(b)} missing: run 'sudo bash scripts/test-env.sh up' (it runs scripts/test-cluster.sh)`,
+        );
     }
-    if (!fs.existsSync('/usr/bin/etcd')) throw new Error("Debian's etcd missing at /usr/bin/etcd: run 'sudo bash scripts/test-env.sh up'");
+    if (!fs.existsSync('/usr/bin/etcd'))
+      throw new Error("Debian's etcd missing at /usr/bin/etcd: run 'sudo bash scripts/test-env.sh up'");
     await this.startNamespaces();
     await this.startDockerd();
     this.importImages();
@@ -360,9 +491,20 @@ export class LiveCluster {
     const kubeadm = clusterBin('kubeadm');
     // kubelet-start (config.yaml, flags), certs and kubeconfigs first, so the kubelet can start
     // before `init` waits for it (there is no systemd to start it)
-    for (const phase of [['kubelet-start'], ['certs', 'all'], ['kubeconfig', 'all']]) this.must(kubeadm, ['init', 'phase', ...phase, '--config', config]);
+    for (const phase of [['kubelet-start'], ['certs', 'all'], ['kubeconfig', 'all']])
+      this.must(kubeadm, ['init', 'phase', ...phase, '--config', config]);
     await this.startKubelet();
-    this.must(kubeadm, ['init', '--config', config, '--ignore-preflight-errors=all', '--skip-phases=addon/coredns,addon/kube-proxy'], { timeoutMs: 10 * 60_000 });
+    this.must(
+      kubeadm,
+      [
+        'init',
+        '--config',
+        config,
+        '--ignore-preflight-errors=all',
+        '--skip-phases=addon/coredns,addon/kube-proxy',
+      ],
+      { timeoutMs: 10 * 60_000 },
+    );
     await this.waitApiserver();
   }
 

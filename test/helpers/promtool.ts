@@ -9,7 +9,9 @@ export function promtool(): string {
   if (fs.existsSync(fixture)) return fixture;
   const which = spawnSync('sh', ['-c', 'command -v promtool'], { encoding: 'utf8' });
   if (which.status === 0 && which.stdout.trim()) return which.stdout.trim();
-  throw new Error(`promtool missing at ${fixture} and not on PATH: run 'sudo bash scripts/test-env.sh up' first`);
+  throw new Error(
+    `promtool missing at ${fixture} and not on PATH: run 'sudo bash scripts/test-env.sh up' first`,
+  );
 }
 
 /** `promtool ARGS` with `input` on stdin: exit status and everything it printed. */

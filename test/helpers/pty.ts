@@ -11,12 +11,18 @@ const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
  * `stty` inside it) and TERM=`term`, without any CI variable (that alone turns a spinner off).
  * Returns the exit status and everything the terminal received.
  */
-export function runCliInPty(args: string[], opts: { cols: number; term: string; timeout?: number }): { status: number | null; bytes: number; text: string } {
+export function runCliInPty(
+  args: string[],
+  opts: { cols: number; term: string; timeout?: number },
+): { status: number | null; bytes: number; text: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kf-pty-'));
   try {
     const script = path.join(dir, 'run.sh');
     // a script file: `script -c` takes one shell command line; every word quoted
-    fs.writeFileSync(script, `stty cols ${opts.cols} rows 24\nexec ${[process.execPath, cliPath, ...args].map(quote).join(' ')}\n`);
+    fs.writeFileSync(
+      script,
+      `stty cols ${opts.cols} rows 24\nexec ${[process.execPath, cliPath, ...args].map(quote).join(' ')}\n`,
+    );
     const env: NodeJS.ProcessEnv = { ...process.env, TERM: opts.term };
     delete env.CI;
     const r = spawnSync('script', ['-q', '-e', '-c', `sh ${quote(script)}`, '/dev/null'], {

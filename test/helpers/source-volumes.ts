@@ -4,7 +4,14 @@ import { execFileSync } from 'node:child_process';
 export function sourceVolumes(): Array<{ name: string; source: string }> {
   const out = execFileSync(
     'docker',
-    ['volume', 'ls', '--filter', 'label=kubeadm-forever.source', '--format', '{{.Name}}\t{{.Label "kubeadm-forever.source"}}'],
+    [
+      'volume',
+      'ls',
+      '--filter',
+      'label=kubeadm-forever.source',
+      '--format',
+      '{{.Name}}\t{{.Label "kubeadm-forever.source"}}',
+    ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
   );
   return out

@@ -67,7 +67,17 @@ async function rawTar(members: CraftMember[], end: boolean): Promise<Buffer> {
   for (const m of members) {
     const data = Buffer.from(m.data ?? '');
     await new Promise<void>((resolve, reject) =>
-      pack.entry({ name: m.name, type: m.type ?? 'file', mode: m.mode ?? 0o644, size: data.length, ...(m.linkname !== undefined ? { linkname: m.linkname } : {}) }, data, (err) => (err ? reject(err) : resolve())),
+      pack.entry(
+        {
+          name: m.name,
+          type: m.type ?? 'file',
+          mode: m.mode ?? 0o644,
+          size: data.length,
+          ...(m.linkname !== undefined ? { linkname: m.linkname } : {}),
+        },
+        data,
+        (err) => (err ? reject(err) : resolve()),
+      ),
     );
   }
   pack.finalize();
@@ -102,7 +112,10 @@ export async function craftBombTarGz(
   try {
     fs.writeSync(out, gzipSync(await rawTar(before, false)));
     const head = bomb.head ?? Buffer.alloc(0);
-    fs.writeSync(out, gzipSync(Buffer.concat([await fileHeader(bomb.name, bomb.size, bomb.mode ?? 0o755), head])));
+    fs.writeSync(
+      out,
+      gzipSync(Buffer.concat([await fileHeader(bomb.name, bomb.size, bomb.mode ?? 0o755), head])),
+    );
     const MB = 1024 * 1024;
     const zerosMB = gzipSync(Buffer.alloc(MB), { level: 9 });
     let left = bomb.size - head.length;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { packDirectory, takeOneFile, unpackTarball } from '../../src/adapters/archive.js';
-import { discardBinary, extractBinary, goVersionOf, placeBinary } from '../../src/pipeline/extract.js';
+import { discardBinary, extractBinary, goVersionOf, placeBinary } from '../../src/build/extract.js';
 
 // tar streams against the system tar as the independent reader/writer.
 
@@ -41,19 +41,32 @@ describe('packDirectory', () => {
     const dir = tree();
     const tar = path.join(work, 'out.tar');
     await toFile(
-      packDirectory(dir, { prefix: 'go/src/k8s.io/kubernetes', overrides: new Map([['staging/src/k8s.io/client-go/cert.go', 'patched, longer\n']]), exclude: ['.git'], extraDirs: ['out/bin'] }),
+      packDirectory(dir, {
+        prefix: 'go/src/k8s.io/kubernetes',
+        overrides: new Map([['staging/src/k8s.io/client-go/cert.go', 'patched, longer\n']]),
+        exclude: ['.git'],
+        extraDirs: ['out/bin'],
+      }),
       tar,
     );
     const x = path.join(work, 'x');
     fs.mkdirSync(x);
     execFileSync('tar', ['-xf', tar, '-C', x]);
     const root = path.join(x, 'go/src/k8s.io/kubernetes');
-    expect(fs.readFileSync(path.join(root, 'staging/src/k8s.io/client-go/cert.go'), 'utf8')).toBe('patched, longer\n');
-    expect(fs.readFileSync(path.join(root, 'vendor/k8s.io/client-go/cert.go'), 'utf8')).toBe('patched, longer\n');
-    expect(fs.readlinkSync(path.join(root, 'vendor/k8s.io/client-go'))).toBe('../../staging/src/k8s.io/client-go');
+    expect(fs.readFileSync(path.join(root, 'staging/src/k8s.io/client-go/cert.go'), 'utf8')).toBe(
+      'patched, longer\n',
+    );
+    expect(fs.readFileSync(path.join(root, 'vendor/k8s.io/client-go/cert.go'), 'utf8')).toBe(
+      'patched, longer\n',
+    );
+    expect(fs.readlinkSync(path.join(root, 'vendor/k8s.io/client-go'))).toBe(
+      '../../staging/src/k8s.io/client-go',
+    );
     expect(fs.existsSync(path.join(root, '.git'))).toBe(false);
     expect(fs.statSync(path.join(x, 'out/bin')).isDirectory()).toBe(true);
-    expect(fs.readFileSync(path.join(dir, 'staging/src/k8s.io/client-go/cert.go'), 'utf8')).toBe('original\n');
+    expect(fs.readFileSync(path.join(dir, 'staging/src/k8s.io/client-go/cert.go'), 'utf8')).toBe(
+      'original\n',
+    );
   });
 });
 
@@ -65,13 +78,18 @@ describe('unpackTarball', () => {
     const dest = path.join(work, 'dest');
     await unpackTarball(tgz, dest);
     expect(fs.readFileSync(path.join(dest, 'main.go'), 'utf8')).toBe('package main\n');
-    expect(fs.readlinkSync(path.join(dest, 'vendor/k8s.io/client-go'))).toBe('../../staging/src/k8s.io/client-go');
+    expect(fs.readlinkSync(path.join(dest, 'vendor/k8s.io/client-go'))).toBe(
+      '../../staging/src/k8s.io/client-go',
+    );
   });
 
   it('refuses a file that is not a tarball with a two-part error', async () => {
     const bad = path.join(work, 'bad.tar.gz');
     fs.writeFileSync(bad, Buffer.from([0x1f, 0x8b, 1, 2, 3]));
-    await expect(unpackTarball(bad, path.join(work, 'd'))).rejects.toMatchObject({ name: 'KfError', next: expect.stringContaining('--source-dir') });
+    await expect(unpackTarball(bad, path.join(work, 'd'))).rejects.toMatchObject({
+      name: 'KfError',
+      next: expect.stringContaining('--source-dir'),
+    });
   });
 });
 
@@ -113,8 +131,12 @@ describe('takeOneFile and extractBinary', () => {
   it('fails, leaving nothing behind, when the archive lacks the file', async () => {
     const tar = archiveOf({ 'something-else': 'x' });
     const out = path.join(work, 'kubeadm-custom');
-    await expect(extractBinary(fs.createReadStream(tar), 'kubeadm-linux-amd64', out)).rejects.toMatchObject({ name: 'KfError' });
-    expect(fs.readdirSync(work).filter((n) => n.startsWith('.kubeadm-custom') || n === 'kubeadm-custom')).toEqual([]);
+    await expect(extractBinary(fs.createReadStream(tar), 'kubeadm-linux-amd64', out)).rejects.toMatchObject({
+      name: 'KfError',
+    });
+    expect(
+      fs.readdirSync(work).filter((n) => n.startsWith('.kubeadm-custom') || n === 'kubeadm-custom'),
+    ).toEqual([]);
   });
 
   it('reads the Go version from build info, "" for a non-Go file', () => {

@@ -10,7 +10,10 @@ import { leftoverContainers, makeFixtureRepo, tempDir } from './docker-helpers.j
 // binary reports that commit.
 
 function git(cwd: string, args: string[]): string {
-  return execFileSync('git', ['-c', 'user.email=test@kubeadm-forever', '-c', 'user.name=test', ...args], { cwd, encoding: 'utf8' }).trim();
+  return execFileSync('git', ['-c', 'user.email=test@kubeadm-forever', '-c', 'user.name=test', ...args], {
+    cwd,
+    encoding: 'utf8',
+  }).trim();
 }
 
 describe.skipIf(skipDockerTests)('build of a tag-only target on a real Docker engine', () => {
@@ -23,20 +26,47 @@ describe.skipIf(skipDockerTests)('build of a tag-only target on a real Docker en
     expect(await leftoverContainers()).toEqual([]);
   });
 
-  it('resolves the commit from the annotated tag and Go from .go-version, builds and verifies', () => {
-    const repo = makeFixtureRepo(work, 'module', (dir) => fs.writeFileSync(path.join(dir, '.go-version'), '1.19.8\n'));
-    git(repo.dir, ['tag', '-a', 'v1.27.3', '-m', 'Kubernetes v1.27.3']);
-    const out = path.join(work, 'kubeadm');
-    const r = runCli(
-      ['build', '--json', '--kubernetes-version', 'v1.27.3', '--repo', repo.dir, '--image', goImage, '--out', out, '--cache-dir', path.join(work, 'cache')],
-      { timeout: 10 * 60_000 },
-    );
-    expect(r.stderr).toContain(`resolved gitCommit ${repo.commit} from annotated tag v1.27.3 of file://${repo.dir}`);
-    expect(r.stderr).toContain('resolved goVersion go1.19.8 from .go-version "1.19.8"');
-    expect(r.status).toBe(0);
-    const doc = JSON.parse(r.stdout);
-    expect(doc).toMatchObject({ gitVersion: 'v1.27.3', gitCommit: repo.commit, verify: { executed: true, passed: true } });
-    const version = JSON.parse(execFileSync(out, ['version', '-o', 'json'], { encoding: 'utf8' })).clientVersion;
-    expect(version).toMatchObject({ gitVersion: 'v1.27.3', gitCommit: repo.commit, gitTreeState: 'clean' });
-  }, 10 * 60_000);
+  it(
+    'resolves the commit from the annotated tag and Go from .go-version, builds and verifies',
+    () => {
+      const repo = makeFixtureRepo(work, 'module', (dir) =>
+        fs.writeFileSync(path.join(dir, '.go-version'), '1.19.8\n'),
+      );
+      git(repo.dir, ['tag', '-a', 'v1.27.3', '-m', 'Kubernetes v1.27.3']);
+      const out = path.join(work, 'kubeadm');
+      const r = runCli(
+        [
+          'build',
+          '--json',
+          '--kubernetes-version',
+          'v1.27.3',
+          '--repo',
+          repo.dir,
+          '--image',
+          goImage,
+          '--out',
+          out,
+          '--cache-dir',
+          path.join(work, 'cache'),
+        ],
+        { timeout: 10 * 60_000 },
+      );
+      expect(r.stderr).toContain(
+        `resolved gitCommit ${repo.commit} from annotated tag v1.27.3 of file://${repo.dir}`,
+      );
+      expect(r.stderr).toContain('resolved goVersion go1.19.8 from .go-version "1.19.8"');
+      expect(r.status).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      expect(doc).toMatchObject({
+        gitVersion: 'v1.27.3',
+        gitCommit: repo.commit,
+        verify: { executed: true, passed: true },
+      });
+      const version = JSON.parse(
+        execFileSync(out, ['version', '-o', 'json'], { encoding: 'utf8' }),
+      ).clientVersion;
+      expect(version).toMatchObject({ gitVersion: 'v1.27.3', gitCommit: repo.commit, gitTreeState: 'clean' });
+    },
+    10 * 60_000,
+  );
 });

@@ -32,12 +32,31 @@ describe.skipIf(skipDockerTests)('build of Kubernetes-shaped fixtures on a real 
     expect(await leftoverContainers()).toEqual([]);
   });
 
-  function build(repo: FixtureRepo, gitVersion: string, out: string, env: NodeJS.ProcessEnv = {}, extra: string[] = []) {
+  function build(
+    repo: FixtureRepo,
+    gitVersion: string,
+    out: string,
+    env: NodeJS.ProcessEnv = {},
+    extra: string[] = [],
+  ) {
     return runCli(
       [
-        'build', '--json',
-        '--kubernetes-version', gitVersion, '--commit', repo.commit, '--go-version', '1.19.8',
-        '--image', goImage, '--repo', repo.dir, '--out', out, '--cache-dir', path.join(work, 'cache'),
+        'build',
+        '--json',
+        '--kubernetes-version',
+        gitVersion,
+        '--commit',
+        repo.commit,
+        '--go-version',
+        '1.19.8',
+        '--image',
+        goImage,
+        '--repo',
+        repo.dir,
+        '--out',
+        out,
+        '--cache-dir',
+        path.join(work, 'cache'),
         ...extra,
       ],
       { env, timeout: 10 * 60_000 },
@@ -45,10 +64,21 @@ describe.skipIf(skipDockerTests)('build of Kubernetes-shaped fixtures on a real 
   }
 
   function checkBinary(out: string, gitVersion: string, commit: string, minor: string) {
-    const version = JSON.parse(execFileSync(out, ['version', '-o', 'json'], { encoding: 'utf8' })).clientVersion;
+    const version = JSON.parse(
+      execFileSync(out, ['version', '-o', 'json'], { encoding: 'utf8' }),
+    ).clientVersion;
     expect(version).toMatchObject({ gitVersion, gitCommit: commit, minor });
     const pki = path.join(work, `pki-${path.basename(out)}`);
-    execFileSync(out, ['init', 'phase', 'certs', 'all', '--cert-dir', pki, '--kubernetes-version', gitVersion]);
+    execFileSync(out, [
+      'init',
+      'phase',
+      'certs',
+      'all',
+      '--cert-dir',
+      pki,
+      '--kubernetes-version',
+      gitVersion,
+    ]);
     const now = Date.now();
     expect((endDate(path.join(pki, 'apiserver.crt')).getTime() - now) / YEAR_MS).toBeGreaterThan(198.9);
     expect((endDate(path.join(pki, 'etcd/server.crt')).getTime() - now) / YEAR_MS).toBeGreaterThan(198.9);
@@ -57,49 +87,95 @@ describe.skipIf(skipDockerTests)('build of Kubernetes-shaped fixtures on a real 
     }
   }
 
-  it('builds the GOPATH-mode shape over the unix socket, verified, with the --json contract', () => {
-    const out = path.join(work, 'kubeadm-gopath');
-    const r = build(gopathRepo, 'v1.20.2', out, { DOCKER_HOST: 'unix:///var/run/docker.sock' });
-    expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<build failed>');
-    expect(r.status).toBe(0);
-    const doc = JSON.parse(r.stdout);
-    expect(Object.keys(doc).sort()).toEqual(
-      ['binary', 'gitCommit', 'gitVersion', 'goVersion', 'image', 'imageId', 'platform', 'sha256', 'validity', 'verify', 'cached', 'manifest'].sort(),
-    );
-    expect(doc).toMatchObject({ binary: out, gitVersion: 'v1.20.2', gitCommit: gopathRepo.commit, goVersion: 'go1.19.8', image: goImage, platform: 'linux/amd64' });
-    expect(doc.imageId).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(doc.verify).toMatchObject({ executed: true, passed: true });
-    expect(doc.verify.certificates.length).toBeGreaterThanOrEqual(6);
-    const sha = execFileSync('sha256sum', [out], { encoding: 'utf8' }).split(' ')[0];
-    expect(doc.sha256).toBe(sha);
-    expect(fs.statSync(out).mode & 0o777).toBe(0o755);
-    checkBinary(out, 'v1.20.2', gopathRepo.commit, '20');
-  }, 10 * 60_000);
+  it(
+    'builds the GOPATH-mode shape over the unix socket, verified, with the --json contract',
+    () => {
+      const out = path.join(work, 'kubeadm-gopath');
+      const r = build(gopathRepo, 'v1.20.2', out, { DOCKER_HOST: 'unix:///var/run/docker.sock' });
+      expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<build failed>');
+      expect(r.status).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      expect(Object.keys(doc).sort()).toEqual(
+        [
+          'binary',
+          'gitCommit',
+          'gitVersion',
+          'goVersion',
+          'image',
+          'imageId',
+          'platform',
+          'sha256',
+          'validity',
+          'verify',
+          'cached',
+          'manifest',
+        ].sort(),
+      );
+      expect(doc).toMatchObject({
+        binary: out,
+        gitVersion: 'v1.20.2',
+        gitCommit: gopathRepo.commit,
+        goVersion: 'go1.19.8',
+        image: goImage,
+        platform: 'linux/amd64',
+      });
+      expect(doc.imageId).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(doc.verify).toMatchObject({ executed: true, passed: true });
+      expect(doc.verify.certificates.length).toBeGreaterThanOrEqual(6);
+      const sha = execFileSync('sha256sum', [out], { encoding: 'utf8' }).split(' ')[0];
+      expect(doc.sha256).toBe(sha);
+      expect(fs.statSync(out).mode & 0o777).toBe(0o755);
+      checkBinary(out, 'v1.20.2', gopathRepo.commit, '20');
+    },
+    10 * 60_000,
+  );
 
-  it('builds the module-mode shape over DOCKER_HOST=tcp://127.0.0.1:2375 and says what to do next', () => {
-    const out = path.join(work, 'kubeadm-module');
-    const r = runCli(
-      [
-        'build',
-        '--kubernetes-version', 'v1.27.3', '--commit', moduleRepo.commit, '--go-version', '1.19.8',
-        '--image', goImage, '--repo', moduleRepo.dir, '--out', out, '--cache-dir', path.join(work, 'cache'),
-      ],
-      { env: { DOCKER_HOST: 'tcp://127.0.0.1:2375' }, timeout: 10 * 60_000 },
-    );
-    expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<build failed>');
-    expect(r.status).toBe(0);
-    expect(r.stdout).toContain('verify: passed');
-    expect(r.stdout).toMatch(/sudo \.\/kubeadm-module certs renew all/);
-    checkBinary(out, 'v1.27.3', moduleRepo.commit, '27');
-  }, 10 * 60_000);
+  it(
+    'builds the module-mode shape over DOCKER_HOST=tcp://127.0.0.1:2375 and says what to do next',
+    () => {
+      const out = path.join(work, 'kubeadm-module');
+      const r = runCli(
+        [
+          'build',
+          '--kubernetes-version',
+          'v1.27.3',
+          '--commit',
+          moduleRepo.commit,
+          '--go-version',
+          '1.19.8',
+          '--image',
+          goImage,
+          '--repo',
+          moduleRepo.dir,
+          '--out',
+          out,
+          '--cache-dir',
+          path.join(work, 'cache'),
+        ],
+        { env: { DOCKER_HOST: 'tcp://127.0.0.1:2375' }, timeout: 10 * 60_000 },
+      );
+      expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<build failed>');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain('verify: passed');
+      expect(r.stdout).toMatch(/sudo \.\/kubeadm-module certs renew all/);
+      checkBinary(out, 'v1.27.3', moduleRepo.commit, '27');
+    },
+    10 * 60_000,
+  );
 
-  it('builds the same commit again from the mirror in the cache, bit for bit the same binary', () => {
-    const out = path.join(work, 'kubeadm-gopath-again');
-    // --no-cache: a real second build (without it the binary cache would answer)
-    const r = build(gopathRepo, 'v1.20.2', out, {}, ['--no-cache']);
-    expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout).cached).toBe(false);
-    // Same inputs, same bytes: -trimpath, fixed version strings and build date.
-    expect(JSON.parse(r.stdout).sha256).toBe(execFileSync('sha256sum', [path.join(work, 'kubeadm-gopath')], { encoding: 'utf8' }).split(' ')[0]);
-  }, 10 * 60_000);
+  it(
+    'builds the same commit again from the mirror in the cache, bit for bit the same binary',
+    () => {
+      const out = path.join(work, 'kubeadm-gopath-again');
+      // --no-cache: a real second build (without it the binary cache would answer)
+      const r = build(gopathRepo, 'v1.20.2', out, {}, ['--no-cache']);
+      expect(r.status).toBe(0);
+      expect(JSON.parse(r.stdout).cached).toBe(false);
+      // Same inputs, same bytes: -trimpath, fixed version strings and build date.
+      expect(JSON.parse(r.stdout).sha256).toBe(
+        execFileSync('sha256sum', [path.join(work, 'kubeadm-gopath')], { encoding: 'utf8' }).split(' ')[0],
+      );
+    },
+    10 * 60_000,
+  );
 });

@@ -2,10 +2,17 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportBundle, selectEntries } from '../../src/bundle/export.js';
-import { readBundle } from '../../src/bundle/read.js';
-import { BinaryCache } from '../../src/cache/store.js';
-import { fakeElf, keyFor, listTree, manifestInput, tempDir, writeFakeElf } from '../helpers/cache-fixtures.js';
+import { exportBundle, selectEntries } from '../../src/carry/bundle/export.js';
+import { readBundle } from '../../src/carry/bundle/read.js';
+import { BinaryCache } from '../../src/carry/cache/store.js';
+import {
+  fakeElf,
+  keyFor,
+  listTree,
+  manifestInput,
+  tempDir,
+  writeFakeElf,
+} from '../helpers/cache-fixtures.js';
 import { runCliInMount, runCliMeasured } from '../helpers/mounts.js';
 import { craftBombTarGz, craftTarGz, readTarGz, type CraftMember } from '../helpers/tar-craft.js';
 
@@ -39,7 +46,11 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 function leadingMembers(size: number, binarySha = 'f'.repeat(64)): CraftMember[] {
   const manifest = JSON.stringify({ ...JSON.parse(manifestText), size, sha256: binarySha }, null, 2) + '\n';
   const sums = `${sha(readme.data as Buffer)}  README.txt\n${binarySha}  ${rel}/kubeadm\n${sha(manifest)}  ${rel}/manifest.json\n`;
-  return [readme, { name: `${ROOT}/SHA256SUMS`, data: sums }, { name: `${ROOT}/${rel}/manifest.json`, data: manifest }];
+  return [
+    readme,
+    { name: `${ROOT}/SHA256SUMS`, data: sums },
+    { name: `${ROOT}/${rel}/manifest.json`, data: manifest },
+  ];
 }
 
 /** import into a cache dir on a small tmpfs (16 MB unless said); verify with GNU time: both refused, both small. */
@@ -47,7 +58,14 @@ function expectRefusedSmall(file: string, reason: RegExp, tmpfs = '16m') {
   expect(fs.statSync(file).size).toBeLessThan(MB);
   const mnt = path.join(dir, 'mnt');
   fs.mkdirSync(mnt, { recursive: true });
-  const imp = runCliInMount({ tmpfs }, mnt, ['bundle', 'import', file, '--cache-dir', path.join(mnt, 'cache'), '--json']);
+  const imp = runCliInMount({ tmpfs }, mnt, [
+    'bundle',
+    'import',
+    file,
+    '--cache-dir',
+    path.join(mnt, 'cache'),
+    '--json',
+  ]);
   expect(imp.stderr).toMatch(new RegExp(`^error: bundle .* is refused: ${reason.source}.*\\nnext: .+\\n$`));
   expect(imp.stderr).not.toMatch(/ENOSPC|no space/);
   expect(imp.status).toBe(1);
@@ -64,9 +82,18 @@ function expectRefusedSmall(file: string, reason: RegExp, tmpfs = '16m') {
 describe('bundle bombs are refused before writing, with bounded memory', () => {
   it('a 0.5 MB bundle whose binary (manifest and header agreeing) unpacks to 512 MB', async () => {
     const file = path.join(dir, 'bomb-512m.tar.gz');
-    await craftBombTarGz(file, leadingMembers(512 * MB), { name: `${ROOT}/${rel}/kubeadm`, size: 512 * MB, head: fakeElf('amd64', 'h', 4096) });
-    const rss = expectRefusedSmall(file, /member ".*kubeadm" would make it unpack to more than \d+ bytes \(over 20 times its compressed size\)/);
-    console.log(`bomb-512m: ${(fs.statSync(file).size / MB).toFixed(2)} MB on disk, verify peak RSS ${rss.toFixed(0)} MB`);
+    await craftBombTarGz(file, leadingMembers(512 * MB), {
+      name: `${ROOT}/${rel}/kubeadm`,
+      size: 512 * MB,
+      head: fakeElf('amd64', 'h', 4096),
+    });
+    const rss = expectRefusedSmall(
+      file,
+      /member ".*kubeadm" would make it unpack to more than \d+ bytes \(over 20 times its compressed size\)/,
+    );
+    console.log(
+      `bomb-512m: ${(fs.statSync(file).size / MB).toFixed(2)} MB on disk, verify peak RSS ${rss.toFixed(0)} MB`,
+    );
   });
 
   it('a binary whose tar header says 512 MB and its manifest 4 KB', async () => {
@@ -98,11 +125,17 @@ describe('bundle bombs are refused before writing, with bounded memory', () => {
   it('512 MB of zeros after the end of the archive', async () => {
     const file = path.join(dir, 'bomb-trailing.tar.gz');
     const elf = fakeElf('amd64', 'tail', 8192);
-    await craftTarGz(file, [...leadingMembers(elf.length, sha(elf)), { name: `${ROOT}/${rel}/kubeadm`, data: elf, mode: 0o755 }]);
+    await craftTarGz(file, [
+      ...leadingMembers(elf.length, sha(elf)),
+      { name: `${ROOT}/${rel}/kubeadm`, data: elf, mode: 0o755 },
+    ]);
     await expect(readBundle(file)).resolves.toBeDefined();
     // then zeros, which tar reads as empty blocks after the end of the archive
     const zeros = (await import('node:zlib')).gzipSync(Buffer.alloc(MB), { level: 9 });
-    fs.writeFileSync(file, Buffer.concat([fs.readFileSync(file), ...Array.from({ length: 512 }, () => zeros)]));
+    fs.writeFileSync(
+      file,
+      Buffer.concat([fs.readFileSync(file), ...Array.from({ length: 512 }, () => zeros)]),
+    );
     expectRefusedSmall(file, /it unpacks to more than \d+ bytes/);
   });
 
@@ -110,8 +143,16 @@ describe('bundle bombs are refused before writing, with bounded memory', () => {
     const file = path.join(dir, 'bomb-text.tar.gz');
     const padded = manifestText + ' '.repeat(256 * 1024 - manifestText.length - 16);
     const keys = Array.from({ length: 200 }, (_, i) => keyFor(`t${i}`));
-    const sums = [`${sha(readme.data as Buffer)}  README.txt`, ...keys.map((k) => `${sha(padded)}  binaries/${k}/linux-amd64/manifest.json`)].join('\n') + '\n';
-    await craftTarGz(file, [readme, { name: `${ROOT}/SHA256SUMS`, data: sums }, ...keys.map((k) => ({ name: `${ROOT}/binaries/${k}/linux-amd64/manifest.json`, data: padded }))]);
+    const sums =
+      [
+        `${sha(readme.data as Buffer)}  README.txt`,
+        ...keys.map((k) => `${sha(padded)}  binaries/${k}/linux-amd64/manifest.json`),
+      ].join('\n') + '\n';
+    await craftTarGz(file, [
+      readme,
+      { name: `${ROOT}/SHA256SUMS`, data: sums },
+      ...keys.map((k) => ({ name: `${ROOT}/binaries/${k}/linux-amd64/manifest.json`, data: padded })),
+    ]);
     // the text bound (32 MB) is what may be written here: a 48 MB tmpfs
     const rss = expectRefusedSmall(file, /its text members add up to more than 33554432 bytes/, '48m');
     console.log(`bomb-text: 200 x 256 KB manifests, verify peak RSS ${rss.toFixed(0)} MB`);
@@ -120,7 +161,10 @@ describe('bundle bombs are refused before writing, with bounded memory', () => {
   it('a sound bundle still verifies and imports (the bounds are not in its way)', async () => {
     const elf = fakeElf('amd64', 'sound', 300_000);
     const file = path.join(dir, 'sound.tar.gz');
-    await craftTarGz(file, [...leadingMembers(elf.length, sha(elf)), { name: `${ROOT}/${rel}/kubeadm`, data: elf, mode: 0o755 }]);
+    await craftTarGz(file, [
+      ...leadingMembers(elf.length, sha(elf)),
+      { name: `${ROOT}/${rel}/kubeadm`, data: elf, mode: 0o755 },
+    ]);
     const c = await readBundle(file);
     expect(c.entries.map((e) => e.key)).toEqual([key]);
     const cache = path.join(dir, 'sound-cache');

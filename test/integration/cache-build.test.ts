@@ -3,11 +3,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BuildCache } from '../../src/cache/build-cache.js';
-import { parseBinaryHeader, readBinaryHead } from '../../src/cache/elf.js';
+import { BuildCache } from '../../src/carry/cache/build-cache.js';
+import { parseBinaryHeader, readBinaryHead } from '../../src/carry/cache/elf.js';
 import { resolveValidityPair } from '../../src/core/validity.js';
 import { versionInfoFromFlags } from '../../src/core/version.js';
-import { runBuildPipeline } from '../../src/pipeline/index.js';
+import { runBuildPipeline } from '../../src/build/index.js';
 import { cliPath, goImage, repoRoot, skipDockerTests } from '../helpers/env.js';
 import { docker, leftoverContainers, makeFixtureRepo, tempDir, type FixtureRepo } from './docker-helpers.js';
 

@@ -3,10 +3,10 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { machineMismatch, parseBinaryHeader, readBinaryHead } from '../../src/cache/elf.js';
-import { BinaryCache } from '../../src/cache/store.js';
-import { exportBundle, selectEntries } from '../../src/bundle/export.js';
-import { importBundle } from '../../src/bundle/import.js';
+import { machineMismatch, parseBinaryHeader, readBinaryHead } from '../../src/carry/cache/elf.js';
+import { BinaryCache } from '../../src/carry/cache/store.js';
+import { exportBundle, selectEntries } from '../../src/carry/bundle/export.js';
+import { importBundle } from '../../src/carry/bundle/import.js';
 import { goImage, skipDockerTests } from '../helpers/env.js';
 import { keyFor, manifestInput, tempDir } from '../helpers/cache-fixtures.js';
 

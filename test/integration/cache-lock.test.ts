@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cliPath } from '../helpers/env.js';
 import { keyFor, tempDir, writeFakeElf, manifestInput } from '../helpers/cache-fixtures.js';
-import { BinaryCache } from '../../src/cache/store.js';
+import { BinaryCache } from '../../src/carry/cache/store.js';
 
 // Real processes racing on one cache dir, through the built code (dist/), as two concurrent
 // `build` runs of the same key would.

@@ -28,7 +28,8 @@ function parseSamples(text: string): Sample[] {
     const labels: Record<string, string> = {};
     const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?/gy;
     let l: RegExpExecArray | null;
-    while ((l = re.exec(m[2] ?? '')) !== null) labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    while ((l = re.exec(m[2] ?? '')) !== null)
+      labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
     out.push({ name: m[1]!, labels, value: Number(m[3]) });
   }
   return out;
@@ -88,7 +89,13 @@ describe('check --output prometheus', () => {
     expect(odd.labels.filename).toBe('we"ird\\name\nline.crt');
     expect(r.stdout).toContain('filename="we\\"ird\\\\name\\nline.crt"');
     const user = notAfter.find((x) => x.labels.embedded_kind === 'user')!;
-    expect(user.labels).toMatchObject({ filepath: path.join(node.root, 'admin.conf'), embedded_key: 'kubernetes-admin', subject_CN: 'system:node:node-1', subject_O: 'system:nodes', issuer_CN: 'kubernetes' });
+    expect(user.labels).toMatchObject({
+      filepath: path.join(node.root, 'admin.conf'),
+      embedded_key: 'kubernetes-admin',
+      subject_CN: 'system:node:node-1',
+      subject_O: 'system:nodes',
+      issuer_CN: 'kubernetes',
+    });
     expect(BigInt(user.labels.serial_number!)).toBeGreaterThan(0n);
     const cluster = notAfter.find((x) => x.labels.embedded_kind === 'cluster')!;
     expect(cluster.labels).toMatchObject({ embedded_key: 'kubernetes', subject_CN: 'kubernetes' });
@@ -101,8 +108,12 @@ describe('check --output prometheus', () => {
     expect(of('kubeadm_forever_cert_key_match').map((s) => s.value)).toEqual([1, 1, 1, 1, 1]);
     expect(of('x509_read_errors')).toEqual([{ name: 'x509_read_errors', labels: {}, value: 0 }]);
     expect(of('x509_cert_error')).toEqual([]);
-    expect(of('kubeadm_forever_check_ok')).toEqual([{ name: 'kubeadm_forever_check_ok', labels: { min_years: '0' }, value: 1 }]);
-    expect(Math.abs(of('kubeadm_forever_check_timestamp_seconds')[0]!.value - Date.now() / 1000)).toBeLessThan(300);
+    expect(of('kubeadm_forever_check_ok')).toEqual([
+      { name: 'kubeadm_forever_check_ok', labels: { min_years: '0' }, value: 1 },
+    ]);
+    expect(
+      Math.abs(of('kubeadm_forever_check_timestamp_seconds')[0]!.value - Date.now() / 1000),
+    ).toBeLessThan(300);
   }, 180_000);
 
   it('turns an unreadable file, a wrong key and a broken chain into metrics, exit 1, and still valid text', () => {
@@ -118,13 +129,19 @@ describe('check --output prometheus', () => {
     expect(r.status).toBe(1);
     expect(runPromtool(['check', 'metrics'], r.stdout)).toEqual({ status: 0, out: '' });
     const samples = parseSamples(r.stdout);
-    const find = (name: string, file: string) => samples.find((s) => s.name === name && s.labels.filepath === file);
+    const find = (name: string, file: string) =>
+      samples.find((s) => s.name === name && s.labels.filepath === file);
     expect(find('x509_cert_error', path.join(node.pki, 'broken.crt'))?.value).toBe(1);
     expect(samples.find((s) => s.name === 'x509_read_errors')?.value).toBe(1);
     expect(find('kubeadm_forever_cert_key_match', path.join(node.pki, 'front-proxy-ca.crt'))?.value).toBe(0);
-    expect(find('kubeadm_forever_cert_chain_valid', path.join(node.kl, 'kubelet-client-current.pem'))?.value).toBe(0);
+    expect(
+      find('kubeadm_forever_cert_chain_valid', path.join(node.kl, 'kubelet-client-current.pem'))?.value,
+    ).toBe(0);
     expect(find('kubeadm_forever_cert_chain_valid', path.join(node.pki, 'ca.crt'))?.value).toBe(1);
-    expect(samples.find((s) => s.name === 'kubeadm_forever_check_ok')).toMatchObject({ labels: { min_years: '150' }, value: 0 });
+    expect(samples.find((s) => s.name === 'kubeadm_forever_check_ok')).toMatchObject({
+      labels: { min_years: '150' },
+      value: 0,
+    });
   }, 180_000);
 
   it('--textfile replaces the file atomically, mode 0644 whatever the umask, and leaves no temp file', () => {
@@ -135,7 +152,11 @@ describe('check --output prometheus', () => {
     fs.writeFileSync(file, 'old\n', { mode: 0o600 });
     const before = fs.statSync(file).ino;
     // umask 077 would make a plain write 0600, which node_exporter (another user) cannot read
-    const r = spawnSync('sh', ['-c', 'umask 077 && exec "$@"', 'sh', process.execPath, cliPath, ...node.args, '--textfile', file], { encoding: 'utf8' });
+    const r = spawnSync(
+      'sh',
+      ['-c', 'umask 077 && exec "$@"', 'sh', process.execPath, cliPath, ...node.args, '--textfile', file],
+      { encoding: 'utf8' },
+    );
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^OK: every certificate/m); // stdout keeps the table
     expect(fs.statSync(file).mode & 0o777).toBe(0o644);
@@ -162,7 +183,11 @@ describe('check --output prometheus', () => {
 
 describe('examples/prometheus', () => {
   it('promtool accepts the example alert rules', () => {
-    const r = runPromtool(['check', 'rules', path.join(repoRoot, 'examples/prometheus/kubeadm-forever-alerts.yaml')]);
+    const r = runPromtool([
+      'check',
+      'rules',
+      path.join(repoRoot, 'examples/prometheus/kubeadm-forever-alerts.yaml'),
+    ]);
     expect(r.out).toMatch(/SUCCESS: 6 rules found/);
     expect(r.status).toBe(0);
   });

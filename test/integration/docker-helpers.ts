@@ -11,11 +11,18 @@ export interface FixtureRepo {
 }
 
 function git(cwd: string, args: string[]): string {
-  return execFileSync('git', ['-c', 'user.email=test@kubeadm-forever', '-c', 'user.name=test', ...args], { cwd, encoding: 'utf8' }).trim();
+  return execFileSync('git', ['-c', 'user.email=test@kubeadm-forever', '-c', 'user.name=test', ...args], {
+    cwd,
+    encoding: 'utf8',
+  }).trim();
 }
 
 /** A local git repository holding a fixture shape, one commit; `mutate` may change the tree first. */
-export function makeFixtureRepo(parent: string, shape: FixtureShape, mutate?: (dir: string) => void): FixtureRepo {
+export function makeFixtureRepo(
+  parent: string,
+  shape: FixtureShape,
+  mutate?: (dir: string) => void,
+): FixtureRepo {
   const dir = composeShape(shape, fs.mkdtempSync(path.join(parent, `repo-${shape}-`)));
   mutate?.(dir);
   git(dir, ['init', '-q']);

@@ -3,8 +3,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { FAULT_ENV, recoverInterrupted, replaceFiles, type StagedEntry } from '../../src/adapters/file-transaction.js';
-import { KfError } from '../../src/errors.js';
+import {
+  FAULT_ENV,
+  recoverInterrupted,
+  replaceFiles,
+  type StagedEntry,
+} from '../../src/adapters/file-transaction.js';
+import { KfError } from '../../src/core/errors.js';
 import { repoRoot } from '../helpers/env.js';
 import { snapshot, tempDir } from './pki-support.js';
 
@@ -43,7 +48,13 @@ function fixture(): { root: string; writes: StagedEntry[]; oldState: Record<stri
 function newState(writes: StagedEntry[], root: string): Record<string, string> {
   const d = tmp('txn-expected');
   fs.cpSync(root, d, { recursive: true, verbatimSymlinks: true });
-  replaceFiles(writes.map((w) => ({ ...w, file: path.join(d, path.relative(root, w.file)), ...('linkTo' in w ? { linkTo: w.linkTo } : {}) })));
+  replaceFiles(
+    writes.map((w) => ({
+      ...w,
+      file: path.join(d, path.relative(root, w.file)),
+      ...('linkTo' in w ? { linkTo: w.linkTo } : {}),
+    })),
+  );
   const s = snapshot(d);
   // the link target is absolute: compare it relative to the tree
   return Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v.replace(d, root)]));
@@ -52,7 +63,10 @@ function newState(writes: StagedEntry[], root: string): Record<string, string> {
 const leftovers = (root: string) => Object.keys(snapshot(root)).filter((f) => /\.tmp$/.test(f));
 
 /** Runs replaceFiles in a child process (built dist/) with the fault hook set. */
-function runChild(writes: StagedEntry[], fault: string): { status: number | null; signal: NodeJS.Signals | null; stderr: string } {
+function runChild(
+  writes: StagedEntry[],
+  fault: string,
+): { status: number | null; signal: NodeJS.Signals | null; stderr: string } {
   const mod = pathToFileURL(path.join(repoRoot, 'dist/adapters/file-transaction.js')).href;
   const script = `const { replaceFiles } = await import(${JSON.stringify(mod)}); replaceFiles(JSON.parse(process.argv[1]));`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(writes)], {
@@ -89,11 +103,20 @@ describe('replaceFiles', () => {
       const { root } = fixture();
       const r = spawnSync(
         'unshare',
-        ['-m', 'sh', '-c', 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" && shift && exec "$@"', 'sh', path.join(root, 'etcd'),
-          process.execPath, '--input-type=module', '-e',
+        [
+          '-m',
+          'sh',
+          '-c',
+          'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" && shift && exec "$@"',
+          'sh',
+          path.join(root, 'etcd'),
+          process.execPath,
+          '--input-type=module',
+          '-e',
           `const { replaceFiles } = await import(${JSON.stringify(pathToFileURL(path.join(repoRoot, 'dist/adapters/file-transaction.js')).href)});
            try { replaceFiles([{ file: ${JSON.stringify(path.join(root, 'ca.crt'))}, data: 'x', mode: 420 }, { file: ${JSON.stringify(path.join(root, 'etcd/ca.crt'))}, data: 'y', mode: 420 }]); }
-           catch (e) { console.log(e.what); console.log(e.next); process.exit(1); }`],
+           catch (e) { console.log(e.what); console.log(e.next); process.exit(1); }`,
+        ],
         { encoding: 'utf8' },
       );
       expect(r.status, r.stderr).toBe(1);
@@ -104,7 +127,12 @@ describe('replaceFiles', () => {
     } else {
       const { root } = fixture();
       fs.chmodSync(path.join(root, 'etcd'), 0o555);
-      expect(() => replaceFiles([{ file: path.join(root, 'ca.crt'), data: 'x', mode: 0o644 }, { file: path.join(root, 'etcd/ca.crt'), data: 'y', mode: 0o644 }])).toThrow(/EACCES/);
+      expect(() =>
+        replaceFiles([
+          { file: path.join(root, 'ca.crt'), data: 'x', mode: 0o644 },
+          { file: path.join(root, 'etcd/ca.crt'), data: 'y', mode: 0o644 },
+        ]),
+      ).toThrow(/EACCES/);
       fs.chmodSync(path.join(root, 'etcd'), 0o755);
       expect(leftovers(root)).toEqual([]);
     }
@@ -130,7 +158,11 @@ describe('replaceFiles', () => {
     const r = runChild(writes, 'fail-swap:3,fail-restore');
     expect(r.status).toBe(1);
     const key = path.join(root, 'ca.key');
-    expect(r.stderr).toMatch(new RegExp(`${key}: NEW content \\(put back failed: EIO[^;]*\\); old content at ${root}/\\.ca\\.key\\.kf-\\d+-[0-9a-f]{12}\\.old\\.tmp`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `${key}: NEW content \\(put back failed: EIO[^;]*\\); old content at ${root}/\\.ca\\.key\\.kf-\\d+-[0-9a-f]{12}\\.old\\.tmp`,
+      ),
+    );
     expect(r.stderr).toMatch(new RegExp(`${root}/etcd/ca\\.crt: old content`));
     expect(r.stderr).toMatch(new RegExp(`${root}/created\\.pem: absent, as before`));
     expect(r.stderr).toMatch(/the next run retries the put-back \(journal .*\.kf-txn-/);
@@ -148,7 +180,11 @@ describe('replaceFiles', () => {
     const seen = { old: 0, new: 0 };
     for (let step = 1; step <= 21; step++) {
       const f = fixture();
-      const ws = writes.map((w) => ({ ...w, file: path.join(f.root, path.relative(path.dirname(writes[0]!.file), w.file)), ...('linkTo' in w ? { linkTo: path.join(f.root, 'created.pem') } : {}) }));
+      const ws = writes.map((w) => ({
+        ...w,
+        file: path.join(f.root, path.relative(path.dirname(writes[0]!.file), w.file)),
+        ...('linkTo' in w ? { linkTo: path.join(f.root, 'created.pem') } : {}),
+      }));
       const expectedNew = newState(ws, f.root);
       const r = runChild(ws, `kill-at:${step}`);
       if (step <= 20) expect(r.signal, `step ${step}: ${r.stderr}`).toBe('SIGKILL');

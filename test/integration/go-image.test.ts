@@ -14,7 +14,9 @@ const goDebs = goDebsDir;
 
 /** Images this command made (its label), by id: other runs sharing the engine make other images. */
 async function imageIds(): Promise<string[]> {
-  return (await docker.listImages({ all: true, filters: { label: ['kubeadm-forever.go-version'] } })).map((i) => i.Id).sort();
+  return (await docker.listImages({ all: true, filters: { label: ['kubeadm-forever.go-version'] } }))
+    .map((i) => i.Id)
+    .sort();
 }
 
 function twoLineError(stderr: string): void {
@@ -31,7 +33,10 @@ describe.skipIf(skipDockerTests)('image: a Go builder image from a local toolcha
   const tag = `kubeadm-forever-test/golang:1.19.8-${process.pid}`;
 
   beforeAll(() => {
-    if (!fs.existsSync(path.join(DEBIAN_GOROOT, 'bin/go'))) throw new Error(`Debian's Go 1.19 missing at ${DEBIAN_GOROOT}: run 'sudo bash scripts/test-env.sh up' first`);
+    if (!fs.existsSync(path.join(DEBIAN_GOROOT, 'bin/go')))
+      throw new Error(
+        `Debian's Go 1.19 missing at ${DEBIAN_GOROOT}: run 'sudo bash scripts/test-env.sh up' first`,
+      );
     work = tempDir('kf-it-image-');
     repo = makeFixtureRepo(work, 'gopath');
   });
@@ -47,40 +52,91 @@ describe.skipIf(skipDockerTests)('image: a Go builder image from a local toolcha
     expect(await leftoverContainers()).toEqual([]);
   });
 
-  it("makes an image from Debian's Go 1.19 GOROOT that builds the GOPATH fixture, verified", async () => {
-    const r = runCli(['image', '--json', '--goroot', DEBIAN_GOROOT, '--tag', tag], { timeout: 10 * 60_000 });
-    expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<image failed>');
-    expect(r.status).toBe(0);
-    const doc = JSON.parse(r.stdout);
-    expect(doc).toMatchObject({ goVersion: 'go1.19.8', tags: [tag], created: true });
-    // Debian's go 1.19 is dynamically linked: its libc and loader come along
-    expect(doc.libraries).toContain('/lib64/ld-linux-x86-64.so.2');
-    const info = await docker.getImage(tag).inspect();
-    expect(info.Id).toBe(doc.id);
-    expect(info.Config.Env).toEqual(expect.arrayContaining(['PATH=/usr/local/go/bin:/bin', 'GOPATH=/go']));
-    expect(info.Config.Labels).toMatchObject({ 'kubeadm-forever.go-version': 'go1.19.8' });
-    // the standard library source came through the link into /usr/share/go-1.19, as files
-    const ls = execFileSync('docker', ['run', '--rm', '--network', 'none', tag, 'sh', '-c', 'test -f /usr/local/go/src/runtime/proc.go && test ! -L /usr/local/go/src && go version'], { encoding: 'utf8' });
-    expect(ls.trim()).toBe('go version go1.19.8 linux/amd64');
+  it(
+    "makes an image from Debian's Go 1.19 GOROOT that builds the GOPATH fixture, verified",
+    async () => {
+      const r = runCli(['image', '--json', '--goroot', DEBIAN_GOROOT, '--tag', tag], {
+        timeout: 10 * 60_000,
+      });
+      expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<image failed>');
+      expect(r.status).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      expect(doc).toMatchObject({ goVersion: 'go1.19.8', tags: [tag], created: true });
+      // Debian's go 1.19 is dynamically linked: its libc and loader come along
+      expect(doc.libraries).toContain('/lib64/ld-linux-x86-64.so.2');
+      const info = await docker.getImage(tag).inspect();
+      expect(info.Id).toBe(doc.id);
+      expect(info.Config.Env).toEqual(expect.arrayContaining(['PATH=/usr/local/go/bin:/bin', 'GOPATH=/go']));
+      expect(info.Config.Labels).toMatchObject({ 'kubeadm-forever.go-version': 'go1.19.8' });
+      // the standard library source came through the link into /usr/share/go-1.19, as files
+      const ls = execFileSync(
+        'docker',
+        [
+          'run',
+          '--rm',
+          '--network',
+          'none',
+          tag,
+          'sh',
+          '-c',
+          'test -f /usr/local/go/src/runtime/proc.go && test ! -L /usr/local/go/src && go version',
+        ],
+        { encoding: 'utf8' },
+      );
+      expect(ls.trim()).toBe('go version go1.19.8 linux/amd64');
 
-    const out = path.join(work, 'kubeadm');
-    const b = runCli(
-      ['build', '--json', '--kubernetes-version', 'v1.20.2', '--commit', repo.commit, '--go-version', '1.19.8', '--image', tag, '--repo', repo.dir, '--out', out, '--cache-dir', path.join(work, 'cache')],
-      { timeout: 10 * 60_000 },
-    );
-    expect(b.stderr).toBe(b.status === 0 ? b.stderr : '<build failed>');
-    expect(b.status).toBe(0);
-    expect(JSON.parse(b.stdout)).toMatchObject({ image: tag, imageId: doc.id, goVersion: 'go1.19.8', verify: { executed: true, passed: true } });
+      const out = path.join(work, 'kubeadm');
+      const b = runCli(
+        [
+          'build',
+          '--json',
+          '--kubernetes-version',
+          'v1.20.2',
+          '--commit',
+          repo.commit,
+          '--go-version',
+          '1.19.8',
+          '--image',
+          tag,
+          '--repo',
+          repo.dir,
+          '--out',
+          out,
+          '--cache-dir',
+          path.join(work, 'cache'),
+        ],
+        { timeout: 10 * 60_000 },
+      );
+      expect(b.stderr).toBe(b.status === 0 ? b.stderr : '<build failed>');
+      expect(b.status).toBe(0);
+      expect(JSON.parse(b.stdout)).toMatchObject({
+        image: tag,
+        imageId: doc.id,
+        goVersion: 'go1.19.8',
+        verify: { executed: true, passed: true },
+      });
 
-    // made again with --keep-existing: nothing new; a tag that is missing is added to that image
-    const again = runCli(['image', '--json', '--goroot', DEBIAN_GOROOT, '--tag', tag, '--keep-existing']);
-    expect(again.status).toBe(0);
-    expect(JSON.parse(again.stdout)).toMatchObject({ created: false, id: doc.id });
-    const more = runCli(['image', '--json', '--goroot', DEBIAN_GOROOT, '--tag', tag, '--tag', `${tag}-more`, '--keep-existing']);
-    expect(more.status).toBe(0);
-    expect(JSON.parse(more.stdout)).toMatchObject({ created: false, id: doc.id });
-    expect((await docker.getImage(`${tag}-more`).inspect()).Id).toBe(doc.id);
-  }, 15 * 60_000);
+      // made again with --keep-existing: nothing new; a tag that is missing is added to that image
+      const again = runCli(['image', '--json', '--goroot', DEBIAN_GOROOT, '--tag', tag, '--keep-existing']);
+      expect(again.status).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({ created: false, id: doc.id });
+      const more = runCli([
+        'image',
+        '--json',
+        '--goroot',
+        DEBIAN_GOROOT,
+        '--tag',
+        tag,
+        '--tag',
+        `${tag}-more`,
+        '--keep-existing',
+      ]);
+      expect(more.status).toBe(0);
+      expect(JSON.parse(more.stdout)).toMatchObject({ created: false, id: doc.id });
+      expect((await docker.getImage(`${tag}-more`).inspect()).Id).toBe(doc.id);
+    },
+    15 * 60_000,
+  );
 
   it('refuses a directory that is no GOROOT, with two lines, creating no image', async () => {
     const notGo = path.join(work, 'not-a-goroot');
@@ -114,7 +170,10 @@ describe.skipIf(skipDockerTests)('image: a Go builder image from a local toolcha
     fs.mkdirSync(path.join(pkg, 'DEBIAN'), { recursive: true });
     fs.mkdirSync(path.join(pkg, 'usr/lib/go-1.22/bin'), { recursive: true });
     fs.writeFileSync(path.join(pkg, 'usr/lib/go-1.22/bin/go'), '#!/bin/sh\n', { mode: 0o755 });
-    fs.writeFileSync(path.join(pkg, 'DEBIAN/control'), 'Package: hello-kf\nVersion: 1.0\nArchitecture: all\nMaintainer: test <t@example.org>\nDescription: not Go\n');
+    fs.writeFileSync(
+      path.join(pkg, 'DEBIAN/control'),
+      'Package: hello-kf\nVersion: 1.0\nArchitecture: all\nMaintainer: test <t@example.org>\nDescription: not Go\n',
+    );
     const deb = path.join(work, 'hello-kf_1.0_all.deb');
     execFileSync('dpkg-deb', ['--build', '--root-owner-group', pkg, deb], { stdio: 'ignore' });
     const junk = path.join(work, 'golang-1.22-go_1.22.12_amd64.deb');
@@ -124,7 +183,9 @@ describe.skipIf(skipDockerTests)('image: a Go builder image from a local toolcha
     const r = runCli(['image', '--deb', deb, '--tag', `${tag}-bad`]);
     expect(r.status).toBe(2);
     twoLineError(r.stderr);
-    expect(r.stderr).toContain(`error: --deb ${deb} is package hello-kf, not Debian's Go (golang-1.NN-go or golang-1.NN-src)`);
+    expect(r.stderr).toContain(
+      `error: --deb ${deb} is package hello-kf, not Debian's Go (golang-1.NN-go or golang-1.NN-src)`,
+    );
 
     const j = runCli(['image', '--deb', junk, '--tag', `${tag}-bad`]);
     expect(j.status).toBe(2);
@@ -137,19 +198,43 @@ describe.skipIf(skipDockerTests)('image: a Go builder image from a local toolcha
     expect(await imageIds()).toEqual(before);
   });
 
-  it("reads Debian's golang-1.22-go and -src .debs (the image test-env made from them is kept)", async () => {
-    const debs = fs.existsSync(goDebs) ? fs.readdirSync(goDebs).filter((f) => /^golang-1\.22-(go|src)_.*\.deb$/.test(f)) : [];
-    if (debs.length !== 2) throw new Error(`Debian's golang-1.22-go and -src .debs missing in ${goDebs}: run 'sudo bash scripts/test-env.sh up' first`);
-    const goOnly = runCli(['image', '--deb', path.join(goDebs, debs.find((d) => d.includes('-go_'))!), '--tag', `${tag}-bad`]);
-    expect(goOnly.status).toBe(2);
-    twoLineError(goOnly.stderr);
-    expect(goOnly.stderr).toContain('no golang-1.22-src among the --deb files');
-    const r = runCli(['image', '--json', '--keep-existing', ...debs.flatMap((d) => ['--deb', path.join(goDebs, d)])], { timeout: 10 * 60_000 });
-    expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<image failed>');
-    expect(r.status).toBe(0);
-    const doc = JSON.parse(r.stdout);
-    expect(doc).toMatchObject({ created: false, tags: [expect.stringMatching(/^golang:1\.22\.\d+-alpine$/)] });
-    const info = await docker.getImage(doc.tags[0]).inspect();
-    expect(info.Config.Labels).toMatchObject({ 'kubeadm-forever.go-version': doc.goVersion });
-  }, 10 * 60_000);
+  it(
+    "reads Debian's golang-1.22-go and -src .debs (the image test-env made from them is kept)",
+    async () => {
+      const debs = fs.existsSync(goDebs)
+        ? fs.readdirSync(goDebs).filter((f) => /^golang-1\.22-(go|src)_.*\.deb$/.test(f))
+        : [];
+      if (debs.length !== 2)
+        throw new Error(
+          `Debian's golang-1.22-go and -src .debs missing in ${goDebs}: run 'sudo bash scripts/test-env.sh up' first`,
+        );
+      const goOnly = runCli([
+        'image',
+        '--deb',
+        path.join(
+          goDebs,
+          debs.find((d) => d.includes('-go_'))!,
+        ),
+        '--tag',
+        `${tag}-bad`,
+      ]);
+      expect(goOnly.status).toBe(2);
+      twoLineError(goOnly.stderr);
+      expect(goOnly.stderr).toContain('no golang-1.22-src among the --deb files');
+      const r = runCli(
+        ['image', '--json', '--keep-existing', ...debs.flatMap((d) => ['--deb', path.join(goDebs, d)])],
+        { timeout: 10 * 60_000 },
+      );
+      expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<image failed>');
+      expect(r.status).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      expect(doc).toMatchObject({
+        created: false,
+        tags: [expect.stringMatching(/^golang:1\.22\.\d+-alpine$/)],
+      });
+      const info = await docker.getImage(doc.tags[0]).inspect();
+      expect(info.Config.Labels).toMatchObject({ 'kubeadm-forever.go-version': doc.goVersion });
+    },
+    10 * 60_000,
+  );
 });

@@ -42,7 +42,9 @@ describe('packageClosure', () => {
   it('module mode: go.mod and vendor/modules.txt come along', () => {
     const root = fixture('module');
     const sel = packageClosure(root, 'module', './cmd/kubeadm');
-    expect(sel.files).toEqual(expect.arrayContaining(['go.mod', 'vendor/modules.txt', CONSTANTS_FILE, CLIENT_GO_CERT_FILE]));
+    expect(sel.files).toEqual(
+      expect.arrayContaining(['go.mod', 'vendor/modules.txt', CONSTANTS_FILE, CLIENT_GO_CERT_FILE]),
+    );
     expect(sel.symlinks).toContain('vendor/k8s.io/client-go');
   });
 
@@ -50,7 +52,11 @@ describe('packageClosure', () => {
     const root = path.join(work, 'workspace');
     write(root, 'go.mod', 'module k8s.io/kubernetes\n\ngo 1.22\n');
     write(root, 'go.work', 'go 1.22\n\nuse (\n\t.\n\t./staging/src/k8s.io/api // the api module\n)\n');
-    write(root, 'cmd/kubeadm/kubeadm.go', 'package main\n\nimport (\n\t"fmt"\n\tv1 "k8s.io/api/core/v1"\n\t"github.com/spf13/cobra"\n)\n');
+    write(
+      root,
+      'cmd/kubeadm/kubeadm.go',
+      'package main\n\nimport (\n\t"fmt"\n\tv1 "k8s.io/api/core/v1"\n\t"github.com/spf13/cobra"\n)\n',
+    );
     write(root, 'staging/src/k8s.io/api/go.mod', 'module k8s.io/api\n');
     write(root, 'staging/src/k8s.io/api/core/v1/types.go', 'package v1\n');
     write(root, 'vendor/github.com/spf13/cobra/cobra.go', 'package cobra\n');
@@ -72,13 +78,19 @@ describe('packageClosure', () => {
 
   it('takes everything below a package that embeds files', () => {
     const root = fixture('gopath');
-    write(root, 'cmd/kubeadm/app/phases/embed.go', 'package phases\n\nimport _ "embed"\n\n//go:embed templates/a.tmpl\nvar a string\n');
+    write(
+      root,
+      'cmd/kubeadm/app/phases/embed.go',
+      'package phases\n\nimport _ "embed"\n\n//go:embed templates/a.tmpl\nvar a string\n',
+    );
     write(root, 'cmd/kubeadm/app/phases/templates/a.tmpl', 'x');
     const sel = packageClosure(root, 'gopath', './cmd/kubeadm');
     expect(sel.files).toContain('cmd/kubeadm/app/phases/templates/a.tmpl');
     // without the directive the subdirectory is not a package of the command
     fs.rmSync(path.join(root, 'cmd/kubeadm/app/phases/embed.go'));
-    expect(packageClosure(root, 'gopath', './cmd/kubeadm').files).not.toContain('cmd/kubeadm/app/phases/templates/a.tmpl');
+    expect(packageClosure(root, 'gopath', './cmd/kubeadm').files).not.toContain(
+      'cmd/kubeadm/app/phases/templates/a.tmpl',
+    );
   });
 
   it('never follows a link out of the tree, and names a missing command', () => {
@@ -97,7 +109,9 @@ describe('packageClosure', () => {
   it("Debian's 1.20.2: a few thousand files instead of the whole tree, the patch targets among them", () => {
     const tree = k8sTree();
     const sel = packageClosure(tree, 'gopath', './cmd/kubeadm');
-    expect(sel.files).toEqual(expect.arrayContaining([CONSTANTS_FILE, CLIENT_GO_CERT_FILE, 'cmd/kubeadm/kubeadm.go']));
+    expect(sel.files).toEqual(
+      expect.arrayContaining([CONSTANTS_FILE, CLIENT_GO_CERT_FILE, 'cmd/kubeadm/kubeadm.go']),
+    );
     expect(sel.files.some((f) => f.endsWith('_test.go'))).toBe(false);
     expect(sel.files.some((f) => f.startsWith('test/') || f.startsWith('cluster/'))).toBe(false);
     // measured: 520 packages (go list -deps finds 505; build tags are not applied here)

@@ -26,7 +26,11 @@ const CAS = [
   { file: 'front-proxy-ca.crt', key: 'front-proxy-ca.key', cn: 'front-proxy-ca' },
 ];
 
-function expectTwoLineError(r: { status: number | null; stderr: string; stdout: string }, status: number, what: RegExp) {
+function expectTwoLineError(
+  r: { status: number | null; stderr: string; stdout: string },
+  status: number,
+  what: RegExp,
+) {
   expect(r.status).toBe(status);
   expect(r.stderr).toMatch(/^error: .+\nnext: .+\n$/m);
   expect(r.stderr).toMatch(what);
@@ -40,7 +44,9 @@ function expectCaFields(pki: string, keyAlg: RegExp) {
     const text = opensslText(file);
     expect(text).toContain(`subject=CN=${ca.cn}\n`);
     expect(text).toContain(`issuer=CN=${ca.cn}\n`);
-    expect(text).toMatch(/X509v3 Key Usage: critical\n\s+Digital Signature, Key Encipherment, Certificate Sign\n/);
+    expect(text).toMatch(
+      /X509v3 Key Usage: critical\n\s+Digital Signature, Key Encipherment, Certificate Sign\n/,
+    );
     expect(text).toMatch(/X509v3 Basic Constraints: critical\n\s+CA:TRUE\n/);
     expect(text).toMatch(/X509v3 Subject Key Identifier: *\n\s+([0-9A-F]{2}:){19}[0-9A-F]{2}\n/);
     expect(text).toMatch(new RegExp(`X509v3 Subject Alternative Name: *\\n\\s+DNS:${ca.cn}\\n`));
@@ -56,7 +62,9 @@ function expectCaFields(pki: string, keyAlg: RegExp) {
     expect(modeOf(file)).toBe(0o644);
     expect(modeOf(path.join(pki, ca.key))).toBe(0o600);
     // the key on disk is the certificate's key
-    const keyPub = execFileSync('openssl', ['pkey', '-in', path.join(pki, ca.key), '-pubout'], { encoding: 'utf8' });
+    const keyPub = execFileSync('openssl', ['pkey', '-in', path.join(pki, ca.key), '-pubout'], {
+      encoding: 'utf8',
+    });
     expect(keyPub).toBe(opensslPubkey(file));
   }
 }
@@ -69,7 +77,11 @@ describe('ca init', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const doc = JSON.parse(r.stdout);
-    expect(doc.cas.map((c: { subject: string }) => c.subject)).toEqual(['CN=kubernetes', 'CN=etcd-ca', 'CN=front-proxy-ca']);
+    expect(doc.cas.map((c: { subject: string }) => c.subject)).toEqual([
+      'CN=kubernetes',
+      'CN=etcd-ca',
+      'CN=front-proxy-ca',
+    ]);
     expectCaFields(pki, /Public Key Algorithm: rsaEncryption\n\s+Public-Key: \(2048 bit\)/);
     expect(fs.readFileSync(path.join(pki, 'ca.key'), 'utf8')).toMatch(/^-----BEGIN RSA PRIVATE KEY-----\n/);
     // three different keys and serials
@@ -81,7 +93,10 @@ describe('ca init', () => {
     const pki = path.join(tmp('ca-init-ec'), 'pki');
     const r = runCli(['ca', 'init', '--out', pki, '--key', 'ecdsa-p256']);
     expect(r.status).toBe(0);
-    expectCaFields(pki, /Public Key Algorithm: id-ecPublicKey[\s\S]+NIST CURVE: P-256[\s\S]+Signature Algorithm: ecdsa-with-SHA256/);
+    expectCaFields(
+      pki,
+      /Public Key Algorithm: id-ecPublicKey[\s\S]+NIST CURVE: P-256[\s\S]+Signature Algorithm: ecdsa-with-SHA256/,
+    );
   }, 120_000);
 
   it('makes rsa-4096 CAs', () => {
@@ -106,7 +121,14 @@ describe('ca init', () => {
     expect(path.dirname(doc.backupDir)).toBe(root);
     expect(path.basename(doc.backupDir)).toMatch(/^pki-backup-\d{8}T\d{6}Z$/);
     // the old files, byte for byte, keys still 0600
-    for (const rel of ['ca.crt', 'ca.key', 'etcd/ca.crt', 'etcd/ca.key', 'front-proxy-ca.crt', 'front-proxy-ca.key']) {
+    for (const rel of [
+      'ca.crt',
+      'ca.key',
+      'etcd/ca.crt',
+      'etcd/ca.key',
+      'front-proxy-ca.crt',
+      'front-proxy-ca.key',
+    ]) {
       const [oldMode, oldHash] = before[rel]!.split(' ');
       expect(snapshot(doc.backupDir)[rel]).toBe(`${oldMode} ${oldHash}`);
       expect(snapshot(pki)[rel]).not.toBe(before[rel]);
@@ -144,7 +166,11 @@ describe('ca init', () => {
  */
 function runCliReadOnly(roDir: string, args: string[]) {
   const script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" && shift && exec "$@"';
-  const r = spawnSync('unshare', ['-m', 'sh', '-c', script, 'sh', roDir, process.execPath, cliPath, ...args], { encoding: 'utf8' });
+  const r = spawnSync(
+    'unshare',
+    ['-m', 'sh', '-c', script, 'sh', roDir, process.execPath, cliPath, ...args],
+    { encoding: 'utf8' },
+  );
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -172,7 +198,16 @@ describe('kubelet-cert', () => {
     const out = path.join(root, 'kubelet-pki');
     expect(runCli(['ca', 'init', '--out', pki]).status).toBe(0);
 
-    const first = runCli(['kubelet-cert', '--node', 'worker-1.example', '--pki-dir', pki, '--out', out, '--json']);
+    const first = runCli([
+      'kubelet-cert',
+      '--node',
+      'worker-1.example',
+      '--pki-dir',
+      pki,
+      '--out',
+      out,
+      '--json',
+    ]);
     expect(first.status).toBe(0);
     const doc = JSON.parse(first.stdout);
     expect(doc.clusterSigningDuration).toBe('1743240h');
@@ -205,7 +240,9 @@ describe('kubelet-cert', () => {
 
     // a second run keeps the first file and moves the link
     execFileSync('sleep', ['1.1']);
-    const second = JSON.parse(runCli(['kubelet-cert', '--node', 'worker-1.example', '--pki-dir', pki, '--out', out, '--json']).stdout);
+    const second = JSON.parse(
+      runCli(['kubelet-cert', '--node', 'worker-1.example', '--pki-dir', pki, '--out', out, '--json']).stdout,
+    );
     expect(second.file).not.toBe(doc.file);
     expect(fs.existsSync(doc.file)).toBe(true);
     expect(fs.readlinkSync(link)).toBe(second.file);
@@ -219,7 +256,9 @@ describe('kubelet-cert', () => {
     expect(runCli(['ca', 'init', '--out', pki]).status).toBe(0);
     fs.mkdirSync(out);
     fs.writeFileSync(path.join(out, 'kubelet-client-current.pem'), 'old contents', { mode: 0o600 });
-    const doc = JSON.parse(runCli(['kubelet-cert', '--node', 'n1', '--pki-dir', pki, '--out', out, '--json']).stdout);
+    const doc = JSON.parse(
+      runCli(['kubelet-cert', '--node', 'n1', '--pki-dir', pki, '--out', out, '--json']).stdout,
+    );
     expect(fs.readFileSync(doc.replacedFileBackup, 'utf8')).toBe('old contents');
     expect(fs.readlinkSync(path.join(out, 'kubelet-client-current.pem'))).toBe(doc.file);
   }, 120_000);
@@ -229,7 +268,9 @@ describe('kubelet-cert', () => {
     const pki = path.join(root, 'pki');
     const out = path.join(root, 'kl');
     expect(runCli(['ca', 'init', '--out', pki]).status).toBe(0);
-    expect(runCli(['kubelet-cert', '--node', 'n1', '--pki-dir', pki, '--out', path.join(root, 'leafsrc')]).status).toBe(0);
+    expect(
+      runCli(['kubelet-cert', '--node', 'n1', '--pki-dir', pki, '--out', path.join(root, 'leafsrc')]).status,
+    ).toBe(0);
     const leafFile = fs.realpathSync(path.join(root, 'leafsrc', 'kubelet-client-current.pem'));
 
     for (const bad of ['Node_1', '../etc', 'a b', '-x', '', 'a'.repeat(254)]) {
@@ -242,16 +283,30 @@ describe('kubelet-cert', () => {
     const notCa = path.join(root, 'not-ca');
     fs.mkdirSync(notCa);
     const leafPem = fs.readFileSync(leafFile, 'utf8');
-    fs.writeFileSync(path.join(notCa, 'ca.crt'), leafPem.slice(0, leafPem.indexOf('-----BEGIN EC PRIVATE KEY-----')));
-    fs.writeFileSync(path.join(notCa, 'ca.key'), leafPem.slice(leafPem.indexOf('-----BEGIN EC PRIVATE KEY-----')));
-    expectTwoLineError(runCli(['kubelet-cert', '--node', 'n1', '--pki-dir', notCa, '--out', out]), 1, /not a CA certificate/);
+    fs.writeFileSync(
+      path.join(notCa, 'ca.crt'),
+      leafPem.slice(0, leafPem.indexOf('-----BEGIN EC PRIVATE KEY-----')),
+    );
+    fs.writeFileSync(
+      path.join(notCa, 'ca.key'),
+      leafPem.slice(leafPem.indexOf('-----BEGIN EC PRIVATE KEY-----')),
+    );
+    expectTwoLineError(
+      runCli(['kubelet-cert', '--node', 'n1', '--pki-dir', notCa, '--out', out]),
+      1,
+      /not a CA certificate/,
+    );
 
     // a key that does not belong to the CA
     const wrongKey = path.join(root, 'wrong-key');
     fs.mkdirSync(wrongKey);
     fs.copyFileSync(path.join(pki, 'ca.crt'), path.join(wrongKey, 'ca.crt'));
     fs.copyFileSync(path.join(pki, 'front-proxy-ca.key'), path.join(wrongKey, 'ca.key'));
-    expectTwoLineError(runCli(['kubelet-cert', '--node', 'n1', '--pki-dir', wrongKey, '--out', out]), 1, /does not match/);
+    expectTwoLineError(
+      runCli(['kubelet-cert', '--node', 'n1', '--pki-dir', wrongKey, '--out', out]),
+      1,
+      /does not match/,
+    );
 
     // a truncated CA certificate
     const truncated = path.join(root, 'truncated');
@@ -259,7 +314,11 @@ describe('kubelet-cert', () => {
     const caPem = fs.readFileSync(path.join(pki, 'ca.crt'), 'utf8');
     fs.writeFileSync(path.join(truncated, 'ca.crt'), caPem.slice(0, caPem.length / 2));
     fs.copyFileSync(path.join(pki, 'ca.key'), path.join(truncated, 'ca.key'));
-    expectTwoLineError(runCli(['kubelet-cert', '--node', 'n1', '--pki-dir', truncated, '--out', out]), 1, /truncated or damaged/);
+    expectTwoLineError(
+      runCli(['kubelet-cert', '--node', 'n1', '--pki-dir', truncated, '--out', out]),
+      1,
+      /truncated or damaged/,
+    );
 
     // a truncated key
     const badKey = path.join(root, 'bad-key');
@@ -267,13 +326,21 @@ describe('kubelet-cert', () => {
     fs.copyFileSync(path.join(pki, 'ca.crt'), path.join(badKey, 'ca.crt'));
     const keyPem = fs.readFileSync(path.join(pki, 'ca.key'), 'utf8');
     fs.writeFileSync(path.join(badKey, 'ca.key'), keyPem.slice(0, keyPem.length - 100));
-    expectTwoLineError(runCli(['kubelet-cert', '--node', 'n1', '--pki-dir', badKey, '--out', out]), 1, /not a readable private key/);
+    expectTwoLineError(
+      runCli(['kubelet-cert', '--node', 'n1', '--pki-dir', badKey, '--out', out]),
+      1,
+      /not a readable private key/,
+    );
 
     expect(fs.existsSync(out)).toBe(false);
 
     // an unwritable output: a file where the directory should be
     fs.writeFileSync(out, 'in the way');
-    expectTwoLineError(runCli(['kubelet-cert', '--node', 'n1', '--pki-dir', pki, '--out', path.join(out, 'pki')]), 1, /not a directory/);
+    expectTwoLineError(
+      runCli(['kubelet-cert', '--node', 'n1', '--pki-dir', pki, '--out', path.join(out, 'pki')]),
+      1,
+      /not a directory/,
+    );
     expect(fs.readFileSync(out, 'utf8')).toBe('in the way');
   }, 180_000);
 });
@@ -287,7 +354,18 @@ describe('check', () => {
     expect(runCli(['ca', 'init', '--out', old, '--validity', '10y']).status).toBe(0);
     const none = path.join(root, 'none');
 
-    const ok = runCli(['check', '--pki-dir', fresh, '--kubeconfig-dir', none, '--kubelet-dir', none, '--min-years', '150', '--json']);
+    const ok = runCli([
+      'check',
+      '--pki-dir',
+      fresh,
+      '--kubeconfig-dir',
+      none,
+      '--kubelet-dir',
+      none,
+      '--min-years',
+      '150',
+      '--json',
+    ]);
     expect(ok.status).toBe(0);
     const okDoc = JSON.parse(ok.stdout);
     expect(okDoc.ok).toBe(true);
@@ -297,7 +375,17 @@ describe('check', () => {
       expect(row.yearsLeft).toBeGreaterThanOrEqual(199.9);
     }
 
-    const bad = runCli(['check', '--pki-dir', old, '--kubeconfig-dir', none, '--kubelet-dir', none, '--min-years', '150']);
+    const bad = runCli([
+      'check',
+      '--pki-dir',
+      old,
+      '--kubeconfig-dir',
+      none,
+      '--kubelet-dir',
+      none,
+      '--min-years',
+      '150',
+    ]);
     expect(bad.status).toBe(1);
     expect(bad.stdout).toMatch(/FAILED \(3\)/);
     expect(bad.stdout).toMatch(/ca\.crt: 9\.\d+ years left, under --min-years 150/);
@@ -320,10 +408,16 @@ describe('check', () => {
     expect(r.status).toBe(1);
     const doc = JSON.parse(r.stdout);
     const row = (suffix: string) => doc.rows.find((x: { source: string }) => x.source.endsWith(suffix));
-    expect(row('kubelet-client-current.pem')).toMatchObject({ kind: 'leaf', chainsTo: null, keyMatches: true });
+    expect(row('kubelet-client-current.pem')).toMatchObject({
+      kind: 'leaf',
+      chainsTo: null,
+      keyMatches: true,
+    });
     expect(row('front-proxy-ca.crt')).toMatchObject({ keyMatches: false });
     expect(row('ca.crt')).toMatchObject({ keyMatches: true, chainsTo: 'self', problems: [] });
-    expect(doc.errors).toEqual([{ file: path.join(pki, 'broken.crt'), message: expect.stringMatching(/truncated or damaged/) }]);
+    expect(doc.errors).toEqual([
+      { file: path.join(pki, 'broken.crt'), message: expect.stringMatching(/truncated or damaged/) },
+    ]);
     expect(doc.problems).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/kubelet-client-current\.pem: does not chain to any CA found/),

@@ -21,14 +21,21 @@ import {
 const CAS = ['ca.crt', 'etcd/ca.crt', 'front-proxy-ca.crt'];
 const LEAVES: Record<string, string[]> = {
   'ca.crt': ['apiserver.crt', 'apiserver-kubelet-client.crt'],
-  'etcd/ca.crt': ['etcd/server.crt', 'etcd/peer.crt', 'etcd/healthcheck-client.crt', 'apiserver-etcd-client.crt'],
+  'etcd/ca.crt': [
+    'etcd/server.crt',
+    'etcd/peer.crt',
+    'etcd/healthcheck-client.crt',
+    'apiserver-etcd-client.crt',
+  ],
   'front-proxy-ca.crt': ['front-proxy-client.crt'],
 };
 const CONFS = ['admin.conf', 'controller-manager.conf', 'scheduler.conf', 'kubelet.conf'];
 
 function caDataOf(confText: string): string[] {
   const doc = parseDocument(confText).toJS() as { clusters: { cluster: Record<string, string> }[] };
-  return doc.clusters.map((c) => Buffer.from(c.cluster['certificate-authority-data']!, 'base64').toString('utf8'));
+  return doc.clusters.map((c) =>
+    Buffer.from(c.cluster['certificate-authority-data']!, 'base64').toString('utf8'),
+  );
 }
 
 describe.skipIf(skipDockerTests)('ca extend on a kubeadm 1.20.2 PKI', () => {
@@ -40,13 +47,29 @@ describe.skipIf(skipDockerTests)('ca extend on a kubeadm 1.20.2 PKI', () => {
     kubeadm = stockKubeadm();
     pristine = tempDir('kubeadm-pki');
     dirs.push(pristine);
-    const run = (args: string[]) => execFileSync(kubeadm, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
-    run(['init', 'phase', 'certs', 'all', '--cert-dir', path.join(pristine, 'pki'), '--kubernetes-version', 'v1.20.2']);
+    const run = (args: string[]) =>
+      execFileSync(kubeadm, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
     run([
-      'init', 'phase', 'kubeconfig', 'all',
-      '--cert-dir', path.join(pristine, 'pki'),
-      '--kubeconfig-dir', pristine,
-      '--kubernetes-version', 'v1.20.2',
+      'init',
+      'phase',
+      'certs',
+      'all',
+      '--cert-dir',
+      path.join(pristine, 'pki'),
+      '--kubernetes-version',
+      'v1.20.2',
+    ]);
+    run([
+      'init',
+      'phase',
+      'kubeconfig',
+      'all',
+      '--cert-dir',
+      path.join(pristine, 'pki'),
+      '--kubeconfig-dir',
+      pristine,
+      '--kubernetes-version',
+      'v1.20.2',
     ]);
     for (const c of CONFS) expect(fs.existsSync(path.join(pristine, c)), c).toBe(true);
   }, 30 * 60_000);
@@ -63,8 +86,19 @@ describe.skipIf(skipDockerTests)('ca extend on a kubeadm 1.20.2 PKI', () => {
 
   it('starts from 10-year CAs that check fails at --min-years 150', () => {
     const root = node();
-    for (const ca of CAS) expect(yearsFromNow(opensslNotAfter(path.join(root, 'pki', ca)))).toBeLessThan(10.1);
-    const r = runCli(['check', '--pki-dir', path.join(root, 'pki'), '--kubeconfig-dir', root, '--kubelet-dir', path.join(root, 'none'), '--min-years', '150']);
+    for (const ca of CAS)
+      expect(yearsFromNow(opensslNotAfter(path.join(root, 'pki', ca)))).toBeLessThan(10.1);
+    const r = runCli([
+      'check',
+      '--pki-dir',
+      path.join(root, 'pki'),
+      '--kubeconfig-dir',
+      root,
+      '--kubelet-dir',
+      path.join(root, 'none'),
+      '--min-years',
+      '150',
+    ]);
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/pki\/ca\.crt: 9\.\d+ years left, under --min-years 150/);
   }, 60_000);
@@ -115,12 +149,15 @@ describe.skipIf(skipDockerTests)('ca extend on a kubeadm 1.20.2 PKI', () => {
     for (const c of CONFS) {
       const now = fs.readFileSync(path.join(root, c), 'utf8');
       expect(caDataOf(now)).toEqual([newCa]);
-      const blank = (t: string) => t.replace(/certificate-authority-data: \S+/, 'certificate-authority-data: X');
+      const blank = (t: string) =>
+        t.replace(/certificate-authority-data: \S+/, 'certificate-authority-data: X');
       expect(blank(now)).toBe(blank(oldConfs[c]!));
       expect(fs.readFileSync(path.join(doc.backupDir, c), 'utf8')).toBe(oldConfs[c]);
       expect(fs.statSync(path.join(root, c)).mode & 0o777).toBe(0o600);
     }
-    expect(doc.kubeconfigs.map((k: { file: string }) => path.basename(k.file)).sort()).toEqual([...CONFS].sort());
+    expect(doc.kubeconfigs.map((k: { file: string }) => path.basename(k.file)).sort()).toEqual(
+      [...CONFS].sort(),
+    );
 
     // untouched: keys, leaves, sa.*
     const after = snapshot(root);
@@ -130,7 +167,16 @@ describe.skipIf(skipDockerTests)('ca extend on a kubeadm 1.20.2 PKI', () => {
     }
 
     // the client certificates in the kubeconfigs still chain to the new CA (check does it)
-    const check = runCli(['check', '--pki-dir', pki, '--kubeconfig-dir', root, '--kubelet-dir', path.join(root, 'none'), '--json']);
+    const check = runCli([
+      'check',
+      '--pki-dir',
+      pki,
+      '--kubeconfig-dir',
+      root,
+      '--kubelet-dir',
+      path.join(root, 'none'),
+      '--json',
+    ]);
     const report = JSON.parse(check.stdout);
     expect(report.ok).toBe(true);
     expect(check.status).toBe(0);
@@ -139,7 +185,19 @@ describe.skipIf(skipDockerTests)('ca extend on a kubeadm 1.20.2 PKI', () => {
       else expect(row.yearsLeft, row.source).toBeGreaterThanOrEqual(199.9);
     }
     // still fails --min-years 150 because the kubeadm leaves last 1 year: that is renew's job
-    expect(runCli(['check', '--pki-dir', pki, '--kubeconfig-dir', root, '--kubelet-dir', path.join(root, 'none'), '--min-years', '150']).status).toBe(1);
+    expect(
+      runCli([
+        'check',
+        '--pki-dir',
+        pki,
+        '--kubeconfig-dir',
+        root,
+        '--kubelet-dir',
+        path.join(root, 'none'),
+        '--min-years',
+        '150',
+      ]).status,
+    ).toBe(1);
   }, 180_000);
 
   it('brings a node without CA keys (a worker) to the extended CA with --new-ca-dir', () => {
@@ -158,7 +216,14 @@ describe.skipIf(skipDockerTests)('ca extend on a kubeadm 1.20.2 PKI', () => {
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/^error: .+ has no key beside it.+\nnext: .+--new-ca-dir.*\n$/);
     // the control plane's CA that was never extended is refused: nothing to install
-    const notLonger = runCli(['ca', 'extend', '--pki-dir', path.join(worker, 'pki'), '--new-ca-dir', path.join(cp, 'pki')]);
+    const notLonger = runCli([
+      'ca',
+      'extend',
+      '--pki-dir',
+      path.join(worker, 'pki'),
+      '--new-ca-dir',
+      path.join(cp, 'pki'),
+    ]);
     expect(notLonger.status).toBe(1);
     expect(notLonger.stderr).toMatch(/already identical to .+nothing to install/);
     // a CA of another cluster is refused
@@ -170,8 +235,18 @@ describe.skipIf(skipDockerTests)('ca extend on a kubeadm 1.20.2 PKI', () => {
     expect(wrong.stderr).toMatch(/is not the same CA as/);
     expect(snapshot(worker)).toEqual(before);
 
-    expect(runCli(['ca', 'extend', '--pki-dir', path.join(cp, 'pki'), '--kubeconfig-dir', cp]).status).toBe(0);
-    const r = runCli(['ca', 'extend', '--pki-dir', path.join(worker, 'pki'), '--new-ca-dir', path.join(cp, 'pki'), '--json']);
+    expect(runCli(['ca', 'extend', '--pki-dir', path.join(cp, 'pki'), '--kubeconfig-dir', cp]).status).toBe(
+      0,
+    );
+    const r = runCli([
+      'ca',
+      'extend',
+      '--pki-dir',
+      path.join(worker, 'pki'),
+      '--new-ca-dir',
+      path.join(cp, 'pki'),
+      '--json',
+    ]);
     expect(r.status).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(doc.kubeconfigDir).toBe(worker); // the parent of a dir named pki
@@ -179,18 +254,29 @@ describe.skipIf(skipDockerTests)('ca extend on a kubeadm 1.20.2 PKI', () => {
     expect(fs.readFileSync(path.join(worker, 'pki/ca.crt'), 'utf8')).toBe(newCa);
     const conf = fs.readFileSync(path.join(worker, 'kubelet.conf'), 'utf8');
     expect(caDataOf(conf)).toEqual([newCa]);
-    const blank = (t: string) => t.replace(/certificate-authority-data: \S+/, 'certificate-authority-data: X');
+    const blank = (t: string) =>
+      t.replace(/certificate-authority-data: \S+/, 'certificate-authority-data: X');
     expect(blank(conf)).toBe(blank(oldConf));
     expect(fs.readFileSync(path.join(doc.backupDir, 'kubelet.conf'), 'utf8')).toBe(oldConf);
     // the kubelet's client certificate (issued by the old CA) verifies against what the worker now trusts
-    const v = opensslVerify(path.join(worker, 'pki/ca.crt'), [path.join(cp, 'pki/apiserver-kubelet-client.crt')]);
+    const v = opensslVerify(path.join(worker, 'pki/ca.crt'), [
+      path.join(cp, 'pki/apiserver-kubelet-client.crt'),
+    ]);
     expect(v.ok).toBe(true);
   }, 180_000);
 
   it('refuses a CA key that does not match, a non-CA as CA and a truncated CA, changing nothing', () => {
     const cases: [string, (pki: string) => void, RegExp][] = [
-      ['wrong key', (pki) => fs.copyFileSync(path.join(pki, 'front-proxy-ca.key'), path.join(pki, 'ca.key')), /ca\.key does not match/],
-      ['leaf as CA', (pki) => fs.copyFileSync(path.join(pki, 'apiserver.crt'), path.join(pki, 'etcd/ca.crt')), /not a CA certificate/],
+      [
+        'wrong key',
+        (pki) => fs.copyFileSync(path.join(pki, 'front-proxy-ca.key'), path.join(pki, 'ca.key')),
+        /ca\.key does not match/,
+      ],
+      [
+        'leaf as CA',
+        (pki) => fs.copyFileSync(path.join(pki, 'apiserver.crt'), path.join(pki, 'etcd/ca.crt')),
+        /not a CA certificate/,
+      ],
       [
         'truncated',
         (pki) => {
@@ -219,7 +305,16 @@ describe.skipIf(skipDockerTests)('ca extend on a kubeadm 1.20.2 PKI', () => {
     const blocker = path.join(root, 'blocker');
     fs.writeFileSync(blocker, 'x');
     const before = snapshot(root);
-    const r = runCli(['ca', 'extend', '--pki-dir', pki, '--kubeconfig-dir', root, '--backup-dir', path.join(blocker, 'bk')]);
+    const r = runCli([
+      'ca',
+      'extend',
+      '--pki-dir',
+      pki,
+      '--kubeconfig-dir',
+      root,
+      '--backup-dir',
+      path.join(blocker, 'bk'),
+    ]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^error: backup directory .+ not a directory\nnext: .+\n$/);
     expect(snapshot(root)).toEqual(before);

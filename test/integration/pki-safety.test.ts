@@ -27,9 +27,12 @@ const ok = (args: string[], env?: NodeJS.ProcessEnv) => {
   return r;
 };
 const tmpFiles = (root: string) => Object.keys(snapshot(root)).filter((f) => f.endsWith('.tmp'));
-const pemBlocks = (text: string) => text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+const pemBlocks = (text: string) =>
+  text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
 function caDataOf(conf: string): string {
-  const doc = parseDocument(fs.readFileSync(conf, 'utf8')).toJS() as { clusters: { cluster: Record<string, string> }[] };
+  const doc = parseDocument(fs.readFileSync(conf, 'utf8')).toJS() as {
+    clusters: { cluster: Record<string, string> }[];
+  };
   return Buffer.from(doc.clusters[0]!.cluster['certificate-authority-data']!, 'base64').toString('utf8');
 }
 
@@ -56,9 +59,23 @@ beforeAll(() => {
   base = tmp('safety-base');
   const pki = path.join(base, 'pki');
   ok(['ca', 'init', '--out', pki, '--key', 'ecdsa-p256', '--validity', '10y']);
-  ok(['kubelet-cert', '--node', 'n1', '--pki-dir', pki, '--out', path.join(pki, 'kubelet'), '--validity', '5y']);
+  ok([
+    'kubelet-cert',
+    '--node',
+    'n1',
+    '--pki-dir',
+    pki,
+    '--out',
+    path.join(pki, 'kubelet'),
+    '--validity',
+    '5y',
+  ]);
   const leaf = fs.readFileSync(path.join(pki, 'kubelet/kubelet-client-current.pem'), 'utf8');
-  fs.writeFileSync(path.join(base, 'admin.conf'), kubeconfig(fs.readFileSync(path.join(pki, 'ca.crt'), 'utf8'), pemBlocks(leaf)[0]!), { mode: 0o600 });
+  fs.writeFileSync(
+    path.join(base, 'admin.conf'),
+    kubeconfig(fs.readFileSync(path.join(pki, 'ca.crt'), 'utf8'), pemBlocks(leaf)[0]!),
+    { mode: 0o600 },
+  );
 }, 120_000);
 
 /** A private copy of the base tree. */
@@ -80,13 +97,25 @@ describe('no silent shortening', () => {
     const r = runCli(['ca', 'extend', '--pki-dir', pki, '--validity', '200d']);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(twoLines);
-    expect(r.stderr).toMatch(new RegExp(`^error: refused: the extended ca\\.crt would end ${date}, earlier than the CA in ${pki}/ca\\.crt does now \\(${date}\\)`));
-    expect(r.stderr).toMatch(new RegExp(`would end ${date}, before ${pki}/kubelet/kubelet-client-[-\\d]+\\.pem that it signed \\(${date}\\)`));
-    expect(r.stderr).toMatch(/next: pass a longer --validity \(e\.g\. 200y\), or pass --allow-shorter if this is what you want; nothing was changed/);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^error: refused: the extended ca\\.crt would end ${date}, earlier than the CA in ${pki}/ca\\.crt does now \\(${date}\\)`,
+      ),
+    );
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `would end ${date}, before ${pki}/kubelet/kubelet-client-[-\\d]+\\.pem that it signed \\(${date}\\)`,
+      ),
+    );
+    expect(r.stderr).toMatch(
+      /next: pass a longer --validity \(e\.g\. 200y\), or pass --allow-shorter if this is what you want; nothing was changed/,
+    );
     expect(snapshot(root)).toEqual(before); // not even a backup folder
 
     const allowed = ok(['ca', 'extend', '--pki-dir', pki, '--validity', '200d', '--allow-shorter']);
-    expect(allowed.stderr).toMatch(/warning: the extended ca\.crt would end .+ \(allowed by --allow-shorter\)/);
+    expect(allowed.stderr).toMatch(
+      /warning: the extended ca\.crt would end .+ \(allowed by --allow-shorter\)/,
+    );
     expect(yearsFromNow(opensslNotAfter(path.join(pki, 'ca.crt')))).toBeLessThan(0.6);
   }, 120_000);
 
@@ -97,17 +126,45 @@ describe('no silent shortening', () => {
     const r = runCli(['kubelet-cert', '--node', 'n1', '--pki-dir', pki, '--out', out]); // 199y under a 10-year CA
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(twoLines);
-    expect(r.stderr).toMatch(new RegExp(`refused: the new kubelet client certificate would end ${date}, after its CA ${pki}/ca\\.crt \\(${date}\\)`));
-    const shorter = runCli(['kubelet-cert', '--node', 'n1', '--pki-dir', pki, '--out', out, '--validity', '1y']);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `refused: the new kubelet client certificate would end ${date}, after its CA ${pki}/ca\\.crt \\(${date}\\)`,
+      ),
+    );
+    const shorter = runCli([
+      'kubelet-cert',
+      '--node',
+      'n1',
+      '--pki-dir',
+      pki,
+      '--out',
+      out,
+      '--validity',
+      '1y',
+    ]);
     expect(shorter.status).toBe(1);
-    expect(shorter.stderr).toMatch(new RegExp(`would end ${date}, earlier than the current ${out}/kubelet-client-current\\.pem does now \\(${date}\\)`));
+    expect(shorter.stderr).toMatch(
+      new RegExp(
+        `would end ${date}, earlier than the current ${out}/kubelet-client-current\\.pem does now \\(${date}\\)`,
+      ),
+    );
     expect(snapshot(root)).toEqual(before);
 
     const allowed = ok(['kubelet-cert', '--node', 'n1', '--pki-dir', pki, '--out', out, '--allow-shorter']);
     expect(allowed.stderr).toMatch(/warning: .*after its CA .*\(allowed by --allow-shorter\)/);
-    const check = runCli(['check', '--pki-dir', pki, '--kubeconfig-dir', path.join(root, 'none'), '--kubelet-dir', path.join(root, 'none')]);
+    const check = runCli([
+      'check',
+      '--pki-dir',
+      pki,
+      '--kubeconfig-dir',
+      path.join(root, 'none'),
+      '--kubelet-dir',
+      path.join(root, 'none'),
+    ]);
     expect(check.status).toBe(1);
-    expect(check.stdout).toMatch(new RegExp(`kubelet-client-[-\\d]+\\.pem: ends ${date}, after its CA ${pki}/ca\\.crt \\(${date}\\)`));
+    expect(check.stdout).toMatch(
+      new RegExp(`kubelet-client-[-\\d]+\\.pem: ends ${date}, after its CA ${pki}/ca\\.crt \\(${date}\\)`),
+    );
   }, 120_000);
 });
 
@@ -132,7 +189,9 @@ describe('CA bundles', () => {
     // the extended CA is the same CA: the old leaf verifies against it
     fs.writeFileSync(path.join(root, 'new-ca.pem'), bundle[1]!);
     expect(yearsFromNow(opensslNotAfter(path.join(root, 'new-ca.pem')))).toBeGreaterThan(199.9);
-    expect(opensslVerify(path.join(root, 'new-ca.pem'), [path.join(pki, 'kubelet/kubelet-client-current.pem')]).ok).toBe(true);
+    expect(
+      opensslVerify(path.join(root, 'new-ca.pem'), [path.join(pki, 'kubelet/kubelet-client-current.pem')]).ok,
+    ).toBe(true);
   }, 120_000);
 });
 
@@ -142,24 +201,40 @@ function expectExtended(root: string, pki: string) {
     expect(yearsFromNow(opensslNotAfter(path.join(pki, ca))), ca).toBeGreaterThan(199.9);
   }
   expect(caDataOf(path.join(root, 'admin.conf'))).toBe(fs.readFileSync(path.join(pki, 'ca.crt'), 'utf8'));
-  expect(opensslVerify(path.join(pki, 'ca.crt'), [path.join(pki, 'kubelet/kubelet-client-current.pem')]).ok).toBe(true);
+  expect(
+    opensslVerify(path.join(pki, 'ca.crt'), [path.join(pki, 'kubelet/kubelet-client-current.pem')]).ok,
+  ).toBe(true);
   expect(tmpFiles(root)).toEqual([]);
-  const check = runCli(['check', '--pki-dir', pki, '--kubeconfig-dir', root, '--kubelet-dir', path.join(root, 'none')]);
+  const check = runCli([
+    'check',
+    '--pki-dir',
+    pki,
+    '--kubeconfig-dir',
+    root,
+    '--kubelet-dir',
+    path.join(root, 'none'),
+  ]);
   expect(check.status, check.stdout).toBe(0);
 }
 
 describe('all or nothing across files', () => {
   // ca extend here replaces 4 files in 3 directories: steps 1-8 stage, 9-11 journals,
   // 12-15 swaps, 16-19 old copies removed, 20-22 journals removed
-  it.each([2, 11, 13, 15, 17, 21])('ca extend killed at step %i: the re-run converges to the fully extended state', (step) => {
-    const { root, pki } = copy();
-    const killed = runCli(['ca', 'extend', '--pki-dir', pki], { env: { KF_TEST_FAULT: `kill-at:${step}` } });
-    expect(killed.status, killed.stderr).toBe(null); // SIGKILL
-    const again = ok(['ca', 'extend', '--pki-dir', pki]);
-    expect(again.stderr).not.toMatch(/none of these/);
-    if (step >= 12 && step <= 15) expect(again.stderr).toMatch(/an interrupted earlier run was put back/);
-    expectExtended(root, pki);
-  }, 120_000);
+  it.each([2, 11, 13, 15, 17, 21])(
+    'ca extend killed at step %i: the re-run converges to the fully extended state',
+    (step) => {
+      const { root, pki } = copy();
+      const killed = runCli(['ca', 'extend', '--pki-dir', pki], {
+        env: { KF_TEST_FAULT: `kill-at:${step}` },
+      });
+      expect(killed.status, killed.stderr).toBe(null); // SIGKILL
+      const again = ok(['ca', 'extend', '--pki-dir', pki]);
+      expect(again.stderr).not.toMatch(/none of these/);
+      if (step >= 12 && step <= 15) expect(again.stderr).toMatch(/an interrupted earlier run was put back/);
+      expectExtended(root, pki);
+    },
+    120_000,
+  );
 
   it('a kubeconfig left on the old CA certificate (no journal to go by) is recognised as the same CA and updated', () => {
     const { root, pki } = copy();
@@ -176,7 +251,10 @@ describe('all or nothing across files', () => {
   it('ca init --force: a failed rename puts everything back (keys match their certificates), two lines, no temp file', () => {
     const { root, pki } = copy();
     const before = snapshot(pki);
-    const r = runCli(['ca', 'init', '--out', pki, '--force', '--key', 'ecdsa-p256', '--validity', '10y', '--allow-shorter'], { env: { KF_TEST_FAULT: 'fail-swap:3' } });
+    const r = runCli(
+      ['ca', 'init', '--out', pki, '--force', '--key', 'ecdsa-p256', '--validity', '10y', '--allow-shorter'],
+      { env: { KF_TEST_FAULT: 'fail-swap:3' } },
+    );
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(twoLines);
     expect(r.stderr).toMatch(/^error: cannot replace .+: EIO/);
@@ -189,17 +267,30 @@ describe('all or nothing across files', () => {
   it('ca init --force killed between renames: the next run puts the old CAs back first, then replaces all; keys match', () => {
     const { root, pki } = copy();
     // 6 files in 2 directories: 12 staging steps, 2 journals, swaps 15-20
-    const killed = runCli(['ca', 'init', '--out', pki, '--force', '--key', 'ecdsa-p256', '--validity', '10y', '--allow-shorter'], {
-      env: { KF_TEST_FAULT: 'kill-at:17' },
-    });
+    const killed = runCli(
+      ['ca', 'init', '--out', pki, '--force', '--key', 'ecdsa-p256', '--validity', '10y', '--allow-shorter'],
+      {
+        env: { KF_TEST_FAULT: 'kill-at:17' },
+      },
+    );
     expect(killed.status).toBe(null);
     const again = ok(['ca', 'init', '--out', pki, '--force', '--key', 'ecdsa-p256', '--json']);
     expect(again.stderr).toMatch(/an interrupted earlier run was put back/);
     // the backup holds the CAs from before the killed run (what recovery put back)
     const doc = JSON.parse(again.stdout) as { backupDir: string };
-    expect(fs.readFileSync(path.join(doc.backupDir, 'ca.key'))).toEqual(fs.readFileSync(path.join(base, 'pki/ca.key')));
+    expect(fs.readFileSync(path.join(doc.backupDir, 'ca.key'))).toEqual(
+      fs.readFileSync(path.join(base, 'pki/ca.key')),
+    );
     expect(tmpFiles(root)).toEqual([]);
-    const check = runCli(['check', '--pki-dir', pki, '--kubeconfig-dir', path.join(root, 'none'), '--kubelet-dir', path.join(root, 'none')]);
+    const check = runCli([
+      'check',
+      '--pki-dir',
+      pki,
+      '--kubeconfig-dir',
+      path.join(root, 'none'),
+      '--kubelet-dir',
+      path.join(root, 'none'),
+    ]);
     expect(check.stdout).not.toMatch(/MISMATCH/);
   }, 120_000);
 });

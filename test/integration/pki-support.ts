@@ -25,9 +25,25 @@ export function tempDirs(): { tmp: (prefix: string) => string; cleanup: () => vo
 
 /** `openssl x509 -noout -text` (plus -enddate, -serial, -subject lines) of a PEM file. */
 export function opensslText(file: string): string {
-  return execFileSync('openssl', ['x509', '-in', file, '-noout', '-text', '-subject', '-issuer', '-serial', '-enddate', '-nameopt', 'RFC2253'], {
-    encoding: 'utf8',
-  });
+  return execFileSync(
+    'openssl',
+    [
+      'x509',
+      '-in',
+      file,
+      '-noout',
+      '-text',
+      '-subject',
+      '-issuer',
+      '-serial',
+      '-enddate',
+      '-nameopt',
+      'RFC2253',
+    ],
+    {
+      encoding: 'utf8',
+    },
+  );
 }
 
 /** NotAfter as openssl reads it. */
@@ -41,7 +57,11 @@ export function yearsFromNow(d: Date): number {
 }
 
 /** `openssl verify` result: status 0 and "OK" per file, or the error text. */
-export function opensslVerify(caFile: string, files: string[], extra: string[] = []): { ok: boolean; out: string } {
+export function opensslVerify(
+  caFile: string,
+  files: string[],
+  extra: string[] = [],
+): { ok: boolean; out: string } {
   const r = spawnSync('openssl', ['verify', ...extra, '-CAfile', caFile, ...files], { encoding: 'utf8' });
   return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
 }

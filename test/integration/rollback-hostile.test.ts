@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readBackup, restoreRoot, sha256, type BackupEntry } from '../../src/pipeline/renew/backup.js';
+import { readBackup, restoreRoot, sha256, type BackupEntry } from '../../src/node/renew/backup.js';
 import { listTree, tempDir } from '../helpers/cache-fixtures.js';
 import { runCli } from '../helpers/env.js';
 import { runCliMeasured } from '../helpers/mounts.js';
@@ -41,19 +41,45 @@ const link = (p: string, target: string): { entry: BackupEntry; member: CraftMem
 });
 
 function manifestOf(entries: BackupEntry[]) {
-  return JSON.stringify({ kind: 'kubeadm-forever-backup', version: 1, createdAt: '2026-11-28T20:15:00.000Z', purpose: 'renew', roots: { kubernetes: k8s, 'kubelet-pki': kubelet }, entries });
+  return JSON.stringify({
+    kind: 'kubeadm-forever-backup',
+    version: 1,
+    createdAt: '2026-11-28T20:15:00.000Z',
+    purpose: 'renew',
+    roots: { kubernetes: k8s, 'kubelet-pki': kubelet },
+    entries,
+  });
 }
 
-async function backupOf(parts: { entry: BackupEntry; member: CraftMember }[], extra: CraftMember[] = []): Promise<string> {
+async function backupOf(
+  parts: { entry: BackupEntry; member: CraftMember }[],
+  extra: CraftMember[] = [],
+): Promise<string> {
   const out = path.join(dir, `crafted-${Math.random().toString(16).slice(2)}.tar.gz`);
-  await craftTarGz(out, [{ name: 'backup.json', data: manifestOf(parts.map((p) => p.entry)) }, ...parts.map((p) => p.member), ...extra]);
+  await craftTarGz(out, [
+    { name: 'backup.json', data: manifestOf(parts.map((p) => p.entry)) },
+    ...parts.map((p) => p.member),
+    ...extra,
+  ]);
   return out;
 }
 
 const base = () => [dirEntry('kubernetes'), dirEntry('kubernetes/pki'), dirEntry('kubelet-pki', 0o700)];
 
 function rollbackCli(backup: string, dryRun = false) {
-  const args = ['renew', '--rollback', backup, '--kubernetes-dir', k8s, '--kubelet-pki-dir', kubelet, '--backup-dir', path.join(dir, 'backups'), '--restart', 'none'];
+  const args = [
+    'renew',
+    '--rollback',
+    backup,
+    '--kubernetes-dir',
+    k8s,
+    '--kubelet-pki-dir',
+    kubelet,
+    '--backup-dir',
+    path.join(dir, 'backups'),
+    '--restart',
+    'none',
+  ];
   return runCli(dryRun ? [...args, '--dry-run'] : args);
 }
 
@@ -71,7 +97,11 @@ function expectRefusedUnchanged(backup: string, reason: string) {
 
 describe('rollback refuses links that leave the root and never writes through one', () => {
   it('an absolute link out of the root, then a file through it', async () => {
-    const b = await backupOf([...base(), link('kubernetes/evil', victim), file('kubernetes/evil/passwd', 'owned\n')]);
+    const b = await backupOf([
+      ...base(),
+      link('kubernetes/evil', victim),
+      file('kubernetes/evil/passwd', 'owned\n'),
+    ]);
     await expect(readBackup(b)).rejects.toThrow(/the link kubernetes\/evil -> .*victim leaves its root/);
     expectRefusedUnchanged(b, 'the link kubernetes/evil -> .*victim leaves its root');
     // and without the link entry, the file alone is not inside any recorded directory
@@ -81,7 +111,10 @@ describe('rollback refuses links that leave the root and never writes through on
 
   it('a relative link that climbs out of the root', async () => {
     const b = await backupOf([...base(), link('kubernetes/pki/ca.crt', '../../victim/passwd')]);
-    expectRefusedUnchanged(b, 'the link kubernetes/pki/ca.crt -> \\.\\./\\.\\./victim/passwd leaves its root');
+    expectRefusedUnchanged(
+      b,
+      'the link kubernetes/pki/ca.crt -> \\.\\./\\.\\./victim/passwd leaves its root',
+    );
   });
 
   it('an absolute link out of the root replacing a file', async () => {
@@ -94,14 +127,21 @@ describe('rollback refuses links that leave the root and never writes through on
     fs.rmSync(path.join(k8s, 'pki'), { recursive: true });
     fs.symlinkSync(victim, path.join(k8s, 'pki'));
     const b = await backupOf([...base(), file('kubernetes/pki/passwd', 'owned\n')]);
-    expectRefusedUnchanged(b, `refusing to restore .*: ${path.join(k8s, 'pki')} is a symbolic link on disk, where the backup has a directory; nothing was restored`);
+    expectRefusedUnchanged(
+      b,
+      `refusing to restore .*: ${path.join(k8s, 'pki')} is a symbolic link on disk, where the backup has a directory; nothing was restored`,
+    );
     const verified = await readBackup(b);
     expect(() => restoreRoot(verified, 'kubernetes', k8s)).toThrow(/is a symbolic link on disk/);
     expect(fs.readFileSync(path.join(victim, 'passwd'), 'utf8')).toBe('root:x:0:0\n');
   });
 
   it('a file recorded where a directory stands on disk', async () => {
-    const b = await backupOf([dirEntry('kubernetes'), file('kubernetes/pki', 'not a dir\n'), dirEntry('kubelet-pki')]);
+    const b = await backupOf([
+      dirEntry('kubernetes'),
+      file('kubernetes/pki', 'not a dir\n'),
+      dirEntry('kubelet-pki'),
+    ]);
     expectRefusedUnchanged(b, 'is a directory on disk, where the backup has a file');
   });
 
@@ -124,7 +164,9 @@ describe('rollback refuses links that leave the root and never writes through on
     expect(mode(path.join(k8s, 'pki/ca.key'))).toBe(0o600);
     expect(mode(path.join(kubelet, 'kubelet-client-2026.pem'))).toBe(0o664);
     expect(mode(kubelet)).toBe(0o775); // no sticky bit, not world-writable
-    expect(fs.readlinkSync(path.join(kubelet, 'kubelet-client-current.pem'))).toBe(path.join(kubelet, 'kubelet-client-2026.pem'));
+    expect(fs.readlinkSync(path.join(kubelet, 'kubelet-client-current.pem'))).toBe(
+      path.join(kubelet, 'kubelet-client-2026.pem'),
+    );
     expect(fs.readFileSync(path.join(kubelet, 'relative.pem'), 'utf8')).toBe('KUBELET\n');
     expect(fs.readFileSync(path.join(k8s, 'pki/ca.crt'), 'utf8')).toBe('OLD CA\n');
   });
@@ -132,7 +174,20 @@ describe('rollback refuses links that leave the root and never writes through on
 
 describe('rollback of archives that are small on disk and huge unpacked', () => {
   const measured = (b: string) => {
-    const args = ['renew', '--rollback', b, '--dry-run', '--kubernetes-dir', k8s, '--kubelet-pki-dir', kubelet, '--backup-dir', path.join(dir, 'backups'), '--restart', 'none'];
+    const args = [
+      'renew',
+      '--rollback',
+      b,
+      '--dry-run',
+      '--kubernetes-dir',
+      k8s,
+      '--kubelet-pki-dir',
+      kubelet,
+      '--backup-dir',
+      path.join(dir, 'backups'),
+      '--restart',
+      'none',
+    ];
     const r = runCliMeasured(args);
     expect(fs.statSync(b).size).toBeLessThan(MB);
     expect(r.status).toBe(1);
@@ -143,26 +198,50 @@ describe('rollback of archives that are small on disk and huge unpacked', () => 
   it('a member whose header says 512 MB where backup.json records 10 bytes', async () => {
     const entries = [...base(), file('kubernetes/pki/ca.crt', 'OLD CA 10\n')];
     const b = path.join(dir, 'bomb.tar.gz');
-    await craftBombTarGz(b, [{ name: 'backup.json', data: manifestOf(entries.map((e) => e.entry)) }, ...entries.slice(0, 3).map((e) => e.member)], { name: 'kubernetes/pki/ca.crt', size: 512 * MB });
+    await craftBombTarGz(
+      b,
+      [
+        { name: 'backup.json', data: manifestOf(entries.map((e) => e.entry)) },
+        ...entries.slice(0, 3).map((e) => e.member),
+      ],
+      { name: 'kubernetes/pki/ca.crt', size: 512 * MB },
+    );
     const r = measured(b);
-    expect(r.stderr).toMatch(/^error: backup .* does not verify: kubernetes\/pki\/ca.crt has changed \(536870912 bytes, recorded 10\)\nnext: .+\n$/);
+    expect(r.stderr).toMatch(
+      /^error: backup .* does not verify: kubernetes\/pki\/ca.crt has changed \(536870912 bytes, recorded 10\)\nnext: .+\n$/,
+    );
     console.log(`rollback --dry-run of a 512 MB member: peak RSS ${r.peakRssMb.toFixed(0)} MB`);
   });
 
   it('a 512 MB member backup.json does not list', async () => {
     const entries = base();
     const b = path.join(dir, 'bomb-unlisted.tar.gz');
-    await craftBombTarGz(b, [{ name: 'backup.json', data: manifestOf(entries.map((e) => e.entry)) }, ...entries.map((e) => e.member)], { name: 'kubernetes/huge', size: 512 * MB });
+    await craftBombTarGz(
+      b,
+      [
+        { name: 'backup.json', data: manifestOf(entries.map((e) => e.entry)) },
+        ...entries.map((e) => e.member),
+      ],
+      { name: 'kubernetes/huge', size: 512 * MB },
+    );
     expect(measured(b).stderr).toMatch(/kubernetes\/huge is not listed in backup\.json/);
   });
 
   it('backup.json recording a 1 GB file, and backup.json not first', async () => {
-    const huge: BackupEntry = { path: 'kubernetes/huge', type: 'file', mode: 0o600, size: 1024 * MB, sha256: 'a'.repeat(64) };
+    const huge: BackupEntry = {
+      path: 'kubernetes/huge',
+      type: 'file',
+      mode: 0o600,
+      size: 1024 * MB,
+      sha256: 'a'.repeat(64),
+    };
     const b = path.join(dir, 'bomb-recorded.tar.gz');
     await craftTarGz(b, [{ name: 'backup.json', data: manifestOf([...base().map((e) => e.entry), huge]) }]);
     expect(measured(b).stderr).toMatch(/kubernetes\/huge is larger than 67108864 bytes/);
     const late = path.join(dir, 'late.tar.gz');
-    await craftBombTarGz(late, [], { name: 'kubernetes/first', size: 512 * MB }, [{ name: 'backup.json', data: manifestOf([]) }]);
+    await craftBombTarGz(late, [], { name: 'kubernetes/first', size: 512 * MB }, [
+      { name: 'backup.json', data: manifestOf([]) },
+    ]);
     expect(measured(late).stderr).toMatch(/its first member is "kubernetes\/first", not backup\.json/);
   });
 });
@@ -177,17 +256,38 @@ describe('rollback is all or nothing across files', () => {
       file('kubernetes/pki/ca.crt', 'OLD CA\n', 0o644),
       file('kubelet-pki/kubelet-client.pem', 'OLD KUBELET\n'),
     ]);
-    const watched = [path.join(k8s, 'admin.conf'), path.join(k8s, 'pki/ca.crt'), path.join(kubelet, 'kubelet-client.pem')];
+    const watched = [
+      path.join(k8s, 'admin.conf'),
+      path.join(k8s, 'pki/ca.crt'),
+      path.join(kubelet, 'kubelet-client.pem'),
+    ];
     const before = watched.map((f) => fs.readFileSync(f, 'utf8'));
-    const args = ['renew', '--rollback', b, '--kubernetes-dir', k8s, '--kubelet-pki-dir', kubelet, '--backup-dir', path.join(dir, 'backups'), '--restart', 'none'];
+    const args = [
+      'renew',
+      '--rollback',
+      b,
+      '--kubernetes-dir',
+      k8s,
+      '--kubelet-pki-dir',
+      kubelet,
+      '--backup-dir',
+      path.join(dir, 'backups'),
+      '--restart',
+      'none',
+    ];
     const failed = runCli(args, { env: { KF_TEST_FAULT: 'fail-swap:2' } });
     expect(failed.status).toBe(1);
     expect(failed.stderr).toMatch(/(^|\n)error: .+\nnext: .+\n$/);
     expect(watched.map((f) => fs.readFileSync(f, 'utf8'))).toEqual(before);
-    for (const d of [k8s, path.join(k8s, 'pki'), kubelet]) expect(fs.readdirSync(d).filter((n) => n.includes('.tmp'))).toEqual([]);
+    for (const d of [k8s, path.join(k8s, 'pki'), kubelet])
+      expect(fs.readdirSync(d).filter((n) => n.includes('.tmp'))).toEqual([]);
     const ok = runCli(args);
     expect(ok.stderr).not.toMatch(/^error:/m);
     expect(ok.status).toBe(0);
-    expect(watched.map((f) => fs.readFileSync(f, 'utf8'))).toEqual(['OLD ADMIN\n', 'OLD CA\n', 'OLD KUBELET\n']);
+    expect(watched.map((f) => fs.readFileSync(f, 'utf8'))).toEqual([
+      'OLD ADMIN\n',
+      'OLD CA\n',
+      'OLD KUBELET\n',
+    ]);
   });
 });

@@ -18,9 +18,26 @@ describe.skipIf(skipDockerTests)('verify', () => {
     binary = path.join(work, 'kubeadm-stock-validity');
     const r = runCli(
       [
-        'build', '--no-verify', '--validity', '1y', '--ca-validity', '10y',
-        '--kubernetes-version', 'v1.20.2', '--commit', repo.commit, '--go-version', '1.19.8',
-        '--image', goImage, '--repo', repo.dir, '--out', binary, '--cache-dir', path.join(work, 'cache'),
+        'build',
+        '--no-verify',
+        '--validity',
+        '1y',
+        '--ca-validity',
+        '10y',
+        '--kubernetes-version',
+        'v1.20.2',
+        '--commit',
+        repo.commit,
+        '--go-version',
+        '1.19.8',
+        '--image',
+        goImage,
+        '--repo',
+        repo.dir,
+        '--out',
+        binary,
+        '--cache-dir',
+        path.join(work, 'cache'),
       ],
       { timeout: 10 * 60_000 },
     );
@@ -39,14 +56,22 @@ describe.skipIf(skipDockerTests)('verify', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/error: .+ failed verification: .+ \(leaf\) expires .+\nnext: .+\n$/);
     const doc = JSON.parse(r.stdout);
-    expect(doc).toMatchObject({ executed: true, passed: false, version: { gitVersion: 'v1.20.2', gitCommit: repo.commit, minor: '20', ok: true } });
+    expect(doc).toMatchObject({
+      executed: true,
+      passed: false,
+      version: { gitVersion: 'v1.20.2', gitCommit: repo.commit, minor: '20', ok: true },
+    });
     expect(doc.certificates.length).toBe(8);
     expect(doc.certificates.every((c: { ok: boolean }) => !c.ok)).toBe(true);
-    expect(doc.certificates.filter((c: { kind: string }) => c.kind === 'ca').map((c: { file: string }) => c.file)).toEqual(['ca.crt', 'etcd/ca.crt', 'front-proxy-ca.crt']);
+    expect(
+      doc.certificates.filter((c: { kind: string }) => c.kind === 'ca').map((c: { file: string }) => c.file),
+    ).toEqual(['ca.crt', 'etcd/ca.crt', 'front-proxy-ca.crt']);
   }, 60_000);
 
   it('passes with the validities it was built for (1y/10y)', () => {
-    const r = runCli(['verify', binary, '--validity', '1y', '--ca-validity', '10y', ...target()], { timeout: 60_000 });
+    const r = runCli(['verify', binary, '--validity', '1y', '--ca-validity', '10y', ...target()], {
+      timeout: 60_000,
+    });
     // only progress lines (a phase of 2 s or more gets one without a TTY)
     expect(r.stderr).toMatch(/^(✔ .+ \(\d[^)]*\)\n)*$/);
     expect(r.status).toBe(0);
@@ -57,13 +82,29 @@ describe.skipIf(skipDockerTests)('verify', () => {
 
   it('fails when the binary is not the target commit', () => {
     const other = '0123456789abcdef0123456789abcdef01234567';
-    const r = runCli(['verify', binary, '--validity', '1y', '--ca-validity', '10y', '--kubernetes-version', 'v1.20.2', '--commit', other], { timeout: 60_000 });
+    const r = runCli(
+      [
+        'verify',
+        binary,
+        '--validity',
+        '1y',
+        '--ca-validity',
+        '10y',
+        '--kubernetes-version',
+        'v1.20.2',
+        '--commit',
+        other,
+      ],
+      { timeout: 60_000 },
+    );
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`gitCommit is ${repo.commit}, expected ${other}`);
   }, 60_000);
 
   it('reports a foreign platform as not executed, never as passed', () => {
-    const r = runCli(['verify', binary, '--json', '--platform', 'linux/arm64', ...target()], { timeout: 60_000 });
+    const r = runCli(['verify', binary, '--json', '--platform', 'linux/arm64', ...target()], {
+      timeout: 60_000,
+    });
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ executed: false, passed: false, certificates: [] });
   }, 60_000);

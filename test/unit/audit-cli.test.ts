@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CacheManifest } from '../../src/cache/manifest.js';
+import type { CacheManifest } from '../../src/core/cache-manifest.js';
 import { auditManifest, years as y } from './fixtures/audit-manifest.js';
 import { runCli } from '../helpers/env.js';
 
@@ -35,13 +35,18 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const audit = (...args: string[]) => runCli(['audit', ...args, '--cache-dir', path.join(dir, 'cache')], { timeout: 60_000 });
+const audit = (...args: string[]) =>
+  runCli(['audit', ...args, '--cache-dir', path.join(dir, 'cache')], { timeout: 60_000 });
 
 describe('audit before the rebuild', () => {
   it('usage: no --manifest, a missing binary or manifest, a bad volume name exit 2', () => {
     expect(audit(binary).status).toBe(2);
     writeManifest();
-    for (const args of [[path.join(dir, 'none'), '--manifest', manifestFile], [binary, '--manifest', path.join(dir, 'none.json')], [binary, '--manifest', manifestFile, '--go-cache-volume', '../x']]) {
+    for (const args of [
+      [path.join(dir, 'none'), '--manifest', manifestFile],
+      [binary, '--manifest', path.join(dir, 'none.json')],
+      [binary, '--manifest', manifestFile, '--go-cache-volume', '../x'],
+    ]) {
       const r = audit(...args);
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/^error: .+\nnext: .+\n$/);
@@ -64,7 +69,10 @@ describe('audit before the rebuild', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^error: recorded input validity changed.*\nnext: .+\n$/m);
     // --json: the failure is also the one document on stdout (issue 12)
-    expect(JSON.parse(r.stdout)).toEqual({ error: expect.stringMatching(/^recorded input validity changed/), next: expect.any(String) });
+    expect(JSON.parse(r.stdout)).toEqual({
+      error: expect.stringMatching(/^recorded input validity changed/),
+      next: expect.any(String),
+    });
     expect(fs.readdirSync(dir).sort()).toEqual(['kubeadm', 'manifest.json']);
   });
 
@@ -72,6 +80,8 @@ describe('audit before the rebuild', () => {
     writeManifest();
     const r = audit(binary, '--manifest', manifestFile);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^error: the recorded source \/nonexistent.tgz is not on this machine\nnext: pass the source with/);
+    expect(r.stderr).toMatch(
+      /^error: the recorded source \/nonexistent.tgz is not on this machine\nnext: pass the source with/,
+    );
   });
 });

@@ -29,7 +29,11 @@ describe('changed recorded inputs', () => {
     const m = manifest();
     m.patches += '+evil\n';
     m.inputs.extra = 1;
-    expect(changedRecordedInputs(m).map((x) => x.name).sort()).toEqual(['extra', 'patches']);
+    expect(
+      changedRecordedInputs(m)
+        .map((x) => x.name)
+        .sort(),
+    ).toEqual(['extra', 'patches']);
   });
 });
 
@@ -55,10 +59,14 @@ describe('rebuild differences', () => {
     };
     const d = rebuildDifferences(dirSource('a'.repeat(64)), dirSource('b'.repeat(64)));
     expect(d.map((x) => `${x.kind} ${x.name}`)).toEqual(['input source', 'input source.fingerprint']);
-    expect(d[0]!.text).toMatch(/^source changed: the same path \/src\/current, other content \(recorded dir:tree2:a+/);
+    expect(d[0]!.text).toMatch(
+      /^source changed: the same path \/src\/current, other content \(recorded dir:tree2:a+/,
+    );
     const elsewhere = dirSource('b'.repeat(64));
     elsewhere.provenance!.source!.location = '/src/other';
-    expect(rebuildDifferences(dirSource('a'.repeat(64)), elsewhere)[0]!.text).toMatch(/^source changed: another source /);
+    expect(rebuildDifferences(dirSource('a'.repeat(64)), elsewhere)[0]!.text).toMatch(
+      /^source changed: another source /,
+    );
     // a manifest of the older path-and-mtime fingerprint: not comparable, and said so
     const old = dirSource('a'.repeat(64));
     old.inputs.source = 'dir:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BinaryCache } from '../../src/cache/store.js';
+import { BinaryCache } from '../../src/carry/cache/store.js';
 import { runCli } from '../helpers/env.js';
 import { keyFor, listTree, manifestInput, tempDir, writeFakeElf } from '../helpers/cache-fixtures.js';
 import { craftTarGz, readTarGz } from '../helpers/tar-craft.js';

@@ -3,10 +3,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { exportBundle, selectEntries } from '../../src/bundle/export.js';
-import { importBundle } from '../../src/bundle/import.js';
-import { readBundle } from '../../src/bundle/read.js';
-import { BinaryCache } from '../../src/cache/store.js';
+import { exportBundle, selectEntries } from '../../src/carry/bundle/export.js';
+import { importBundle } from '../../src/carry/bundle/import.js';
+import { readBundle } from '../../src/carry/bundle/read.js';
+import { BinaryCache } from '../../src/carry/cache/store.js';
 import { keyFor, listTree, manifestInput, tempDir, writeFakeElf } from '../helpers/cache-fixtures.js';
 import { craftTarGz, readTarGz } from '../helpers/tar-craft.js';
 

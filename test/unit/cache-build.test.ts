@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BuildCache, manifestFor } from '../../src/cache/build-cache.js';
+import { BuildCache, manifestFor } from '../../src/carry/cache/build-cache.js';
 import { createBuildPlan } from '../../src/core/plan.js';
 import { resolveValidityPair } from '../../src/core/validity.js';
 import { parseVersionOutput } from '../../src/core/version.js';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BinaryCache } from '../../src/cache/store.js';
+import { BinaryCache } from '../../src/carry/cache/store.js';
 import { runCli } from '../helpers/env.js';
 import { keyFor, listTree, manifestInput, tempDir, writeFakeElf } from '../helpers/cache-fixtures.js';
 
@@ -114,7 +114,9 @@ describe('cache commands', () => {
 
     const p = cli('cache', 'path', k1, '--platform', 'linux/amd64', '--json');
     expect(p.status).toBe(1);
-    expect(p.stderr).toMatch(/^error: corrupt cache entry [0-9a-f]{12} linux\/amd64: sha256 [0-9a-f]{64} differs from the manifest's [0-9a-f]{64}; moved aside to .*\/binaries\/\.corrupt\/.+\nnext: .+no path was printed\n$/);
+    expect(p.stderr).toMatch(
+      /^error: corrupt cache entry [0-9a-f]{12} linux\/amd64: sha256 [0-9a-f]{64} differs from the manifest's [0-9a-f]{64}; moved aside to .*\/binaries\/\.corrupt\/.+\nnext: .+no path was printed\n$/,
+    );
     expect(JSON.parse(p.stdout)).toMatchObject({ error: expect.stringMatching(/^corrupt cache entry/) });
     expect(fs.existsSync(bin)).toBe(false);
     expect(fs.readdirSync(path.join(cacheDir, 'binaries', '.corrupt'))).toHaveLength(1);
@@ -127,9 +129,13 @@ describe('cache commands', () => {
     const ls = cli('cache', 'ls', '--json');
     expect(ls.status).toBe(0);
     expect((JSON.parse(ls.stdout) as { key: string }[]).map((r) => r.key)).toEqual([k2]);
-    expect(ls.stderr).toMatch(/^warning: corrupt cache entry [0-9a-f]{12} linux\/arm64: sha256 .* moved aside to /m);
+    expect(ls.stderr).toMatch(
+      /^warning: corrupt cache entry [0-9a-f]{12} linux\/arm64: sha256 .* moved aside to /m,
+    );
     expect(fs.readdirSync(path.join(cacheDir, 'binaries', '.corrupt'))).toHaveLength(2);
     // the sound entry is still handed out
-    expect(cli('cache', 'path', k2).stdout.trim()).toBe(path.join(cache.entryDir(k2, { os: 'linux', arch: 'amd64' }), 'kubeadm'));
+    expect(cli('cache', 'path', k2).stdout.trim()).toBe(
+      path.join(cache.entryDir(k2, { os: 'linux', arch: 'amd64' }), 'kubeadm'),
+    );
   });
 });

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { machineMismatch, parseBinaryHeader, readBinaryHead } from '../../src/cache/elf.js';
+import { machineMismatch, parseBinaryHeader, readBinaryHead } from '../../src/carry/cache/elf.js';
 import { fakeElf } from '../helpers/cache-fixtures.js';
 
 describe('binary header parser', () => {

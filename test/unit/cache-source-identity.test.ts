@@ -6,9 +6,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { repoUrl } from '../../src/adapters/git.js';
 import { resolveSourceTree } from '../../src/adapters/source-tree.js';
-import { newestFileTime, scanTree, selectionEntries, sourceIdentity, treeFingerprint } from '../../src/cache/source-identity.js';
+import {
+  newestFileTime,
+  scanTree,
+  selectionEntries,
+  sourceIdentity,
+  treeFingerprint,
+} from '../../src/carry/cache/source-identity.js';
 import { filledDigest } from '../../src/core/source-volume.js';
-import { resolveSource } from '../../src/pipeline/source.js';
+import { resolveSource } from '../../src/build/source.js';
 import { tempDir } from '../helpers/cache-fixtures.js';
 
 let dir: string;
@@ -41,7 +47,9 @@ describe('source identity for the cache key', () => {
     const resolved = await resolveSource({ kind: 'tarball', file: path.join(dir, 'current.tar.gz') });
     expect(resolved).toEqual({ kind: 'tarball', file: tgz });
     fs.symlinkSync(path.join(dir, 'gone.tar.gz'), path.join(dir, 'dangling.tar.gz'));
-    await expect(resolveSource({ kind: 'tarball', file: path.join(dir, 'dangling.tar.gz') })).rejects.toMatchObject({
+    await expect(
+      resolveSource({ kind: 'tarball', file: path.join(dir, 'dangling.tar.gz') }),
+    ).rejects.toMatchObject({
       what: expect.stringMatching(/dangling\.tar\.gz: no such file \(or a link to a missing one\)/),
     });
   });
@@ -104,14 +112,25 @@ describe('source identity for the cache key', () => {
     const cwd = process.cwd();
     process.chdir(path.join(dir, 'copy'));
     try {
-      for (const given of [path.join(dir, 'current'), path.join(dir, 'current-link'), `${path.join(dir, 'current')}/`, path.join(tree, 'cmd', '..'), '.', '../current-link', copy]) {
+      for (const given of [
+        path.join(dir, 'current'),
+        path.join(dir, 'current-link'),
+        `${path.join(dir, 'current')}/`,
+        path.join(tree, 'cmd', '..'),
+        '.',
+        '../current-link',
+        copy,
+      ]) {
         expect({ given, id: await identityOf(given) }).toEqual({ given, id: real });
       }
     } finally {
       process.chdir(cwd);
     }
     expect(await resolveSourceTree(path.join(dir, 'current-link'))).toBe(fs.realpathSync(tree));
-    expect(await resolveSource({ kind: 'dir', dir: `${path.join(dir, 'current-link')}/` })).toEqual({ kind: 'dir', dir: fs.realpathSync(tree) });
+    expect(await resolveSource({ kind: 'dir', dir: `${path.join(dir, 'current-link')}/` })).toEqual({
+      kind: 'dir',
+      dir: fs.realpathSync(tree),
+    });
   });
 
   it('dir: two different trees behind the same link path get two identities', async () => {
@@ -134,19 +153,31 @@ describe('source identity for the cache key', () => {
     fs.symlinkSync(empty, path.join(dir, 'to-empty'));
     fs.symlinkSync(path.join(dir, 'releases/v1.28.4'), path.join(dir, 'dangling'));
     fs.symlinkSync('dangling', path.join(dir, 'to-dangling'));
-    for (const given of [empty, path.join(dir, 'to-empty'), path.join(dir, 'dangling'), path.join(dir, 'to-dangling'), path.join(dir, 'missing')]) {
+    for (const given of [
+      empty,
+      path.join(dir, 'to-empty'),
+      path.join(dir, 'dangling'),
+      path.join(dir, 'to-dangling'),
+      path.join(dir, 'missing'),
+    ]) {
       await expect(identityOf(given)).rejects.toMatchObject({
-        what: expect.stringContaining(`source tree ${JSON.stringify(given)} has no files: is it a link to a missing directory?`),
+        what: expect.stringContaining(
+          `source tree ${JSON.stringify(given)} has no files: is it a link to a missing directory?`,
+        ),
         exitCode: 2,
       });
     }
     await expect(identityOf(path.join(dir, 'dangling'))).rejects.toMatchObject({
-      what: expect.stringContaining(`is a link to ${JSON.stringify(path.join(dir, 'releases/v1.28.4'))}, which does not exist`),
+      what: expect.stringContaining(
+        `is a link to ${JSON.stringify(path.join(dir, 'releases/v1.28.4'))}, which does not exist`,
+      ),
     });
     // the walk itself refuses what has no regular file, whoever calls it
     fs.mkdirSync(path.join(empty, 'cmd/kubeadm'), { recursive: true });
     expect(() => scanTree(empty)).toThrow(/has no files: is it a link to a missing directory\?/);
-    expect(() => scanTree(path.join(dir, 'dangling'))).toThrow(/has no files: is it a link to a missing directory\? \(listing it failed: ENOENT\)/);
+    expect(() => scanTree(path.join(dir, 'dangling'))).toThrow(
+      /has no files: is it a link to a missing directory\? \(listing it failed: ENOENT\)/,
+    );
   });
 
   it('the digest memo: a repeat scan reads nothing, yet every change is seen', async () => {
@@ -207,7 +238,9 @@ describe('source identity for the cache key', () => {
     expect(repoUrl(path.join(dir, 'repo-link-link'))).toBe(`file://${fs.realpathSync(repo)}`);
     expect(repoUrl(`${path.join(dir, 'repo-link')}/`)).toBe(`file://${fs.realpathSync(repo)}`);
     fs.symlinkSync(path.join(dir, 'gone.git'), path.join(dir, 'repo-dangling'));
-    expect(() => repoUrl(path.join(dir, 'repo-dangling'))).toThrow(/no such directory \(or a link to a missing one\) and not a URL/);
+    expect(() => repoUrl(path.join(dir, 'repo-dangling'))).toThrow(
+      /no such directory \(or a link to a missing one\) and not a URL/,
+    );
     expect(repoUrl('https://example.invalid/k.git')).toBe('https://example.invalid/k.git');
   });
 });

@@ -4,9 +4,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { acquireLock } from '../../src/cache/lock.js';
-import { parseManifest } from '../../src/cache/manifest.js';
-import { BinaryCache } from '../../src/cache/store.js';
+import { acquireLock } from '../../src/carry/cache/lock.js';
+import { parseManifest } from '../../src/core/cache-manifest.js';
+import { BinaryCache } from '../../src/carry/cache/store.js';
 import { keyFor, listTree, manifestInput, tempDir, writeFakeElf } from '../helpers/cache-fixtures.js';
 
 const amd64 = { os: 'linux', arch: 'amd64' };

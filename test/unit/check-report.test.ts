@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { CheckReport, CheckRow } from '../../src/pki/check.js';
-import { toKubeadmExpirationInfo } from '../../src/pki/check-report-kubeadm.js';
-import { escapeLabelValue, formatPrometheus } from '../../src/pki/check-report-prometheus.js';
+import type { CheckReport, CheckRow } from '../../src/node/pki/check.js';
+import { toKubeadmExpirationInfo } from '../../src/node/pki/check-report-kubeadm.js';
+import { escapeLabelValue, formatPrometheus } from '../../src/node/pki/check-report-prometheus.js';
 
 // The check formatters on hand-made reports: escaping, collisions, kubeadm's names and rules.
 
@@ -25,7 +25,15 @@ function row(over: Partial<CheckRow> & Pick<CheckRow, 'file'>): CheckRow {
 }
 
 function report(rows: CheckRow[], errors: CheckReport['errors'] = []): CheckReport {
-  return { ok: errors.length === 0, minYears: 0, checkedAt, rows, errors, missing: [], problems: errors.map((e) => e.file) };
+  return {
+    ok: errors.length === 0,
+    minYears: 0,
+    checkedAt,
+    rows,
+    errors,
+    missing: [],
+    problems: errors.map((e) => e.file),
+  };
 }
 
 describe('escapeLabelValue', () => {
@@ -36,8 +44,20 @@ describe('escapeLabelValue', () => {
 
 describe('formatPrometheus', () => {
   it('splits subjects into enix-style fields, joins repeated ones and writes the serial in decimal', () => {
-    const text = formatPrometheus(report([row({ file: '/p/admin.crt', kind: 'leaf', subject: 'O=system:masters, O=extra, CN=kubernetes-admin', serialNumber: 'FF', chainsTo: '/p/ca.crt' })]));
-    expect(text).toMatch(/^x509_cert_not_after\{filename="admin\.crt",filepath="\/p\/admin\.crt",embedded_kind="",embedded_key="",serial_number="255",.*subject_O="system:masters,extra",subject_OU="",subject_CN="kubernetes-admin",.*issuer_CN="kubernetes"\} 8078572800$/m);
+    const text = formatPrometheus(
+      report([
+        row({
+          file: '/p/admin.crt',
+          kind: 'leaf',
+          subject: 'O=system:masters, O=extra, CN=kubernetes-admin',
+          serialNumber: 'FF',
+          chainsTo: '/p/ca.crt',
+        }),
+      ]),
+    );
+    expect(text).toMatch(
+      /^x509_cert_not_after\{filename="admin\.crt",filepath="\/p\/admin\.crt",embedded_kind="",embedded_key="",serial_number="255",.*subject_O="system:masters,extra",subject_OU="",subject_CN="kubernetes-admin",.*issuer_CN="kubernetes"\} 8078572800$/m,
+    );
     expect(text).toMatch(/^x509_cert_expires_in_seconds\{.*\} 6282489600$/m);
     expect(text.endsWith('\n')).toBe(true);
   });
@@ -51,7 +71,9 @@ describe('formatPrometheus', () => {
   });
 
   it('counts read errors and names each unreadable file; no key means no key_match series', () => {
-    const text = formatPrometheus(report([row({ file: '/p/x.crt', keyMatches: null })], [{ file: '/p/broken.crt', message: 'damaged' }]));
+    const text = formatPrometheus(
+      report([row({ file: '/p/x.crt', keyMatches: null })], [{ file: '/p/broken.crt', message: 'damaged' }]),
+    );
     expect(text).toContain('\nx509_read_errors 1\n');
     expect(text).toContain('\nx509_cert_error{filepath="/p/broken.crt",filename="broken.crt"} 1\n');
     expect(text).not.toContain('kubeadm_forever_cert_key_match');
@@ -60,7 +82,9 @@ describe('formatPrometheus', () => {
   });
 
   it('marks expired certificates', () => {
-    const text = formatPrometheus(report([row({ file: '/p/old.crt', notAfter: '2025-01-01T00:00:00.000Z' })]));
+    const text = formatPrometheus(
+      report([row({ file: '/p/old.crt', notAfter: '2025-01-01T00:00:00.000Z' })]),
+    );
     expect(text).toMatch(/^x509_cert_expired\{.*\} 1$/m);
     expect(text).toMatch(/^x509_cert_expires_in_seconds\{.*\} -60393600$/m);
   });
@@ -74,25 +98,68 @@ describe('toKubeadmExpirationInfo', () => {
     expect(doc.kind).toBe('CertificateExpirationInfo');
     expect(doc.apiVersion).toBe('output.kubeadm.k8s.io/v1alpha3');
     expect(doc.certificateAuthorities.map((c) => c.name)).toEqual(['ca', 'front-proxy-ca']);
-    expect(doc.certificates.map((c) => c.name)).toEqual(['admin.conf', 'apiserver', 'apiserver-kubelet-client', 'controller-manager.conf', 'front-proxy-client', 'scheduler.conf']);
-    expect(doc.certificateAuthorities[0]).toEqual({ name: 'ca', expirationDate: '2226-01-01T00:00:00Z', residualTime: 6282489600, externallyManaged: false, missing: false });
-    expect(doc.certificateAuthorities[1]).toEqual({ name: 'front-proxy-ca', expirationDate: null, residualTime: 0, externallyManaged: false, missing: true });
+    expect(doc.certificates.map((c) => c.name)).toEqual([
+      'admin.conf',
+      'apiserver',
+      'apiserver-kubelet-client',
+      'controller-manager.conf',
+      'front-proxy-client',
+      'scheduler.conf',
+    ]);
+    expect(doc.certificateAuthorities[0]).toEqual({
+      name: 'ca',
+      expirationDate: '2226-01-01T00:00:00Z',
+      residualTime: 6282489600,
+      externallyManaged: false,
+      missing: false,
+    });
+    expect(doc.certificateAuthorities[1]).toEqual({
+      name: 'front-proxy-ca',
+      expirationDate: null,
+      residualTime: 0,
+      externallyManaged: false,
+      missing: true,
+    });
   });
 
   it('reads kubeconfig users, treats a CA without its key as external, and lists super-admin.conf only when present', () => {
     const rows = [
       row({ file: '/etc/kubernetes/pki/ca.crt', keyMatches: null }),
       row({ file: '/etc/kubernetes/pki/etcd/ca.crt' }),
-      row({ file: '/etc/kubernetes/admin.conf', embedded: { kind: 'cluster', name: 'kubernetes' }, notAfter: '2030-01-01T00:00:00.000Z' }),
-      row({ file: '/etc/kubernetes/admin.conf', embedded: { kind: 'user', name: 'kubernetes-admin' }, kind: 'leaf', notAfter: '2225-06-01T00:00:00.000Z' }),
-      row({ file: '/etc/kubernetes/super-admin.conf', embedded: { kind: 'user', name: 'kubernetes-super-admin' }, kind: 'leaf' }),
+      row({
+        file: '/etc/kubernetes/admin.conf',
+        embedded: { kind: 'cluster', name: 'kubernetes' },
+        notAfter: '2030-01-01T00:00:00.000Z',
+      }),
+      row({
+        file: '/etc/kubernetes/admin.conf',
+        embedded: { kind: 'user', name: 'kubernetes-admin' },
+        kind: 'leaf',
+        notAfter: '2225-06-01T00:00:00.000Z',
+      }),
+      row({
+        file: '/etc/kubernetes/super-admin.conf',
+        embedded: { kind: 'user', name: 'kubernetes-super-admin' },
+        kind: 'leaf',
+      }),
     ];
     const doc = toKubeadmExpirationInfo(report(rows), layout);
     const admin = doc.certificates.find((c) => c.name === 'admin.conf')!;
-    expect(admin).toEqual({ name: 'admin.conf', expirationDate: '2225-06-01T00:00:00Z', residualTime: expect.any(Number), externallyManaged: true, caName: 'ca', missing: false });
+    expect(admin).toEqual({
+      name: 'admin.conf',
+      expirationDate: '2225-06-01T00:00:00Z',
+      residualTime: expect.any(Number),
+      externallyManaged: true,
+      caName: 'ca',
+      missing: false,
+    });
     expect(doc.certificates.map((c) => c.name)).toContain('etcd-server');
     expect(doc.certificates.at(-1)!.name).toBe('super-admin.conf');
     expect(doc.certificateAuthorities.find((c) => c.name === 'ca')!.externallyManaged).toBe(true);
-    expect(doc.certificates.find((c) => c.name === 'etcd-server')).toMatchObject({ externallyManaged: false, caName: 'etcd-ca', missing: true });
+    expect(doc.certificates.find((c) => c.name === 'etcd-server')).toMatchObject({
+      externallyManaged: false,
+      caName: 'etcd-ca',
+      missing: true,
+    });
   });
 });

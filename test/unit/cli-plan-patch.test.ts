@@ -288,7 +288,11 @@ describe('patch', () => {
     expectTwoLineError(runCli(['patch', dir]), 2, /has no files: is it a link to a missing directory\?/);
     fs.writeFileSync(path.join(dir, 'README.md'), 'not kubernetes\n');
     expectTwoLineError(runCli(['patch', dir]), 2, /is not a Kubernetes source tree/);
-    expectTwoLineError(runCli(['patch', '/nonexistent/kf-tree']), 2, /has no files: is it a link to a missing directory\?/);
+    expectTwoLineError(
+      runCli(['patch', '/nonexistent/kf-tree']),
+      2,
+      /has no files: is it a link to a missing directory\?/,
+    );
     const root = temp(makeMiniTree());
     const before = snapshot(root);
     expectTwoLineError(
@@ -309,7 +313,9 @@ describe('patch: all or nothing across its files (test-only fault hook)', () => 
     const before = snapshot(root);
     const r = runCli(['patch', root], fault('fail-swap:2'));
     expectTwoLineError(r, 1, /^error: cannot replace .+: EIO/);
-    expect(r.stderr).toMatch(/next: .*nothing was changed \(the 1 file\(s\) already replaced were put back\)/);
+    expect(r.stderr).toMatch(
+      /next: .*nothing was changed \(the 1 file\(s\) already replaced were put back\)/,
+    );
     expect(snapshot(root)).toEqual(before);
   });
 
@@ -319,7 +325,11 @@ describe('patch: all or nothing across its files (test-only fault hook)', () => 
     const r = runCli(['patch', root], fault('fail-swap:2,fail-restore'));
     expect(r.status).toBe(1);
     expect(r.stderr).not.toMatch(/were restored|were put back/);
-    expect(r.stderr).toMatch(new RegExp(`${CONSTANTS_FILE.replace(/\./g, '\\.')}: NEW content \\(put back failed: EIO[^;]*\\); old content at \\S+\\.old\\.tmp`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `${CONSTANTS_FILE.replace(/\./g, '\\.')}: NEW content \\(put back failed: EIO[^;]*\\); old content at \\S+\\.old\\.tmp`,
+      ),
+    );
     expect(r.stderr).toMatch(/client-go\/util\/cert\/cert\.go: old content/);
     // a later run first puts the interrupted change back, then patches fully
     const again = runCli(['patch', root, '--json']);
@@ -327,7 +337,11 @@ describe('patch: all or nothing across its files (test-only fault hook)', () => 
     expect(again.stderr).toMatch(/an interrupted earlier run was put back/);
     expect(tmpNames(root)).toEqual([]);
     const after = snapshot(root);
-    expect(Object.keys(after).filter((k) => after[k] !== before[k]).sort()).toEqual([CONSTANTS_FILE, CLIENT_GO_CERT_FILE].sort());
+    expect(
+      Object.keys(after)
+        .filter((k) => after[k] !== before[k])
+        .sort(),
+    ).toEqual([CONSTANTS_FILE, CLIENT_GO_CERT_FILE].sort());
   });
 
   it('killed between the two renames: the next run puts the first back, then patches both', () => {

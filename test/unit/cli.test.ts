@@ -7,7 +7,18 @@ const cli = path.resolve('dist/cli.js');
 describe('cli wiring', () => {
   it('lists the contract commands in --help', () => {
     const help = execFileSync('node', [cli, '--help'], { encoding: 'utf8' });
-    for (const name of ['plan', 'patch', 'build', 'verify', 'cache', 'bundle', 'ca', 'kubelet-cert', 'check', 'renew']) {
+    for (const name of [
+      'plan',
+      'patch',
+      'build',
+      'verify',
+      'cache',
+      'bundle',
+      'ca',
+      'kubelet-cert',
+      'check',
+      'renew',
+    ]) {
       expect(help).toContain(`kubeadm-forever ${name}`);
     }
   });

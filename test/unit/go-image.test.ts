@@ -10,7 +10,7 @@ import {
   parseImageName,
   parseLdd,
 } from '../../src/core/go-image.js';
-import { escapeControl } from '../../src/errors.js';
+import { escapeControl } from '../../src/core/errors.js';
 
 describe('Go image core', () => {
   it('reads the Go version from a VERSION file (Go 1.21+ adds a time line)', () => {
@@ -23,21 +23,28 @@ describe('Go image core', () => {
     expect(imageGoVersion('go1.22.12', undefined, '/x')).toBe('go1.22.12');
     expect(imageGoVersion('go1.22.12', '1.22.12', '/x')).toBe('go1.22.12');
     expect(imageGoVersion(undefined, '1.20.3', '/x')).toBe('go1.20.3');
-    expect(() => imageGoVersion('go1.22.12', '1.22.5', '/x')).toThrow(/--go-version 1.22.5 does not match the toolchain in \/x, which is go1.22.12/);
+    expect(() => imageGoVersion('go1.22.12', '1.22.5', '/x')).toThrow(
+      /--go-version 1.22.5 does not match the toolchain in \/x, which is go1.22.12/,
+    );
     expect(() => imageGoVersion(undefined, undefined, '/x')).toThrow(/names no Go version/);
     expect(() => imageGoVersion(undefined, '1.22;rm', '/x')).toThrow(/invalid --go-version/);
   });
 
   it('tags the image with the name build picks for that Go unless --tag says otherwise', () => {
     expect(imageTags('go1.22.12', [])).toEqual(['golang:1.22.12-alpine']);
-    expect(imageTags('go1.19.8', ['local/golang:1.19.8', 'golang:1.19.8-alpine', 'local/golang:1.19.8'])).toEqual(['local/golang:1.19.8', 'golang:1.19.8-alpine']);
+    expect(
+      imageTags('go1.19.8', ['local/golang:1.19.8', 'golang:1.19.8-alpine', 'local/golang:1.19.8']),
+    ).toEqual(['local/golang:1.19.8', 'golang:1.19.8-alpine']);
     expect(() => imageTags('go1.19.8', ['Bad Name'])).toThrow(/invalid image name "Bad Name"/);
     expect(() => imageTags('go1.19.8', ['a:b:c'])).toThrow(/invalid image name/);
   });
 
   it('splits image names, registry ports included', () => {
     expect(parseImageName('golang:1.22.12-alpine')).toEqual({ repo: 'golang', tag: '1.22.12-alpine' });
-    expect(parseImageName('registry.local:5000/go/golang')).toEqual({ repo: 'registry.local:5000/go/golang', tag: 'latest' });
+    expect(parseImageName('registry.local:5000/go/golang')).toEqual({
+      repo: 'registry.local:5000/go/golang',
+      tag: 'latest',
+    });
   });
 
   it("recognises Debian's Go package names and their layout", () => {
@@ -50,18 +57,26 @@ describe('Go image core', () => {
 
   it("lets links lead into Debian's share/go-1.NN beside lib/go-1.NN, nowhere else", () => {
     expect(gorootLinkRoots('/usr/lib/go-1.19')).toEqual(['/usr/lib/go-1.19', '/usr/share/go-1.19']);
-    expect(gorootLinkRoots('/tmp/x/usr/lib/go-1.22')).toEqual(['/tmp/x/usr/lib/go-1.22', '/tmp/x/usr/share/go-1.22']);
+    expect(gorootLinkRoots('/tmp/x/usr/lib/go-1.22')).toEqual([
+      '/tmp/x/usr/lib/go-1.22',
+      '/tmp/x/usr/share/go-1.22',
+    ]);
     expect(gorootLinkRoots('/usr/local/go')).toEqual(['/usr/local/go']);
   });
 
   it('reads the libraries from ldd output', () => {
-    const out = '\tlinux-vdso.so.1 (0x00007ffd)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f6d3093d000)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f6d30b32000)\n';
+    const out =
+      '\tlinux-vdso.so.1 (0x00007ffd)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f6d3093d000)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f6d30b32000)\n';
     expect(parseLdd(out)).toEqual(['/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']);
     expect(parseLdd('\tnot a dynamic executable\n')).toEqual([]);
   });
 
   it('sets PATH and GOPATH like the official images and labels the Go version', () => {
-    expect(imageChanges('go1.22.12')).toEqual(['ENV PATH=/usr/local/go/bin:/bin', 'ENV GOPATH=/go', 'LABEL kubeadm-forever.go-version=go1.22.12']);
+    expect(imageChanges('go1.22.12')).toEqual([
+      'ENV PATH=/usr/local/go/bin:/bin',
+      'ENV GOPATH=/go',
+      'LABEL kubeadm-forever.go-version=go1.22.12',
+    ]);
   });
 
   it('escapes control characters of input in messages', () => {

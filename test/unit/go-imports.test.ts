@@ -45,7 +45,9 @@ describe('scanGoHeader', () => {
   });
 
   it('finds //go:embed directives only at the start of a line', () => {
-    expect(scanGoHeader('package a\n\nimport _ "embed"\n\n//go:embed data/*\nvar data string\n').embeds).toBe(true);
+    expect(scanGoHeader('package a\n\nimport _ "embed"\n\n//go:embed data/*\nvar data string\n').embeds).toBe(
+      true,
+    );
     expect(scanGoHeader('package a\n\n// see //go:embed docs\nvar data string\n').embeds).toBe(false);
   });
 
@@ -61,7 +63,12 @@ describe('scanGoHeader', () => {
 describe('isStandardImport', () => {
   it('tells the standard library (and cgo) from module paths by the first element', () => {
     for (const p of ['fmt', 'net/http', 'crypto/x509', 'C', 'embed']) expect(isStandardImport(p)).toBe(true);
-    for (const p of ['k8s.io/api/core/v1', 'github.com/spf13/cobra', 'golang.org/x/net/http2', 'sigs.k8s.io/yaml']) {
+    for (const p of [
+      'k8s.io/api/core/v1',
+      'github.com/spf13/cobra',
+      'golang.org/x/net/http2',
+      'sigs.k8s.io/yaml',
+    ]) {
       expect(isStandardImport(p)).toBe(false);
     }
   });

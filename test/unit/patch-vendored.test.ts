@@ -25,27 +25,33 @@ afterEach(() => {
 });
 
 describe('the cert.go the build compiles', () => {
-  it.each(['gopath', 'module'] as const)('%s mode: the staging file through the vendor link', async (mode) => {
-    const root = shape(mode, 'links');
-    const inputs = await readPatchInputs(root, mode);
-    expect(inputs.clientGoCertFile).toBe(CLIENT_GO_CERT_FILE);
-    const r = computePatch(inputs.files, v, { clientGoCertFile: inputs.clientGoCertFile });
-    expect(r.files.map((f) => f.file)).toEqual([CONSTANTS_FILE, CLIENT_GO_CERT_FILE]);
-    expect(r.notes).toEqual([]);
-  });
+  it.each(['gopath', 'module'] as const)(
+    '%s mode: the staging file through the vendor link',
+    async (mode) => {
+      const root = shape(mode, 'links');
+      const inputs = await readPatchInputs(root, mode);
+      expect(inputs.clientGoCertFile).toBe(CLIENT_GO_CERT_FILE);
+      const r = computePatch(inputs.files, v, { clientGoCertFile: inputs.clientGoCertFile });
+      expect(r.files.map((f) => f.file)).toEqual([CONSTANTS_FILE, CLIENT_GO_CERT_FILE]);
+      expect(r.notes).toEqual([]);
+    },
+  );
 
-  it.each(['gopath', 'module'] as const)('%s mode: the vendored copy, and the staging copy kept the same', async (mode) => {
-    const root = shape(mode, 'copies');
-    expect(fs.lstatSync(path.join(root, 'vendor/k8s.io/client-go')).isDirectory()).toBe(true);
-    const inputs = await readPatchInputs(root, mode);
-    expect(inputs.clientGoCertFile).toBe(VENDORED_CERT);
-    const r = computePatch(inputs.files, v, { clientGoCertFile: inputs.clientGoCertFile });
-    expect(r.files.map((f) => f.file)).toEqual([CONSTANTS_FILE, VENDORED_CERT, CLIENT_GO_CERT_FILE]);
-    const [, vendored, staging] = r.files;
-    expect(vendored!.after).toContain('now.Add(time.Hour * 24 * 365 * 200)');
-    expect(staging!.after).toBe(vendored!.after);
-    expect(r.notes).toEqual([expect.stringContaining(`${VENDORED_CERT} is a copy in vendor/`)]);
-  });
+  it.each(['gopath', 'module'] as const)(
+    '%s mode: the vendored copy, and the staging copy kept the same',
+    async (mode) => {
+      const root = shape(mode, 'copies');
+      expect(fs.lstatSync(path.join(root, 'vendor/k8s.io/client-go')).isDirectory()).toBe(true);
+      const inputs = await readPatchInputs(root, mode);
+      expect(inputs.clientGoCertFile).toBe(VENDORED_CERT);
+      const r = computePatch(inputs.files, v, { clientGoCertFile: inputs.clientGoCertFile });
+      expect(r.files.map((f) => f.file)).toEqual([CONSTANTS_FILE, VENDORED_CERT, CLIENT_GO_CERT_FILE]);
+      const [, vendored, staging] = r.files;
+      expect(vendored!.after).toContain('now.Add(time.Hour * 24 * 365 * 200)');
+      expect(staging!.after).toBe(vendored!.after);
+      expect(r.notes).toEqual([expect.stringContaining(`${VENDORED_CERT} is a copy in vendor/`)]);
+    },
+  );
 
   it('reads the build mode itself when not told (patch DIR)', async () => {
     const root = shape('gopath', 'copies');
@@ -54,7 +60,10 @@ describe('the cert.go the build compiles', () => {
 
   it('a go.work tree compiles the workspace module, not a stray vendored copy', async () => {
     const root = shape('module', 'copies');
-    fs.writeFileSync(path.join(root, 'go.work'), 'go 1.19\n\nuse (\n\t.\n\t./staging/src/k8s.io/client-go\n\t./staging/src/k8s.io/component-base\n)\n');
+    fs.writeFileSync(
+      path.join(root, 'go.work'),
+      'go 1.19\n\nuse (\n\t.\n\t./staging/src/k8s.io/client-go\n\t./staging/src/k8s.io/component-base\n)\n',
+    );
     expect((await readPatchInputs(root, 'module')).clientGoCertFile).toBe(CLIENT_GO_CERT_FILE);
   });
 
@@ -77,18 +86,25 @@ describe('the cert.go the build compiles', () => {
 });
 
 describe('plan and patch show the path actually patched', () => {
-  it.each(['gopath', 'module'] as const)('plan --source-dir (%s) diffs the vendored file and says why', (mode) => {
-    const root = shape(mode, 'copies');
-    const r = runCli(['plan', '--kubernetes-version', 'v1.27.3', '--source-dir', root, '--json']);
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
-    const doc = JSON.parse(r.stdout);
-    expect(doc.patches.files.map((f: { file: string }) => f.file)).toEqual([CONSTANTS_FILE, VENDORED_CERT, CLIENT_GO_CERT_FILE]);
-    expect(doc.patches.diff).toContain(`--- a/${VENDORED_CERT}\n+++ b/${VENDORED_CERT}\n`);
-    expect(doc.notes.join('\n')).toContain(`${VENDORED_CERT} is a copy in vendor/`);
-    const text = runCli(['plan', '--kubernetes-version', 'v1.27.3', '--source-dir', root]).stdout;
-    expect(text).toContain(`+++ b/${VENDORED_CERT}`);
-  });
+  it.each(['gopath', 'module'] as const)(
+    'plan --source-dir (%s) diffs the vendored file and says why',
+    (mode) => {
+      const root = shape(mode, 'copies');
+      const r = runCli(['plan', '--kubernetes-version', 'v1.27.3', '--source-dir', root, '--json']);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      expect(doc.patches.files.map((f: { file: string }) => f.file)).toEqual([
+        CONSTANTS_FILE,
+        VENDORED_CERT,
+        CLIENT_GO_CERT_FILE,
+      ]);
+      expect(doc.patches.diff).toContain(`--- a/${VENDORED_CERT}\n+++ b/${VENDORED_CERT}\n`);
+      expect(doc.notes.join('\n')).toContain(`${VENDORED_CERT} is a copy in vendor/`);
+      const text = runCli(['plan', '--kubernetes-version', 'v1.27.3', '--source-dir', root]).stdout;
+      expect(text).toContain(`+++ b/${VENDORED_CERT}`);
+    },
+  );
 
   it('patch --check prints the vendored file in the diff (notes on stderr), patch writes both copies', () => {
     const root = shape('gopath', 'copies');

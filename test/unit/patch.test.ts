@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KfError, UsageError } from '../../src/errors.js';
+import { KfError, UsageError } from '../../src/core/errors.js';
 import {
   CLIENT_GO_CERT_FILE,
   CONSTANTS_FILE,

@@ -1,10 +1,19 @@
 import crypto, { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { KfError } from '../../src/errors.js';
-import { createCa, createLeaf, extendCa, isIssuedBy, loadCaPair, parseCertificatesPem, randomSerialHex, type CaPair } from '../../src/pki/certs.js';
-import { decodeOid, DerError, equalBytes, readTlv, tbsParts } from '../../src/pki/der.js';
-import { generateKey, loadPrivateKey, privateKeyPem } from '../../src/pki/keys.js';
-import { kubeletCertFileName, validateNodeName } from '../../src/pki/kubelet.js';
+import { KfError } from '../../src/core/errors.js';
+import {
+  createCa,
+  createLeaf,
+  extendCa,
+  isIssuedBy,
+  loadCaPair,
+  parseCertificatesPem,
+  randomSerialHex,
+  type CaPair,
+} from '../../src/node/pki/certs.js';
+import { decodeOid, DerError, equalBytes, readTlv, tbsParts } from '../../src/node/pki/der.js';
+import { generateKey, loadPrivateKey, privateKeyPem } from '../../src/node/pki/keys.js';
+import { kubeletCertFileName, validateNodeName } from '../../src/node/pki/kubelet.js';
 
 // In-memory certificate building and reading; openssl checks of the written files are in
 // test/integration/pki-*.test.ts.
@@ -45,7 +54,9 @@ describe('createCa', () => {
     const ca = await createCa('kubernetes', await generateKey('ecdsa-p256'), 200 * YEAR_H, now);
     expect(ca.cert.ca).toBe(true);
     expect(new Date(ca.cert.validFrom).toISOString()).toBe('2026-01-01T00:00:00.000Z');
-    expect(new Date(ca.cert.validTo).toISOString()).toBe(new Date(now.getTime() + 200 * YEAR_H * 3_600_000).toISOString());
+    expect(new Date(ca.cert.validTo).toISOString()).toBe(
+      new Date(now.getTime() + 200 * YEAR_H * 3_600_000).toISOString(),
+    );
     expect(ca.cert.serialNumber).toMatch(/^[4-7][0-9A-F]{31}$/);
     expect(ca.cert.subjectAltName).toBe('DNS:kubernetes');
     expect(ca.cert.verify(ca.cert.publicKey)).toBe(true);
@@ -62,23 +73,42 @@ describe('loadCaPair', () => {
   it('refuses a non-CA certificate, a key that does not match, and truncated PEM', async () => {
     const ca = await caPair('ecdsa-p256');
     const leafKey = await generateKey('ecdsa-p256');
-    const leaf = await createLeaf(ca, { subject: [{ CN: ['x'] }], key: leafKey, validityHours: 24, clientAuth: true, serverAuth: false });
+    const leaf = await createLeaf(ca, {
+      subject: [{ CN: ['x'] }],
+      key: leafKey,
+      validityHours: 24,
+      clientAuth: true,
+      serverAuth: false,
+    });
     const leafKeyPem = privateKeyPem(leafKey.privateKey);
-    await expect(loadCaPair('ca.crt', leaf.pem, 'ca.key', leafKeyPem)).rejects.toThrow(/ca\.crt is not a CA certificate/);
+    await expect(loadCaPair('ca.crt', leaf.pem, 'ca.key', leafKeyPem)).rejects.toThrow(
+      /ca\.crt is not a CA certificate/,
+    );
     const other = await generateKey('ecdsa-p256');
-    await expect(loadCaPair('ca.crt', ca.cert.toString(), 'ca.key', privateKeyPem(other.privateKey))).rejects.toThrow(/ca\.key does not match ca\.crt/);
+    await expect(
+      loadCaPair('ca.crt', ca.cert.toString(), 'ca.key', privateKeyPem(other.privateKey)),
+    ).rejects.toThrow(/ca\.key does not match ca\.crt/);
     const pem = ca.cert.toString();
-    await expect(loadCaPair('ca.crt', pem.slice(0, pem.length - 40), 'ca.key', '')).rejects.toThrow(/truncated or damaged/);
+    await expect(loadCaPair('ca.crt', pem.slice(0, pem.length - 40), 'ca.key', '')).rejects.toThrow(
+      /truncated or damaged/,
+    );
     await expect(loadCaPair('ca.crt', pem, 'ca.key', 'garbage')).rejects.toThrow(KfError);
   });
 
   it('reads PKCS#1, SEC1 and PKCS#8 keys', async () => {
     for (const type of ['rsa', 'ec'] as const) {
       const { privateKey } =
-        type === 'rsa' ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }) : crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
+        type === 'rsa'
+          ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })
+          : crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
       for (const format of [type === 'rsa' ? 'pkcs1' : 'sec1', 'pkcs8'] as const) {
-        const key = await loadPrivateKey(privateKey.export({ type: format, format: 'pem' }), `${type}-${format}`);
-        expect(equalBytes(key.spki, crypto.createPublicKey(privateKey).export({ type: 'spki', format: 'der' }))).toBe(true);
+        const key = await loadPrivateKey(
+          privateKey.export({ type: format, format: 'pem' }),
+          `${type}-${format}`,
+        );
+        expect(
+          equalBytes(key.spki, crypto.createPublicKey(privateKey).export({ type: 'spki', format: 'der' })),
+        ).toBe(true);
       }
     }
   });
@@ -87,7 +117,9 @@ describe('loadCaPair', () => {
     const ca = await caPair('ecdsa-p256');
     const certs = parseCertificatesPem(`${ca.cert.toString()}${privateKeyPem(ca.key.privateKey)}`, 'x.pem');
     expect(certs).toHaveLength(1);
-    expect(() => parseCertificatesPem(privateKeyPem(ca.key.privateKey), 'k.pem')).toThrow(/holds no PEM certificate/);
+    expect(() => parseCertificatesPem(privateKeyPem(ca.key.privateKey), 'k.pem')).toThrow(
+      /holds no PEM certificate/,
+    );
   });
 });
 
@@ -108,10 +140,14 @@ describe('extendCa', () => {
       const b = tbsParts(new Uint8Array(fresh.cert.raw));
       expect(equalBytes(a.subject, b.subject)).toBe(true);
       expect(equalBytes(a.spki, b.spki)).toBe(true);
-      expect(b.extensions.map((e) => Buffer.from(e.der).toString('hex'))).toEqual(a.extensions.map((e) => Buffer.from(e.der).toString('hex')));
+      expect(b.extensions.map((e) => Buffer.from(e.der).toString('hex'))).toEqual(
+        a.extensions.map((e) => Buffer.from(e.der).toString('hex')),
+      );
       expect(equalBytes(a.serial, b.serial)).toBe(false);
       expect(fresh.cert.validFrom).toBe(ca.cert.validFrom);
-      expect(new Date(fresh.cert.validTo).getTime()).toBe(Math.floor(now.getTime() / 1000) * 1000 + 200 * YEAR_H * 3_600_000);
+      expect(new Date(fresh.cert.validTo).getTime()).toBe(
+        Math.floor(now.getTime() / 1000) * 1000 + 200 * YEAR_H * 3_600_000,
+      );
       expect(isIssuedBy(leaf.cert, fresh.cert)).toBe(true);
       expect(isIssuedBy(leaf.cert, (await caPair(type)).cert)).toBe(false);
     });
@@ -120,9 +156,21 @@ describe('extendCa', () => {
   it('refuses a CA that is not self-signed', async () => {
     const root = await caPair('ecdsa-p256');
     const interKey = await generateKey('ecdsa-p256');
-    const inter = await createLeaf(root, { subject: [{ CN: ['intermediate'] }], key: interKey, validityHours: 24, clientAuth: false, serverAuth: false });
+    const inter = await createLeaf(root, {
+      subject: [{ CN: ['intermediate'] }],
+      key: interKey,
+      validityHours: 24,
+      clientAuth: false,
+      serverAuth: false,
+    });
     // createLeaf makes CA:FALSE; a leaf-shaped "CA" is refused earlier, so build the pair by hand
-    const pair: CaPair = { certFile: 'inter.crt', keyFile: 'inter.key', cert: inter.cert, der: new Uint8Array(inter.cert.raw), key: interKey };
+    const pair: CaPair = {
+      certFile: 'inter.crt',
+      keyFile: 'inter.key',
+      cert: inter.cert,
+      der: new Uint8Array(inter.cert.raw),
+      key: interKey,
+    };
     await expect(extendCa(pair, YEAR_H)).rejects.toThrow(/inter\.crt is not self-signed/);
   });
 });
@@ -136,7 +184,9 @@ describe('kubelet naming', () => {
   });
 
   it("names the file the way the kubelet's rotation does", () => {
-    expect(kubeletCertFileName(new Date('2026-11-28T20:05:09.123Z'))).toBe('kubelet-client-2026-11-28-20-05-09.pem');
+    expect(kubeletCertFileName(new Date('2026-11-28T20:05:09.123Z'))).toBe(
+      'kubelet-client-2026-11-28-20-05-09.pem',
+    );
   });
 
   it('issues a clientAuth leaf with the node subject', async () => {

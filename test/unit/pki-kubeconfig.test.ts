@@ -1,9 +1,9 @@
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
-import { createCa } from '../../src/pki/certs.js';
-import { generateKey } from '../../src/pki/keys.js';
-import { kubeconfigCertRefs, replaceCaData, type CaReplacement } from '../../src/pki/kubeconfig.js';
+import { createCa } from '../../src/node/pki/certs.js';
+import { generateKey } from '../../src/node/pki/keys.js';
+import { kubeconfigCertRefs, replaceCaData, type CaReplacement } from '../../src/node/pki/kubeconfig.js';
 
 // Kubeconfig edits must leave every byte but the CA data as it was: fixtures are written in the
 // style client-go emits (unindented sequences, plain scalars), plus comments and quoting.
@@ -20,7 +20,12 @@ beforeAll(async () => {
   midPem = (await createCa('kubernetes', key, 24 * 365 * 50)).pem;
   newPem = (await createCa('kubernetes', key, 24 * 365 * 200)).pem;
   otherPem = (await createCa('someone-else', await generateKey('ecdsa-p256'), 24)).pem;
-  replacement = { oldDer: Buffer.from(new X509Certificate(oldPem).raw), newPem, newCert: new X509Certificate(newPem), caFile: 'pki/ca.crt' };
+  replacement = {
+    oldDer: Buffer.from(new X509Certificate(oldPem).raw),
+    newPem,
+    newCert: new X509Certificate(newPem),
+    caFile: 'pki/ca.crt',
+  };
 });
 
 const notAfter = (pem: string) => new Date(new X509Certificate(pem).validTo);
@@ -76,9 +81,14 @@ describe('replaceCaData', () => {
     expect(r.unmatched).toEqual(['other']);
     const expected = kubeconfig(newPem, otherPem);
     expect(r.text).toBe(expected);
-    const clusters = (parseDocument(r.text).toJS() as { clusters: { cluster: Record<string, string> }[] }).clusters;
-    expect(Buffer.from(clusters[0]!.cluster['certificate-authority-data']!, 'base64').toString()).toBe(newPem);
-    expect(Buffer.from(clusters[1]!.cluster['certificate-authority-data']!, 'base64').toString()).toBe(otherPem);
+    const clusters = (parseDocument(r.text).toJS() as { clusters: { cluster: Record<string, string> }[] })
+      .clusters;
+    expect(Buffer.from(clusters[0]!.cluster['certificate-authority-data']!, 'base64').toString()).toBe(
+      newPem,
+    );
+    expect(Buffer.from(clusters[1]!.cluster['certificate-authority-data']!, 'base64').toString()).toBe(
+      otherPem,
+    );
   });
 
   it('changes nothing when no CA matches', () => {
@@ -114,7 +124,9 @@ describe('replaceCaData', () => {
   });
 
   it('rejects YAML that does not parse, naming the file', () => {
-    expect(() => replaceCaData('clusters: [\n', '/etc/kubernetes/admin.conf', [])).toThrow(/admin\.conf is not valid YAML/);
+    expect(() => replaceCaData('clusters: [\n', '/etc/kubernetes/admin.conf', [])).toThrow(
+      /admin\.conf is not valid YAML/,
+    );
   });
 });
 

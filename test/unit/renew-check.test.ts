@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { CheckReport, CheckRow } from '../../src/pki/check.js';
-import { judgeRenewal, renewedRows } from '../../src/pipeline/renew/check.js';
-import { nodeLayout } from '../../src/pipeline/renew/node.js';
+import type { CheckReport, CheckRow } from '../../src/node/pki/check.js';
+import { judgeRenewal, renewedRows } from '../../src/node/renew/check.js';
+import { nodeLayout } from '../../src/node/renew/node.js';
 
 const layout = nodeLayout('/etc/kubernetes', '/var/lib/kubelet/pki');
 const leaf = { hours: 199 * 8760, text: '199y' };
@@ -37,7 +37,10 @@ describe('judging a renewal from the check report', () => {
     row('/etc/kubernetes/admin.conf: user kubernetes-admin', 198.99),
     row('/etc/kubernetes/scheduler.conf: user system:kube-scheduler', 198.99),
     row('/etc/kubernetes/pki/ca.crt', 9.99, { kind: 'ca', chainsTo: 'self' }),
-    row('/etc/kubernetes/kubelet.conf: user system:node:cp-1 -> /var/lib/kubelet/pki/kubelet-client-current.pem', 0.9),
+    row(
+      '/etc/kubernetes/kubelet.conf: user system:node:cp-1 -> /var/lib/kubelet/pki/kubelet-client-current.pem',
+      0.9,
+    ),
     row('/var/lib/kubelet/pki/kubelet.crt', 0.9, { informational: 'serving' }),
   ];
 
@@ -60,12 +63,19 @@ describe('judging a renewal from the check report', () => {
     const short = rows.map((r) => (r.source.endsWith('apiserver.crt') ? { ...r, yearsLeft: 0.99 } : r));
     const r = judgeRenewal(report(short), layout, leaf);
     expect(r.ok).toBe(false);
-    expect(r.summary).toMatch(/^pki\/apiserver\.crt lasts 0\.99 years, not 199y: is --kubeadm the custom kubeadm/);
+    expect(r.summary).toMatch(
+      /^pki\/apiserver\.crt lasts 0\.99 years, not 199y: is --kubeadm the custom kubeadm/,
+    );
   });
 
   it('fails on a renewed certificate with a problem, and keeps other problems as warnings', () => {
-    const broken = rows.map((r) => (r.source.endsWith('peer.crt') ? { ...r, problems: ['does not chain to any CA found'] } : r));
-    const problems = ['/etc/kubernetes/pki/etcd/peer.crt: does not chain to any CA found', '/etc/kubernetes/pki/old.crt: expired'];
+    const broken = rows.map((r) =>
+      r.source.endsWith('peer.crt') ? { ...r, problems: ['does not chain to any CA found'] } : r,
+    );
+    const problems = [
+      '/etc/kubernetes/pki/etcd/peer.crt: does not chain to any CA found',
+      '/etc/kubernetes/pki/old.crt: expired',
+    ];
     const r = judgeRenewal(report(broken, problems), layout, leaf);
     expect(r.ok).toBe(false);
     expect(r.summary).toMatch(/^pki\/etcd\/peer\.crt: does not chain to any CA found/);
@@ -73,6 +83,9 @@ describe('judging a renewal from the check report', () => {
   });
 
   it('fails when nothing renewed was found', () => {
-    expect(judgeRenewal(report([]), layout, leaf)).toMatchObject({ ok: false, summary: 'no renewed certificates found' });
+    expect(judgeRenewal(report([]), layout, leaf)).toMatchObject({
+      ok: false,
+      summary: 'no renewed certificates found',
+    });
   });
 });

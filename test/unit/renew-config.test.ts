@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { isKfError } from '../../src/errors.js';
+import { isKfError } from '../../src/core/errors.js';
 import {
   fixClusterConfiguration,
   fixConfigFile,
@@ -12,13 +12,14 @@ import {
   Kubectl,
   needsConfigFix,
   unifiedDiff,
-} from '../../src/pipeline/renew/cluster-config.js';
+} from '../../src/node/renew/cluster-config.js';
 import { repoRoot } from '../helpers/env.js';
 
 const fixtures = path.join(repoRoot, 'test/fixtures/renew');
 const read = (name: string) => fs.readFileSync(path.join(fixtures, name), 'utf8');
 const asked = { certificateValidityPeriod: 199 * 8760, caCertificateValidityPeriod: 200 * 8760 };
-const inner = (cm: string) => (parse(cm) as { data: { ClusterConfiguration: string } }).data.ClusterConfiguration;
+const inner = (cm: string) =>
+  (parse(cm) as { data: { ClusterConfiguration: string } }).data.ClusterConfiguration;
 
 describe('1.31+ ClusterConfiguration validity fields', () => {
   it('applies from 1.31 on only', () => {
@@ -47,7 +48,10 @@ describe('1.31+ ClusterConfiguration validity fields', () => {
     const after = inner(r.text).split('\n');
     expect(after.length).toBe(before.length);
     const differing = before.filter((l, i) => l !== after[i]);
-    expect(differing).toEqual(['caCertificateValidityPeriod: 87600h0m0s', 'certificateValidityPeriod: 8760h0m0s']);
+    expect(differing).toEqual([
+      'caCertificateValidityPeriod: 87600h0m0s',
+      'certificateValidityPeriod: 8760h0m0s',
+    ]);
     const doc = parse(r.text) as { metadata: { resourceVersion: string }; kind: string };
     expect(doc.kind).toBe('ConfigMap');
     expect(doc.metadata.resourceVersion).toBe('210');
@@ -56,9 +60,15 @@ describe('1.31+ ClusterConfiguration validity fields', () => {
   });
 
   it('leaves long enough values alone, and sets only the short one', () => {
-    const long = fixConfigMap(read('kubeadm-config-v1.31.yaml'), { certificateValidityPeriod: 8760, caCertificateValidityPeriod: 87600 });
+    const long = fixConfigMap(read('kubeadm-config-v1.31.yaml'), {
+      certificateValidityPeriod: 8760,
+      caCertificateValidityPeriod: 87600,
+    });
     expect(long.fixes).toEqual([]);
-    const leafOnly = fixConfigMap(read('kubeadm-config-v1.31.yaml'), { certificateValidityPeriod: 9000, caCertificateValidityPeriod: 87600 });
+    const leafOnly = fixConfigMap(read('kubeadm-config-v1.31.yaml'), {
+      certificateValidityPeriod: 9000,
+      caCertificateValidityPeriod: 87600,
+    });
     expect(leafOnly.fixes.map((f) => f.field)).toEqual(['certificateValidityPeriod']);
   });
 
@@ -70,10 +80,13 @@ describe('1.31+ ClusterConfiguration validity fields', () => {
   });
 
   it('adds an absent field to a v1beta4 ClusterConfiguration', () => {
-    const text = 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.32.1\n';
+    const text =
+      'apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.32.1\n';
     const r = fixClusterConfiguration(text, asked);
     expect(r.fixes.map((f) => f.before)).toEqual([undefined, undefined]);
-    expect(r.text).toBe(`${text}certificateValidityPeriod: 1743240h0m0s\ncaCertificateValidityPeriod: 1752000h0m0s\n`);
+    expect(r.text).toBe(
+      `${text}certificateValidityPeriod: 1743240h0m0s\ncaCertificateValidityPeriod: 1752000h0m0s\n`,
+    );
   });
 
   it('fixes only the ClusterConfiguration document of a config file, keeping comments and other documents', () => {
@@ -132,13 +145,22 @@ describe('kubectl for the kubeadm-config ConfigMap (fake kubectl)', () => {
     await k.replaceConfigMap(fixed.text);
     expect(fs.readFileSync(env.FAKE_KUBECTL_REPLACED, 'utf8')).toBe(fixed.text);
     const log = fs.readFileSync(env.FAKE_KUBECTL_LOG, 'utf8').trim().split('\n');
-    expect(log[0]).toBe('--kubeconfig /etc/kubernetes/admin.conf -n kube-system get configmap kubeadm-config -o yaml');
-    expect(log[1]).toMatch(/^--kubeconfig \/etc\/kubernetes\/admin.conf -n kube-system replace -f \S+kubeadm-config.yaml$/);
+    expect(log[0]).toBe(
+      '--kubeconfig /etc/kubernetes/admin.conf -n kube-system get configmap kubeadm-config -o yaml',
+    );
+    expect(log[1]).toMatch(
+      /^--kubeconfig \/etc\/kubernetes\/admin.conf -n kube-system replace -f \S+kubeadm-config.yaml$/,
+    );
   });
 
   it('turns a kubectl failure into an error naming --config', async () => {
     fake();
-    const k = new Kubectl(path.join(repoRoot, 'test/fixtures/renew/no-such-kubectl'), '/etc/kubernetes/admin.conf');
-    await expect(k.getKubeadmConfig()).rejects.toMatchObject({ next: expect.stringMatching(/--config FILE/) });
+    const k = new Kubectl(
+      path.join(repoRoot, 'test/fixtures/renew/no-such-kubectl'),
+      '/etc/kubernetes/admin.conf',
+    );
+    await expect(k.getKubeadmConfig()).rejects.toMatchObject({
+      next: expect.stringMatching(/--config FILE/),
+    });
   });
 });

@@ -2,8 +2,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { nodeLayout, type NodeLayout } from '../../src/pipeline/renew/node.js';
-import { chooseStrategy, crictlPsArgs, presentComponents, restartControlPlane } from '../../src/pipeline/renew/restart.js';
+import { nodeLayout, type NodeLayout } from '../../src/node/renew/node.js';
+import {
+  chooseStrategy,
+  crictlPsArgs,
+  presentComponents,
+  restartControlPlane,
+} from '../../src/node/renew/restart.js';
 import { repoRoot } from '../helpers/env.js';
 
 let dir: string;
@@ -33,30 +38,57 @@ describe('restart strategies', () => {
 
   it('knows which control-plane manifests the node has', () => {
     fs.rmSync(path.join(layout.manifestsDir, 'etcd.yaml'));
-    expect(presentComponents(layout)).toEqual(['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']);
+    expect(presentComponents(layout)).toEqual([
+      'kube-apiserver',
+      'kube-controller-manager',
+      'kube-scheduler',
+    ]);
   });
 
   it('manifests: moves the control-plane manifests out for the wait, then back byte-identical', async () => {
-    const before = Object.fromEntries(fs.readdirSync(layout.manifestsDir).map((n) => [n, fs.readFileSync(path.join(layout.manifestsDir, n), 'utf8')]));
+    const before = Object.fromEntries(
+      fs
+        .readdirSync(layout.manifestsDir)
+        .map((n) => [n, fs.readFileSync(path.join(layout.manifestsDir, n), 'utf8')]),
+    );
     const seen: string[][] = [];
     const watch = setInterval(() => seen.push(fs.readdirSync(layout.manifestsDir).sort()), 100);
     const t0 = Date.now();
-    const r = await restartControlPlane(layout, { strategy: 'manifests', waitSeconds: 1, crictl: path.join(dir, 'no-crictl'), log: () => {} });
+    const r = await restartControlPlane(layout, {
+      strategy: 'manifests',
+      waitSeconds: 1,
+      crictl: path.join(dir, 'no-crictl'),
+      log: () => {},
+    });
     clearInterval(watch);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
     expect(r.strategy).toBe('manifests');
     expect(r.components).toEqual(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler']);
     // during the wait only the non-control-plane manifest stayed
     expect(seen.some((names) => names.length === 1 && names[0] === 'my-addon.yaml')).toBe(true);
-    const after = Object.fromEntries(fs.readdirSync(layout.manifestsDir).map((n) => [n, fs.readFileSync(path.join(layout.manifestsDir, n), 'utf8')]));
+    const after = Object.fromEntries(
+      fs
+        .readdirSync(layout.manifestsDir)
+        .map((n) => [n, fs.readFileSync(path.join(layout.manifestsDir, n), 'utf8')]),
+    );
     expect(after).toEqual(before);
     expect(fs.readdirSync(layout.kubernetesDir)).toEqual(['manifests']);
   });
 
   it('auto without a crictl falls back to manifests; none touches nothing', async () => {
-    const r = await restartControlPlane(layout, { strategy: 'auto', waitSeconds: 0, crictl: path.join(dir, 'no-crictl'), log: () => {} });
+    const r = await restartControlPlane(layout, {
+      strategy: 'auto',
+      waitSeconds: 0,
+      crictl: path.join(dir, 'no-crictl'),
+      log: () => {},
+    });
     expect(r.strategy).toBe('manifests');
-    const none = await restartControlPlane(layout, { strategy: 'none', waitSeconds: 0, crictl: 'crictl', log: () => {} });
+    const none = await restartControlPlane(layout, {
+      strategy: 'none',
+      waitSeconds: 0,
+      crictl: 'crictl',
+      log: () => {},
+    });
     expect(none).toMatchObject({ strategy: 'none', components: [] });
     expect(fs.readdirSync(layout.manifestsDir)).toHaveLength(5);
   });

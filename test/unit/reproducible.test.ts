@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../src/core/errors.js';
 import { createBuildPlan, inputDigests } from '../../src/core/plan.js';
 import {
   formatBuildDate,
@@ -22,7 +22,9 @@ describe('buildDate selection', () => {
 
   it('takes the source time when SOURCE_DATE_EPOCH is unset or empty', () => {
     for (const sde of [undefined, '', '  ']) {
-      expect(selectBuildDate({ sourceDateEpoch: sde, sourceTime: 1610544000.7, sourceOrigin: 'git commit time' })).toEqual({
+      expect(
+        selectBuildDate({ sourceDateEpoch: sde, sourceTime: 1610544000.7, sourceOrigin: 'git commit time' }),
+      ).toEqual({
         buildDate: '2021-01-13T13:20:00Z',
         epoch: 1610544000,
         origin: 'git commit time',
@@ -31,19 +33,35 @@ describe('buildDate selection', () => {
   });
 
   it('SOURCE_DATE_EPOCH wins over the source', () => {
-    const d = selectBuildDate({ sourceDateEpoch: '1700000000', sourceTime: 1610544000, sourceOrigin: 'newest tarball entry' });
+    const d = selectBuildDate({
+      sourceDateEpoch: '1700000000',
+      sourceTime: 1610544000,
+      sourceOrigin: 'newest tarball entry',
+    });
     expect(d).toEqual({ buildDate: '2023-11-14T22:13:20Z', epoch: 1700000000, origin: 'SOURCE_DATE_EPOCH' });
   });
 
   it('refuses a SOURCE_DATE_EPOCH that is not whole seconds', () => {
     for (const bad of ['-1', '1.5', 'yesterday', '2021-01-13']) {
-      expect(() => selectBuildDate({ sourceDateEpoch: bad, sourceTime: 0, sourceOrigin: 'newest file in the directory' })).toThrow(UsageError);
+      expect(() =>
+        selectBuildDate({
+          sourceDateEpoch: bad,
+          sourceTime: 0,
+          sourceOrigin: 'newest file in the directory',
+        }),
+      ).toThrow(UsageError);
     }
   });
 
-  it('the plan writes the selected buildDate into every version package instead of the version\'s own', () => {
-    const plan = createBuildPlan({ version: { ...v12415, buildDate: '2023-06-14T09:47:03Z' }, validity, buildDate: '2021-01-13T13:20:00Z' });
-    expect(plan.ldflags).toContain('-X k8s.io/kubernetes/vendor/k8s.io/component-base/version.buildDate=2021-01-13T13:20:00Z');
+  it("the plan writes the selected buildDate into every version package instead of the version's own", () => {
+    const plan = createBuildPlan({
+      version: { ...v12415, buildDate: '2023-06-14T09:47:03Z' },
+      validity,
+      buildDate: '2021-01-13T13:20:00Z',
+    });
+    expect(plan.ldflags).toContain(
+      '-X k8s.io/kubernetes/vendor/k8s.io/component-base/version.buildDate=2021-01-13T13:20:00Z',
+    );
     expect(plan.ldflags).not.toContain('2023-06-14T09:47:03Z');
     expect(plan.ldflags.split(' ')).toContain('-buildid=');
     // and it changes the cache key
@@ -62,8 +80,12 @@ describe('the Go that really builds', () => {
     expect(goVersionOfImageName('golang@sha256:abcd')).toBe('');
   });
 
-  it('judges reproducibility by the --image Go, not the target\'s', () => {
-    const v115 = versionInfoFromFlags({ kubernetesVersion: 'v1.15.0', commit: 'e8462b5b5dc2584fdcd18e6bcfe9f1e4d970a529', goVersion: '1.12.5' });
+  it("judges reproducibility by the --image Go, not the target's", () => {
+    const v115 = versionInfoFromFlags({
+      kubernetesVersion: 'v1.15.0',
+      commit: 'e8462b5b5dc2584fdcd18e6bcfe9f1e4d970a529',
+      goVersion: '1.12.5',
+    });
     const hasNote = (p: { notes: string[] }) => p.notes.some((n) => n.startsWith('reproducibility:'));
     expect(hasNote(createBuildPlan({ version: v115, validity }))).toBe(true);
     const withImage = createBuildPlan({ version: v115, validity, image: 'local/golang:1.19.8' });
@@ -72,7 +94,9 @@ describe('the Go that really builds', () => {
     // an image without a version in its tag: the target's Go decides
     expect(hasNote(createBuildPlan({ version: v115, validity, image: 'mygo:latest' }))).toBe(true);
     expect(hasNote(createBuildPlan({ version: v12415, validity, image: 'local/golang:1.12.5' }))).toBe(true);
-    expect(createBuildPlan({ version: v115, validity, image: 'local/golang:1.19.8' }).goFlags).not.toContain('-trimpath');
+    expect(createBuildPlan({ version: v115, validity, image: 'local/golang:1.19.8' }).goFlags).not.toContain(
+      '-trimpath',
+    );
   });
 
   it('says where a Go cannot promise identical bytes instead of claiming it', () => {
@@ -81,8 +105,14 @@ describe('the Go that really builds', () => {
     expect(old.reproducible).toBe(false);
     expect(old.notes[0]).toContain('older than Go 1.13');
     expect(reproducibilityOf('').reproducible).toBe(false);
-    const v115 = versionInfoFromFlags({ kubernetesVersion: 'v1.15.0', commit: 'e8462b5b5dc2584fdcd18e6bcfe9f1e4d970a529', goVersion: '1.12.5' });
-    expect(createBuildPlan({ version: v115, validity }).notes.some((n) => n.startsWith('reproducibility:'))).toBe(true);
+    const v115 = versionInfoFromFlags({
+      kubernetesVersion: 'v1.15.0',
+      commit: 'e8462b5b5dc2584fdcd18e6bcfe9f1e4d970a529',
+      goVersion: '1.12.5',
+    });
+    expect(
+      createBuildPlan({ version: v115, validity }).notes.some((n) => n.startsWith('reproducibility:')),
+    ).toBe(true);
   });
 });
 

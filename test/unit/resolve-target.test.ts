@@ -11,7 +11,10 @@ import { composeShape } from '../helpers/fixtures.js';
 // with an annotated and a lightweight tag; no Docker.
 
 function git(cwd: string, args: string[]): string {
-  return execFileSync('git', ['-c', 'user.email=test@kubeadm-forever', '-c', 'user.name=test', ...args], { cwd, encoding: 'utf8' }).trim();
+  return execFileSync('git', ['-c', 'user.email=test@kubeadm-forever', '-c', 'user.name=test', ...args], {
+    cwd,
+    encoding: 'utf8',
+  }).trim();
 }
 
 let work: string;
@@ -51,7 +54,11 @@ afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
 const cacheArgs = () => ['--cache-dir', path.join(work, 'cache')];
 
-function expectTwoLineError(r: { status: number | null; stderr: string; stdout: string }, code: number, what: RegExp) {
+function expectTwoLineError(
+  r: { status: number | null; stderr: string; stdout: string },
+  code: number,
+  what: RegExp,
+) {
   expect(r.status).toBe(code);
   expect(r.stderr).toMatch(/^error: [^\n]+\nnext: [^\n]+\n$/);
   expect(r.stderr.split('\n')[0]).toMatch(what);
@@ -69,54 +76,108 @@ describe('plan --kubernetes-version alone with --repo', () => {
     expect(doc.goVersion).toBe('go1.19.8');
     expect(doc.image).toBe('golang:1.19.8-alpine');
     expect(doc.resolved.gitCommit).toEqual({ value: first, from: `annotated tag v1.27.3 of file://${repo}` });
-    expect(doc.resolved.goVersion).toEqual({ value: 'go1.19.8', from: `.go-version "1.19.8" at commit ${first.slice(0, 12)}` });
+    expect(doc.resolved.goVersion).toEqual({
+      value: 'go1.19.8',
+      from: `.go-version "1.19.8" at commit ${first.slice(0, 12)}`,
+    });
     expect(doc.notes.join('\n')).not.toMatch(/commit unknown|Go version unknown/);
     expect(doc.ldflags).toContain(`gitCommit=${first}`);
 
     const text = runCli(['plan', '--kubernetes-version', 'v1.27.3', '--repo', repo, ...cacheArgs()]).stdout;
     expect(text).toContain(`commit      ${first} (resolved from annotated tag v1.27.3 of file://${repo})`);
-    expect(text).toContain(`go          go1.19.8 (resolved from .go-version "1.19.8" at commit ${first.slice(0, 12)})`);
+    expect(text).toContain(
+      `go          go1.19.8 (resolved from .go-version "1.19.8" at commit ${first.slice(0, 12)})`,
+    );
   });
 
   it('a lightweight tag, and the kube-cross tag when there is no .go-version', () => {
-    const doc = JSON.parse(runCli(['plan', '--kubernetes-version', 'v1.27.4', '--repo', repo, '--json', ...cacheArgs()]).stdout);
+    const doc = JSON.parse(
+      runCli(['plan', '--kubernetes-version', 'v1.27.4', '--repo', repo, '--json', ...cacheArgs()]).stdout,
+    );
     expect(doc.gitCommit).toBe(second);
     expect(doc.resolved.gitCommit.from).toBe(`tag v1.27.4 of file://${repo}`);
     expect(doc.goVersion).toBe('go1.20.5');
-    expect(doc.resolved.goVersion.from).toContain('build/build-image/cross/VERSION "v1.27.0-go1.20.5-bullseye.0"');
+    expect(doc.resolved.goVersion.from).toContain(
+      'build/build-image/cross/VERSION "v1.27.0-go1.20.5-bullseye.0"',
+    );
   });
 
   it('what is given stays: --commit and --go-version are not looked up', () => {
     const doc = JSON.parse(
-      runCli(['plan', '--kubernetes-version', 'v1.27.3', '--commit', second, '--go-version', '1.21.0', '--repo', repo, '--json', ...cacheArgs()]).stdout,
+      runCli([
+        'plan',
+        '--kubernetes-version',
+        'v1.27.3',
+        '--commit',
+        second,
+        '--go-version',
+        '1.21.0',
+        '--repo',
+        repo,
+        '--json',
+        ...cacheArgs(),
+      ]).stdout,
     );
-    expect(doc).toMatchObject({ gitCommit: second, goVersion: 'go1.21.0', resolved: { gitCommit: null, goVersion: null } });
+    expect(doc).toMatchObject({
+      gitCommit: second,
+      goVersion: 'go1.21.0',
+      resolved: { gitCommit: null, goVersion: null },
+    });
     // only --commit: the Go version comes from that commit's tree
-    const only = JSON.parse(runCli(['plan', '--kubernetes-version', 'v1.27.3', '--commit', second, '--repo', repo, '--json', ...cacheArgs()]).stdout);
+    const only = JSON.parse(
+      runCli([
+        'plan',
+        '--kubernetes-version',
+        'v1.27.3',
+        '--commit',
+        second,
+        '--repo',
+        repo,
+        '--json',
+        ...cacheArgs(),
+      ]).stdout,
+    );
     expect(only).toMatchObject({ gitCommit: second, goVersion: 'go1.20.5', resolved: { gitCommit: null } });
   });
 
   it('without a named source plan reads nothing (and says what is unknown)', () => {
-    const doc = JSON.parse(runCli(['plan', '--kubernetes-version', 'v1.27.3', '--json', ...cacheArgs()]).stdout);
-    expect(doc).toMatchObject({ gitCommit: null, goVersion: null, resolved: { gitCommit: null, goVersion: null } });
+    const doc = JSON.parse(
+      runCli(['plan', '--kubernetes-version', 'v1.27.3', '--json', ...cacheArgs()]).stdout,
+    );
+    expect(doc).toMatchObject({
+      gitCommit: null,
+      goVersion: null,
+      resolved: { gitCommit: null, goVersion: null },
+    });
   });
 
   it('--source-dir: the Go version from the directory', () => {
     const dir = composeShape('gopath', path.join(work, 'dir'));
     fs.writeFileSync(path.join(dir, '.go-version'), '1.22.5');
-    const doc = JSON.parse(runCli(['plan', '--kubernetes-version', 'v1.29.7', '--source-dir', dir, '--json', ...cacheArgs()]).stdout);
+    const doc = JSON.parse(
+      runCli(['plan', '--kubernetes-version', 'v1.29.7', '--source-dir', dir, '--json', ...cacheArgs()])
+        .stdout,
+    );
     expect(doc.goVersion).toBe('go1.22.5');
     expect(doc.resolved.goVersion.from).toBe(`.go-version "1.22.5" in ${dir}`);
     expect(doc.gitCommit).toBeNull();
   });
 
   it('a tag the repository does not have: two lines, nothing resolved', () => {
-    expectTwoLineError(runCli(['plan', '--kubernetes-version', 'v1.27.9', '--repo', repo, ...cacheArgs()]), 1, new RegExp(`has no tag v1.27.9`));
+    expectTwoLineError(
+      runCli(['plan', '--kubernetes-version', 'v1.27.9', '--repo', repo, ...cacheArgs()]),
+      1,
+      new RegExp(`has no tag v1.27.9`),
+    );
   });
 
   it('a .go-version that says something else: two lines naming the file, escaped', () => {
     const r = runCli(['plan', '--kubernetes-version', 'v1.27.5', '--repo', repo, ...cacheArgs()]);
-    expectTwoLineError(r, 1, /^error: \.go-version in the source tree says "tip\\u0007": expected a Go version/);
+    expectTwoLineError(
+      r,
+      1,
+      /^error: \.go-version in the source tree says "tip\\u0007": expected a Go version/,
+    );
     expect(third).toMatch(/^[0-9a-f]{40}$/);
   });
 

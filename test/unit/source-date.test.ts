@@ -4,7 +4,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { unpackTarball } from '../../src/adapters/archive.js';
-import { newestFileTime } from '../../src/cache/source-identity.js';
+import { newestFileTime } from '../../src/carry/cache/source-identity.js';
 
 // The buildDate of a tarball or a directory: the newest regular file's mtime (.git left out),
 // kept through unpacking, so the same tarball gives the same date whenever it is unpacked.

@@ -9,7 +9,7 @@ import {
 } from '../../src/adapters/source-tree.js';
 import { CLIENT_GO_CERT_FILE, CONSTANTS_FILE, computePatch } from '../../src/core/patch.js';
 import { resolveValidityPair } from '../../src/core/validity.js';
-import { KfError } from '../../src/errors.js';
+import { KfError } from '../../src/core/errors.js';
 import { makeMiniTree, snapshot } from './fixtures/mini-tree.js';
 
 const trees: string[] = [];

@@ -20,8 +20,12 @@ function patchOf(files: Array<{ file: string; after: string }>): PatchResult {
 
 describe('source volume identity', () => {
   it('names the content, never a host path', () => {
-    expect(sourceContentId({ kind: 'git', commit, tree: 'abc' }, './cmd/kubeadm')).toBe(`git:${commit}:abc ./cmd/kubeadm`);
-    expect(sourceContentId({ kind: 'tarball', sha256: 'ff' }, './cmd/kubeadm')).toBe('tarball:sha256:ff ./cmd/kubeadm');
+    expect(sourceContentId({ kind: 'git', commit, tree: 'abc' }, './cmd/kubeadm')).toBe(
+      `git:${commit}:abc ./cmd/kubeadm`,
+    );
+    expect(sourceContentId({ kind: 'tarball', sha256: 'ff' }, './cmd/kubeadm')).toBe(
+      'tarball:sha256:ff ./cmd/kubeadm',
+    );
     expect(sourceContentId({ kind: 'dir', fingerprint: '12' }, './cmd/kubeadm')).toBe('dir:12 ./cmd/kubeadm');
   });
 
@@ -49,7 +53,7 @@ describe('source volume marker', () => {
     { path: 'vendor/k8s.io/api', kind: 'symlink', target: '../../staging/src/k8s.io/api' },
   ]);
 
-  it('records the content and the digest of the filled files; reused only when both are this build\'s', () => {
+  it("records the content and the digest of the filled files; reused only when both are this build's", () => {
     const m = sourceMarker('dir:1', files, 2);
     expect(JSON.parse(m)).toEqual({ format: SOURCE_VOLUME_FORMAT, content: 'dir:1', files, count: 2 });
     expect(checkMarker(m, 'dir:1', files)).toEqual({ action: 'reuse' });
@@ -57,13 +61,27 @@ describe('source volume marker', () => {
 
   it('fills a volume without a marker (new, or a fill cut short), and refills one of this content filled with other files', () => {
     expect(checkMarker(undefined, 'dir:1', files)).toEqual({ action: 'fill', reason: 'no marker' });
-    expect(checkMarker(sourceMarker('dir:1', 'b'.repeat(64), 2), 'dir:1', files)).toMatchObject({ action: 'fill' });
+    expect(checkMarker(sourceMarker('dir:1', 'b'.repeat(64), 2), 'dir:1', files)).toMatchObject({
+      action: 'fill',
+    });
   });
 
   it('refuses a volume whose marker names another source, another format, or cannot be read', () => {
-    expect(checkMarker(sourceMarker('dir:2', files, 2), 'dir:1', files)).toMatchObject({ action: 'refuse', reason: expect.stringContaining('another source (dir:2)') });
-    for (const text of ['', '{"content":"dir:1"', 'null', JSON.stringify({ format: 2, content: 'dir:1' }), JSON.stringify({ content: 'dir:1', files })]) {
-      expect({ text, verdict: checkMarker(text, 'dir:1', files).action }).toEqual({ text, verdict: 'refuse' });
+    expect(checkMarker(sourceMarker('dir:2', files, 2), 'dir:1', files)).toMatchObject({
+      action: 'refuse',
+      reason: expect.stringContaining('another source (dir:2)'),
+    });
+    for (const text of [
+      '',
+      '{"content":"dir:1"',
+      'null',
+      JSON.stringify({ format: 2, content: 'dir:1' }),
+      JSON.stringify({ content: 'dir:1', files }),
+    ]) {
+      expect({ text, verdict: checkMarker(text, 'dir:1', files).action }).toEqual({
+        text,
+        verdict: 'refuse',
+      });
     }
   });
 
@@ -80,7 +98,11 @@ describe('source volume marker', () => {
 });
 
 describe('overlay files of one build', () => {
-  const sources = { [CONSTANTS_FILE]: 'const pristine', [CLIENT_GO_CERT_FILE]: 'cert pristine', [KUBEADM_PKI_HELPERS_FILE]: undefined };
+  const sources = {
+    [CONSTANTS_FILE]: 'const pristine',
+    [CLIENT_GO_CERT_FILE]: 'cert pristine',
+    [KUBEADM_PKI_HELPERS_FILE]: undefined,
+  };
 
   it('writes every patch target the tree has: patched where patched, pristine otherwise', () => {
     const files = overlayFiles(sources, patchOf([{ file: CONSTANTS_FILE, after: 'const patched' }]));
@@ -99,6 +121,8 @@ describe('overlay files of one build', () => {
   });
 
   it('refuses a patched file the sources do not have', () => {
-    expect(() => overlayFiles(sources, patchOf([{ file: KUBEADM_PKI_HELPERS_FILE, after: 'x' }]))).toThrow(/not among the patch sources/);
+    expect(() => overlayFiles(sources, patchOf([{ file: KUBEADM_PKI_HELPERS_FILE, after: 'x' }]))).toThrow(
+      /not among the patch sources/,
+    );
   });
 });

@@ -5,7 +5,11 @@ import { formatElapsed, LONG_PHASE_MS, Output, progressMode } from '../../src/ui
 
 function fakeStream(over: { isTTY?: boolean; columns?: number } = {}) {
   const chunks: string[] = [];
-  const stream = { isTTY: over.isTTY ?? false, columns: over.columns, write: (s: string) => chunks.push(s) > 0 } as unknown as NodeJS.WriteStream;
+  const stream = {
+    isTTY: over.isTTY ?? false,
+    columns: over.columns,
+    write: (s: string) => chunks.push(s) > 0,
+  } as unknown as NodeJS.WriteStream;
   return { stream, text: () => chunks.join('') };
 }
 
@@ -68,7 +72,10 @@ describe('Output without a terminal', () => {
 describe('informational lines echo input escaped', () => {
   it('escapes control characters in info and warn, keeping line breaks and tabs', () => {
     const chunks: string[] = [];
-    const stream = { isTTY: false, write: (c: string) => (chunks.push(c), true) } as unknown as NodeJS.WriteStream;
+    const stream = {
+      isTTY: false,
+      write: (c: string) => (chunks.push(c), true),
+    } as unknown as NodeJS.WriteStream;
     const out = new Output({ json: false, verbose: false, stream, env: {} });
     out.info('file a\x1b[2Jb\nsecond\tline');
     out.warn('subject \x07\u009b');

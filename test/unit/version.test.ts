@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../src/core/errors.js';
 import {
   normalizeGoVersion,
   parseKubeVersion,
@@ -81,20 +81,34 @@ describe('parseVersionOutput', () => {
       major: '1',
       minor: '33',
     });
-    const emulation = ['emulationMajor', 'emulationMinor', 'minCompatibilityMajor', 'minCompatibilityMinor'] as const;
+    const emulation = [
+      'emulationMajor',
+      'emulationMinor',
+      'minCompatibilityMajor',
+      'minCompatibilityMinor',
+    ] as const;
     // present (empty) when the output had them, absent when it left them out: verify compares only what was there
     for (const key of emulation) expect(parsed.info[key]).toBe(hasEmulation ? '' : undefined);
   });
 
   it('reads 1.33+ -o short as the version only', () => {
-    expect(parseVersionOutput('v1.33.0\n').info).toMatchObject({ gitVersion: 'v1.33.0', gitCommit: '', goVersion: '', minor: '33' });
+    expect(parseVersionOutput('v1.33.0\n').info).toMatchObject({
+      gitVersion: 'v1.33.0',
+      gitCommit: '',
+      goVersion: '',
+      minor: '33',
+    });
   });
 
   it('refuses emulation fields that are not numbers, in every format', () => {
     const bad = V1330_DEFAULT.replace('EmulationMinor:""', 'EmulationMinor:"3x"');
-    expect(usageErrorOf(() => parseVersionOutput(bad)).what).toBe('invalid emulationMinor "3x": expected a number or empty');
+    expect(usageErrorOf(() => parseVersionOutput(bad)).what).toBe(
+      'invalid emulationMinor "3x": expected a number or empty',
+    );
     const badYaml = V1330_YAML_EMPTY.replace('minCompatibilityMajor: ""', 'minCompatibilityMajor: "1;2"');
-    expect(usageErrorOf(() => parseVersionOutput(badYaml)).what).toContain('invalid minCompatibilityMajor "1;2"');
+    expect(usageErrorOf(() => parseVersionOutput(badYaml)).what).toContain(
+      'invalid minCompatibilityMajor "1;2"',
+    );
   });
 
   it('reads filled emulation fields from json', () => {
@@ -202,36 +216,76 @@ describe('field validators', () => {
 
 describe('strict parsing: duplicate keys, impossible dates, empty flags, oversize input', () => {
   it('refuses a field given twice in every format, naming it (neither value wins)', () => {
-    const dflt = V12415_DEFAULT.replace('GitVersion:"v1.24.15",', 'GitVersion:"v1.24.15", GitVersion:"v1.99.0",');
-    expect(usageErrorOf(() => parseVersionOutput(dflt)).what).toBe('the default kubeadm version output has the field GitVersion twice');
-    const json = V12415_JSON.replace('"gitVersion": "v1.24.15",', '"gitVersion": "v1.24.15", "gitVersion": "v1.99.0",');
+    const dflt = V12415_DEFAULT.replace(
+      'GitVersion:"v1.24.15",',
+      'GitVersion:"v1.24.15", GitVersion:"v1.99.0",',
+    );
+    expect(usageErrorOf(() => parseVersionOutput(dflt)).what).toBe(
+      'the default kubeadm version output has the field GitVersion twice',
+    );
+    const json = V12415_JSON.replace(
+      '"gitVersion": "v1.24.15",',
+      '"gitVersion": "v1.24.15", "gitVersion": "v1.99.0",',
+    );
     expect(JSON.parse(json).clientVersion.gitVersion).toBe('v1.99.0'); // what JSON.parse alone would take
-    expect(usageErrorOf(() => parseVersionOutput(json)).what).toBe('the json kubeadm version output has the field clientVersion.gitVersion twice');
-    const yaml = V1202_YAML.replace('  gitCommit:', '  gitCommit: 0000000000000000000000000000000000000000\n  gitCommit:');
-    expect(usageErrorOf(() => parseVersionOutput(yaml)).what).toBe('the yaml kubeadm version output has the field clientVersion.gitCommit twice');
+    expect(usageErrorOf(() => parseVersionOutput(json)).what).toBe(
+      'the json kubeadm version output has the field clientVersion.gitVersion twice',
+    );
+    const yaml = V1202_YAML.replace(
+      '  gitCommit:',
+      '  gitCommit: 0000000000000000000000000000000000000000\n  gitCommit:',
+    );
+    expect(usageErrorOf(() => parseVersionOutput(yaml)).what).toBe(
+      'the yaml kubeadm version output has the field clientVersion.gitCommit twice',
+    );
     const top = `{"clientVersion": ${JSON.stringify(JSON.parse(V12415_JSON).clientVersion)}, "clientVersion": {}}`;
     expect(usageErrorOf(() => parseVersionOutput(top)).what).toMatch(/field clientVersion twice/);
   });
 
   it('refuses an impossible buildDate and accepts real ones (leap day, offsets, fractions)', () => {
-    for (const bad of ['2023-02-29T10:00:00Z', '2023-13-01T10:00:00Z', '2023-04-31T10:00:00Z', '2023-06-14T24:00:00Z', '2023-06-14T19:60:05Z', '2023-06-14T19:17:61Z', '2023-06-14T19:17:05+25:00', '2023-00-10T19:17:05Z']) {
+    for (const bad of [
+      '2023-02-29T10:00:00Z',
+      '2023-13-01T10:00:00Z',
+      '2023-04-31T10:00:00Z',
+      '2023-06-14T24:00:00Z',
+      '2023-06-14T19:60:05Z',
+      '2023-06-14T19:17:61Z',
+      '2023-06-14T19:17:05+25:00',
+      '2023-00-10T19:17:05Z',
+    ]) {
       const e = usageErrorOf(() => parseVersionOutput(V12415_DEFAULT.replace('2023-06-14T19:17:05Z', bad)));
-      expect(e.what).toBe(`invalid buildDate "${bad}": expected an RFC 3339 time that exists, e.g. 2021-01-13T13:25:59Z`);
+      expect(e.what).toBe(
+        `invalid buildDate "${bad}": expected an RFC 3339 time that exists, e.g. 2021-01-13T13:25:59Z`,
+      );
     }
-    for (const good of ['2024-02-29T10:00:00Z', '2023-06-14T19:17:05.123+02:00', '2023-12-31T23:59:59-05:30']) {
-      expect(parseVersionOutput(V12415_DEFAULT.replace('2023-06-14T19:17:05Z', good)).info.buildDate).toBe(good);
+    for (const good of [
+      '2024-02-29T10:00:00Z',
+      '2023-06-14T19:17:05.123+02:00',
+      '2023-12-31T23:59:59-05:30',
+    ]) {
+      expect(parseVersionOutput(V12415_DEFAULT.replace('2023-06-14T19:17:05Z', good)).info.buildDate).toBe(
+        good,
+      );
     }
   });
 
   it("refuses --commit '', --go-version '' and --platform '' naming the flag", () => {
-    expect(usageErrorOf(() => versionInfoFromFlags({ kubernetesVersion: 'v1.20.2', commit: '' })).what).toBe('--commit is empty');
-    expect(usageErrorOf(() => versionInfoFromFlags({ kubernetesVersion: 'v1.20.2', goVersion: ' ' })).what).toBe('--go-version is empty');
-    expect(usageErrorOf(() => versionInfoFromFlags({ kubernetesVersion: 'v1.20.2', platform: '' })).what).toBe('--platform is empty');
+    expect(usageErrorOf(() => versionInfoFromFlags({ kubernetesVersion: 'v1.20.2', commit: '' })).what).toBe(
+      '--commit is empty',
+    );
+    expect(
+      usageErrorOf(() => versionInfoFromFlags({ kubernetesVersion: 'v1.20.2', goVersion: ' ' })).what,
+    ).toBe('--go-version is empty');
+    expect(
+      usageErrorOf(() => versionInfoFromFlags({ kubernetesVersion: 'v1.20.2', platform: '' })).what,
+    ).toBe('--platform is empty');
     expect(versionInfoFromFlags({ kubernetesVersion: 'v1.20.2' }).gitCommit).toBe('');
   });
 
   it('refuses version text over 64 KB', () => {
     const big = V12415_JSON.replace('{', `{"pad": "${'x'.repeat(70_000)}",`);
-    expect(usageErrorOf(() => parseVersionOutput(big)).what).toBe('the kubeadm version output is larger than 65536 bytes');
+    expect(usageErrorOf(() => parseVersionOutput(big)).what).toBe(
+      'the kubeadm version output is larger than 65536 bytes',
+    );
   });
 });

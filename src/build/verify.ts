@@ -1,0 +1,242 @@
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Platform, Validities } from '../core/types.js';
+import { KfError, messageOf } from '../core/errors.js';
+
+const run = promisify(execFile);
+
+/** kubeadm counts a year as 365 days. */
+const HOUR_MS = 3600_000;
+const YEAR_MS = 365 * 24 * HOUR_MS;
+/** NotAfter may fall this far short of start+validity (clock reads, second rounding). */
+export const VALIDITY_TOLERANCE_MS = 10 * 60_000;
+
+export interface CertificateCheck {
+  /** path relative to the cert dir, e.g. "etcd/ca.crt" */
+  file: string;
+  kind: 'ca' | 'leaf';
+  subject: string;
+  notAfter: string;
+  /** years (365 days) from the start of the verify run to NotAfter */
+  years: number;
+  expectedYears: number;
+  ok: boolean;
+}
+
+export interface VersionCheck {
+  gitVersion: string;
+  gitCommit: string;
+  goVersion: string;
+  major: string;
+  minor: string;
+  platform: string;
+  ok: boolean;
+}
+
+export interface VerifyReport {
+  /** false for a binary of a foreign platform: then nothing was checked, nothing passed */
+  executed: boolean;
+  /** why not executed */
+  reason?: string;
+  passed: boolean;
+  version?: VersionCheck;
+  certificates: CertificateCheck[];
+  /** one line per shortfall or mismatch */
+  failures: string[];
+}
+
+export interface VerifyInput {
+  binary: string;
+  /**
+   * the target; without one the binary's own version must be a release version (not v0.0.0-…).
+   * The other fields, when given, must match too: what the original `kubeadm version` printed
+   * (major and minor; on 1.33+ the emulation and min-compatibility fields, empty in kubeadm's own
+   * output, which an -X flag never sets).
+   */
+  expected?:
+    | ({ gitVersion: string; gitCommit: string } & Partial<
+        Record<(typeof EXTRA_VERSION_FIELDS)[number], string>
+      >)
+    | undefined;
+  validity: Validities;
+  /** platform the binary was built for; defaults to this host's */
+  platform?: Platform;
+}
+
+/** Fields of `version -o json` compared when the target carries them (absent in the output = ""). */
+export const EXTRA_VERSION_FIELDS = [
+  'major',
+  'minor',
+  'emulationMajor',
+  'emulationMinor',
+  'minCompatibilityMajor',
+  'minCompatibilityMinor',
+] as const;
+
+const GOARCH: Record<string, string> = {
+  x64: 'amd64',
+  arm64: 'arm64',
+  arm: 'arm',
+  ia32: '386',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+};
+
+/** This host as a Go platform, e.g. linux/amd64. */
+export function hostPlatform(): Platform {
+  return { os: process.platform, arch: GOARCH[process.arch] ?? process.arch };
+}
+
+async function runBinary(binary: string, args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run(binary, args, { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
+    return stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; code?: string | number };
+    const detail = (e.stderr ?? '').trim().split('\n').filter(Boolean).pop() ?? messageOf(err);
+    throw new KfError(
+      `'${path.basename(binary)} ${args.join(' ')}' failed: ${detail}`,
+      `check that ${binary} is a kubeadm binary for this platform`,
+    );
+  }
+}
+
+function listCertificates(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const entry of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    const name = rel ? `${rel}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...listCertificates(dir, name));
+    else if (entry.name.endsWith('.crt')) out.push(name);
+  }
+  return out.sort();
+}
+
+/**
+ * Runs the binary: `version -o json` must report the expected gitVersion and gitCommit; then
+ * `init phase certs all` into a temp dir, and every certificate's NotAfter is checked against
+ * the expected leaf or CA validity. A binary for another platform is not run and reported as
+ * not executed (never as passed).
+ */
+export async function verifyBinary(input: VerifyInput): Promise<VerifyReport> {
+  const host = hostPlatform();
+  const platform = input.platform ?? host;
+  if (platform.os !== host.os || platform.arch !== host.arch) {
+    return {
+      executed: false,
+      reason: `built for ${platform.os}/${platform.arch}, this host is ${host.os}/${host.arch}`,
+      passed: false,
+      certificates: [],
+      failures: [],
+    };
+  }
+  if (!fs.existsSync(input.binary)) {
+    throw new KfError(`no binary at ${input.binary}`, 'pass the path of the kubeadm binary to verify');
+  }
+  const failures: string[] = [];
+  const raw = await runBinary(input.binary, ['version', '-o', 'json']);
+  let info: Record<string, string>;
+  try {
+    info = (JSON.parse(raw) as { clientVersion: Record<string, string> }).clientVersion;
+    if (!info || typeof info.gitVersion !== 'string') throw new Error('no clientVersion.gitVersion');
+  } catch (err) {
+    throw new KfError(
+      `'version -o json' printed no kubeadm version: ${messageOf(err)}`,
+      `check that ${input.binary} is a kubeadm binary`,
+    );
+  }
+  const own = { gitVersion: info.gitVersion ?? '', gitCommit: info.gitCommit ?? '' };
+  if (input.expected) {
+    if (own.gitVersion !== input.expected.gitVersion)
+      failures.push(`gitVersion is ${own.gitVersion}, expected ${input.expected.gitVersion}`);
+    if (own.gitCommit !== input.expected.gitCommit)
+      failures.push(`gitCommit is ${own.gitCommit}, expected ${input.expected.gitCommit}`);
+    for (const key of EXTRA_VERSION_FIELDS) {
+      const want = input.expected[key];
+      if (want === undefined) continue;
+      const got = typeof info[key] === 'string' ? info[key] : '';
+      if (got !== want)
+        failures.push(
+          `${key} is ${JSON.stringify(got)}, expected ${JSON.stringify(want)} (what the original kubeadm reports)`,
+        );
+    }
+  } else if (!/^v[1-9]\d*\.\d+\.\d+/.test(own.gitVersion) || !/^[0-9a-f]{40}$/.test(own.gitCommit)) {
+    // An -X flag that missed its package leaves v0.0.0-master+…, which kubeadm init refuses.
+    failures.push(
+      `the binary reports ${own.gitVersion} ${own.gitCommit}: not a release version (wrong -X flags at build time?)`,
+    );
+  }
+  const version: VersionCheck = {
+    ...own,
+    goVersion: info.goVersion ?? '',
+    major: info.major ?? '',
+    minor: info.minor ?? '',
+    platform: info.platform ?? '',
+    ok: failures.length === 0,
+  };
+  const kubernetesVersion = input.expected?.gitVersion ?? own.gitVersion;
+
+  const certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubeadm-forever-verify-'));
+  const certificates: CertificateCheck[] = [];
+  try {
+    const started = Date.now();
+    await runBinary(input.binary, [
+      'init',
+      'phase',
+      'certs',
+      'all',
+      '--cert-dir',
+      certDir,
+      '--kubernetes-version',
+      kubernetesVersion,
+    ]);
+    const files = listCertificates(certDir);
+    if (files.length === 0) failures.push('init phase certs all wrote no certificates');
+    for (const file of files) {
+      const cert = new X509Certificate(fs.readFileSync(path.join(certDir, file)));
+      const kind = cert.ca ? 'ca' : 'leaf';
+      const hours = kind === 'ca' ? input.validity.ca.hours : input.validity.leaf.hours;
+      const notAfter = new Date(cert.validTo);
+      const ok = notAfter.getTime() >= started + hours * HOUR_MS - VALIDITY_TOLERANCE_MS;
+      const check: CertificateCheck = {
+        file,
+        kind,
+        subject: cert.subject.replace(/\n/g, ', '),
+        notAfter: notAfter.toISOString(),
+        years: Math.round(((notAfter.getTime() - started) / YEAR_MS) * 100) / 100,
+        expectedYears: Math.round(((hours * HOUR_MS) / YEAR_MS) * 100) / 100,
+        ok,
+      };
+      certificates.push(check);
+      if (!ok)
+        failures.push(
+          `${file} (${kind}) expires ${check.notAfter}: ${check.years} years, expected ${check.expectedYears}`,
+        );
+    }
+  } finally {
+    fs.rmSync(certDir, { recursive: true, force: true });
+  }
+  return { executed: true, passed: failures.length === 0, version, certificates, failures };
+}
+
+/** Human lines for a report. */
+export function describeVerify(report: VerifyReport): string[] {
+  if (!report.executed) return [`verify: not executed (${report.reason})`];
+  const lines = [`verify: ${report.passed ? 'passed' : 'FAILED'}`];
+  if (report.version)
+    lines.push(
+      `  version ${report.version.gitVersion} ${report.version.gitCommit} (${report.version.goVersion}, minor ${report.version.minor})`,
+    );
+  for (const c of report.certificates) {
+    lines.push(
+      `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.file.padEnd(32)} ${c.kind.padEnd(4)} ${c.notAfter.slice(0, 10)}  ${c.years.toFixed(2)}y (expected ${c.expectedYears}y)`,
+    );
+  }
+  for (const f of report.failures)
+    if (!report.certificates.some((c) => f.startsWith(c.file))) lines.push(`  FAIL ${f}`);
+  return lines;
+}
