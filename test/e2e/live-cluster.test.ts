@@ -127,7 +127,7 @@ describe.skipIf(skipDockerTests)('the procedure on a live kubeadm 1.20.2 control
     expect(cluster.kubectl(['get', '--raw', '/readyz/etcd']).stdout.trim()).toBe('ok');
     expect(JSON.parse(cluster.must('curl', ['-sf', 'http://127.0.0.1:2381/health'])) as { health: string }).toMatchObject({ health: 'true' });
 
-    const old = cluster.probe(`/api/v1/nodes/${nodeName}`, kubeletBefore);
+    const old = await cluster.probe(`/api/v1/nodes/${nodeName}`, kubeletBefore);
     step(`kubelet certificate from before the extend, against the renewed API server: HTTP ${old.status}`);
     expect(old.status).toBe(200);
     const ready = await cluster.waitNodeReady(t0);
@@ -174,7 +174,7 @@ describe.skipIf(skipDockerTests)('the procedure on a live kubeadm 1.20.2 control
     expect(years).toBeGreaterThanOrEqual(198.9);
     // the kubelet kept it (no re-bootstrap, no rotation to a new file) and it authenticates
     expect(cluster.kubeletCurrentFile()).toBe(cluster.hostPath(issued));
-    expect(cluster.probe(`/api/v1/nodes/${nodeName}`, `${kubeletPki}/kubelet-client-current.pem`).status).toBe(200);
+    expect((await cluster.probe(`/api/v1/nodes/${nodeName}`, `${kubeletPki}/kubelet-client-current.pem`)).status).toBe(200);
   }, 10 * 60_000);
 
   it('renew --rollback <backup>: a working cluster serving the old certificates again', async () => {
@@ -197,12 +197,12 @@ describe.skipIf(skipDockerTests)('the procedure on a live kubeadm 1.20.2 control
     cluster.must(clusterBin('kubeadm'), ['certs', 'renew', 'all']);
     await cluster.restartStaticPods();
     await cluster.waitApiserver(240_000, ['--certificate-authority', '/etc/kubernetes/pki/ca.crt']);
-    const old = cluster.probe(`/api/v1/nodes/${nodeName}`, kubeletBefore);
+    const old = await cluster.probe(`/api/v1/nodes/${nodeName}`, kubeletBefore);
     step(`naive way: the kubelet certificate from before, against brand-new CAs: HTTP ${old.status}`);
     expect(old.status).toBe(401);
     const r = cluster.cli(['kubelet-cert', '--node', nodeName, '--pki-dir', '/etc/kubernetes/pki', '--out', kubeletPki]);
     expect(r.status, r.stderr).toBe(0);
-    const repaired = cluster.probe(`/api/v1/nodes/${nodeName}`, `${kubeletPki}/kubelet-client-current.pem`);
+    const repaired = await cluster.probe(`/api/v1/nodes/${nodeName}`, `${kubeletPki}/kubelet-client-current.pem`);
     step(`naive way: after kubelet-cert: HTTP ${repaired.status}`);
     expect(repaired.status).toBe(200);
   }, 10 * 60_000);
