@@ -191,7 +191,7 @@ describe.skipIf(skipDockerTests)('the procedure on a live kubeadm 1.20.2 control
         JSON.parse(cluster.must('curl', ['-sf', 'http://127.0.0.1:2381/health'])) as { health: string },
       ).toMatchObject({ health: 'true' });
 
-      const old = cluster.probe(`/api/v1/nodes/${nodeName}`, kubeletBefore);
+      const old = await cluster.probe(`/api/v1/nodes/${nodeName}`, kubeletBefore);
       step(`kubelet certificate from before the extend, against the renewed API server: HTTP ${old.status}`);
       expect(old.status).toBe(200);
       const ready = await cluster.waitNodeReady(t0);
@@ -274,7 +274,7 @@ describe.skipIf(skipDockerTests)('the procedure on a live kubeadm 1.20.2 control
       // the kubelet kept it (no re-bootstrap, no rotation to a new file) and it authenticates
       expect(cluster.kubeletCurrentFile()).toBe(cluster.hostPath(issued));
       expect(
-        cluster.probe(`/api/v1/nodes/${nodeName}`, `${kubeletPki}/kubelet-client-current.pem`).status,
+        (await cluster.probe(`/api/v1/nodes/${nodeName}`, `${kubeletPki}/kubelet-client-current.pem`)).status,
       ).toBe(200);
     },
     10 * 60_000,
@@ -316,7 +316,7 @@ describe.skipIf(skipDockerTests)('the procedure on a live kubeadm 1.20.2 control
       cluster.must(clusterBin('kubeadm'), ['certs', 'renew', 'all']);
       await cluster.restartStaticPods();
       await cluster.waitApiserver(240_000, ['--certificate-authority', '/etc/kubernetes/pki/ca.crt']);
-      const old = cluster.probe(`/api/v1/nodes/${nodeName}`, kubeletBefore);
+      const old = await cluster.probe(`/api/v1/nodes/${nodeName}`, kubeletBefore);
       step(`naive way: the kubelet certificate from before, against brand-new CAs: HTTP ${old.status}`);
       expect(old.status).toBe(401);
       const r = cluster.cli([
@@ -329,7 +329,10 @@ describe.skipIf(skipDockerTests)('the procedure on a live kubeadm 1.20.2 control
         kubeletPki,
       ]);
       expect(r.status, r.stderr).toBe(0);
-      const repaired = cluster.probe(`/api/v1/nodes/${nodeName}`, `${kubeletPki}/kubelet-client-current.pem`);
+      const repaired = await cluster.probe(
+        `/api/v1/nodes/${nodeName}`,
+        `${kubeletPki}/kubelet-client-current.pem`,
+      );
       step(`naive way: after kubelet-cert: HTTP ${repaired.status}`);
       expect(repaired.status).toBe(200);
     },

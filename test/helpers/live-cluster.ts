@@ -146,13 +146,42 @@ export class LiveCluster {
    * An HTTPS GET to the API server from inside the node with a client certificate (PEM with
    * certificate and key), trusting `ca`: what a kubelet presenting that certificate gets.
    */
-  probe(urlPath: string, clientPem: string, ca = '/etc/kubernetes/pki/ca.crt'): ProbeResult {
-    const out = this.must(
-      process.execPath,
-      [probeScript, `https://127.0.0.1:6443${urlPath}`, ca, clientPem],
-      { timeoutMs: 30_000 },
-    );
-    return JSON.parse(out) as ProbeResult;
+  async probe(urlPath: string, clientPem: string, ca = '/etc/kubernetes/pki/ca.crt'): Promise<ProbeResult> {
+    // The API server can be away for a while after a restart of the static pods (the kubelet
+    // restarts it when its liveness probe fails while etcd settles): wait for it to listen again,
+    // and say that it happened and why, instead of failing on the first refused connection.
+    const args = [probeScript, `https://127.0.0.1:6443${urlPath}`, ca, clientPem];
+    const deadline = Date.now() + 240_000;
+    let away = 0;
+    for (;;) {
+      const r = this.run(process.execPath, args, { timeoutMs: 30_000 });
+      if (r.status === 0) {
+        if (away > 0)
+          console.log(
+            `[live-cluster] the API server refused connections ${away} time(s) before answering ${urlPath}; its containers:\n${this.apiserverHistory()}`,
+          );
+        return JSON.parse(r.stdout) as ProbeResult;
+      }
+      if (!/ECONNREFUSED|ECONNRESET|socket hang up|timeout/.test(r.stderr) || Date.now() > deadline) {
+        throw new Error(
+          `probe ${urlPath} failed (exit ${String(r.status)}): ${r.stderr.slice(-2000)}\n${this.apiserverHistory()}\n${this.containerLogs('kube-apiserver')}\n${this.containerLogs('etcd')}\n${this.logOf('kubelet', 40)}`,
+        );
+      }
+      away++;
+      await sleep(2000);
+    }
+  }
+
+  /** Every kube-apiserver container the node's engine has had, with its state: restarts show here. */
+  apiserverHistory(): string {
+    return this.run('docker', [
+      'ps',
+      '-a',
+      '--filter',
+      'name=k8s_kube-apiserver_',
+      '--format',
+      '{{.ID}} {{.CreatedAt}} {{.Status}}',
+    ]).stdout.trim();
   }
 
   private daemon(name: string, command: string, args: string[]): ChildProcess {
