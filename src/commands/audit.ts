@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { DEFAULT_GO_CACHE_VOLUME } from '../core/go-invocation.js';
+import type { Argv, BuilderArguments } from 'yargs';
 import { BuildCache } from '../carry/cache/build-cache.js';
 import { parseManifest, type CacheManifest } from '../core/cache-manifest.js';
 import { sha256File } from '../carry/cache/store.js';
@@ -14,19 +13,12 @@ import { KfError, UsageError, messageOf } from '../core/errors.js';
 import { runBuildPipeline } from '../build/index.js';
 import type { SourceSpec } from '../build/source.js';
 import type { Output } from '../ui/output.js';
-import { assertVolumeName } from './build.js';
-import { sourceSpec } from './target-options.js';
-import type { GlobalArgs } from './options.js';
+import { assertVolumeName, withGoCacheVolumeOption } from './build-options.js';
+import { sourceSpec, withSourceOptions } from './target-options.js';
+import { defineCommand, type GlobalFlags } from './options.js';
 import { runCommand } from './run.js';
 
-interface AuditArgs extends GlobalArgs {
-  binary: string;
-  manifest: string;
-  sourceDir?: string;
-  sourceTarball?: string;
-  repo?: string;
-  goCacheVolume: string;
-}
+type AuditArgs = BuilderArguments<typeof builder>;
 
 function readManifest(file: string): CacheManifest {
   let text: string;
@@ -149,34 +141,29 @@ async function audit(argv: AuditArgs, out: Output): Promise<number> {
   }
 }
 
-const command: CommandModule<GlobalArgs, AuditArgs> = {
+const builder = (y: Argv<GlobalFlags>) =>
+  withGoCacheVolumeOption(
+    withSourceOptions(
+      y
+        .positional('binary', { type: 'string', demandOption: true, describe: 'the kubeadm binary to audit' })
+        .option('manifest', {
+          type: 'string',
+          demandOption: true,
+          describe: 'the manifest.json recorded with it',
+        }),
+      {
+        sourceDir: 'the source tree (default: what the manifest records)',
+        sourceTarball: 'the source .tar.gz (default: what the manifest records)',
+        repo: 'git URL or local mirror path (default: what the manifest records)',
+      },
+    ),
+    'named Docker volume for the Go build cache (it never changes the bytes)',
+  );
+
+const command = defineCommand({
   command: 'audit <binary>',
   describe: 'rebuild a kubeadm from the inputs its manifest records (no cache) and compare sha256',
-  builder: (y: Argv<GlobalArgs>) =>
-    y
-      .positional('binary', { type: 'string', demandOption: true, describe: 'the kubeadm binary to audit' })
-      .option('manifest', {
-        type: 'string',
-        demandOption: true,
-        describe: 'the manifest.json recorded with it',
-      })
-      .option('source-dir', {
-        type: 'string',
-        describe: 'the source tree (default: what the manifest records)',
-      })
-      .option('source-tarball', {
-        type: 'string',
-        describe: 'the source .tar.gz (default: what the manifest records)',
-      })
-      .option('repo', {
-        type: 'string',
-        describe: 'git URL or local mirror path (default: what the manifest records)',
-      })
-      .option('go-cache-volume', {
-        type: 'string',
-        default: DEFAULT_GO_CACHE_VOLUME,
-        describe: 'named Docker volume for the Go build cache (it never changes the bytes)',
-      }) as unknown as Argv<AuditArgs>,
-  handler: (argv: ArgumentsCamelCase<AuditArgs>) => runCommand(argv, audit),
-};
+  builder,
+  handler: (argv) => runCommand(argv, audit),
+});
 export default command;

@@ -1,46 +1,24 @@
 import path from 'node:path';
-import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { DEFAULT_GO_CACHE_VOLUME } from '../core/go-invocation.js';
+import type { Argv, BuilderArguments } from 'yargs';
 import { formatPlatform } from '../core/version.js';
-import { UsageError } from '../core/errors.js';
 import { DEFAULT_OUT } from '../build/extract.js';
 import { runBuildPipeline, VerifyError, type BuildResult } from '../build/index.js';
 import { describeVerify } from '../build/verify.js';
 import type { Output } from '../ui/output.js';
-import type { GlobalArgs } from './options.js';
+import { defineCommand, type GlobalFlags } from './options.js';
 import { runCommand } from './run.js';
+import { assertVolumeName, withGoCacheVolumeOption } from './build-options.js';
 import { BuildCache } from '../carry/cache/build-cache.js';
 import {
   completeTargetFromSource,
   resolvePlatforms,
   resolveTarget,
   withSourceOptions,
-  resolveValidities,
   withTargetOptions,
-  withValidityOptions,
-  type SourceArgs,
-  type TargetArgs,
-  type ValidityArgs,
 } from './target-options.js';
+import { resolveValidities, withValidityOptions } from './validity-options.js';
 
-interface BuildArgs extends GlobalArgs, TargetArgs, ValidityArgs, SourceArgs {
-  image?: string;
-  out: string;
-  verify: boolean;
-  cache: boolean;
-  goCacheVolume: string;
-  sourceVolume: boolean;
-}
-
-/** --go-cache-volume must be a Docker volume name (build and audit). */
-export function assertVolumeName(name: string): void {
-  if (!name || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
-    throw new UsageError(
-      `--go-cache-volume '${name}' is not a Docker volume name`,
-      'use letters, digits, "_", "." and "-"',
-    );
-  }
-}
+type BuildArgs = BuilderArguments<typeof builder>;
 
 /** The --json document: the contract keys for the (first) binary, all of them under `binaries`. */
 function resultDoc(r: BuildResult) {
@@ -147,10 +125,8 @@ async function build(argv: BuildArgs, out: Output): Promise<number> {
   }
 }
 
-const command: CommandModule<GlobalArgs, BuildArgs> = {
-  command: 'build',
-  describe: 'build a kubeadm with long-lived certificates for the exact version (Docker)',
-  builder: (y: Argv<GlobalArgs>) =>
+const builder = (y: Argv<GlobalFlags>) =>
+  withGoCacheVolumeOption(
     withSourceOptions(withValidityOptions(withTargetOptions(y)))
       .option('image', { type: 'string', describe: 'Go build image to use instead of golang:<go>-alpine' })
       .option('out', {
@@ -167,18 +143,18 @@ const command: CommandModule<GlobalArgs, BuildArgs> = {
         type: 'boolean',
         default: true,
         describe: 'use the binary cache (--no-cache rebuilds)',
-      })
-      .option('go-cache-volume', {
-        type: 'string',
-        default: DEFAULT_GO_CACHE_VOLUME,
-        describe: 'named Docker volume for the Go build cache',
-      })
-      .option('source-volume', {
-        type: 'boolean',
-        default: true,
-        describe:
-          'keep the tree in a Docker volume per source, reused by rebuilds (--no-source-volume streams it into each build)',
-      }) as unknown as Argv<BuildArgs>,
-  handler: (argv: ArgumentsCamelCase<BuildArgs>) => runCommand(argv, build),
-};
+      }),
+  ).option('source-volume', {
+    type: 'boolean',
+    default: true,
+    describe:
+      'keep the tree in a Docker volume per source, reused by rebuilds (--no-source-volume streams it into each build)',
+  });
+
+const command = defineCommand({
+  command: 'build',
+  describe: 'build a kubeadm with long-lived certificates for the exact version (Docker)',
+  builder,
+  handler: (argv) => runCommand(argv, build),
+});
 export default command;

@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises';
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { BinaryCache } from '../carry/cache/store.js';
 import { platformText } from '../core/cache-manifest.js';
 import { exportBundle, selectEntries } from '../carry/bundle/export.js';
@@ -7,12 +7,9 @@ import { importBundle } from '../carry/bundle/import.js';
 import { BundleError, readBundle } from '../carry/bundle/read.js';
 import { KfError, UsageError } from '../core/errors.js';
 import { TOOL_VERSION } from '../adapters/tool-version.js';
-import { requireFlagFile, type GlobalArgs } from './options.js';
+import { defineCommand, requireFlagFile, type GlobalFlags } from './options.js';
 import { parsePlatformList } from '../core/plan.js';
 import { runCommand } from './run.js';
-
-type ExportArgs = GlobalArgs & { out: string; version?: string; platform?: string[]; key?: string[] };
-type FileArgs = GlobalArgs & { file: string; force?: boolean };
 
 function requireBundleFile(file: string): void {
   requireFlagFile('bundle', file, "give the .tar.gz written by 'kubeadm-forever bundle export'");
@@ -33,11 +30,11 @@ async function checkedRead<T>(file: string, read: () => Promise<T>): Promise<T> 
   }
 }
 
-const exportCmd: CommandModule<GlobalArgs, ExportArgs> = {
+const exportCmd = defineCommand({
   command: 'export',
   describe: 'write cached binaries, their manifests, SHA256SUMS and a README into one tar.gz',
   builder: (y) =>
-    (y as Argv<GlobalArgs>)
+    y
       .option('out', { type: 'string', demandOption: true, describe: 'the bundle file to write (.tar.gz)' })
       .option('version', { type: 'string', describe: 'only this Kubernetes version, e.g. v1.20.2' })
       .option('platform', {
@@ -49,7 +46,7 @@ const exportCmd: CommandModule<GlobalArgs, ExportArgs> = {
         type: 'string',
         array: true,
         describe: 'only these cache keys',
-      }) as unknown as Argv<ExportArgs>,
+      }),
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       if (a.version !== undefined && !/^v\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$/.test(a.version)) {
@@ -94,16 +91,16 @@ const exportCmd: CommandModule<GlobalArgs, ExportArgs> = {
         ].join('\n'),
       );
     }),
-};
+});
 
-const verifyCmd: CommandModule<GlobalArgs, FileArgs> = {
+const verifyCmd = defineCommand({
   command: 'verify <file>',
   describe: 'check a bundle: member names and types, SHA256SUMS, manifests against binaries',
   builder: (y) =>
-    (y as Argv<GlobalArgs>).positional('file', {
+    y.positional('file', {
       type: 'string',
       demandOption: true,
-    }) as unknown as Argv<FileArgs>,
+    }),
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       requireBundleFile(a.file);
@@ -123,17 +120,17 @@ const verifyCmd: CommandModule<GlobalArgs, FileArgs> = {
         ].join('\n'),
       );
     }),
-};
+});
 
-const importCmd: CommandModule<GlobalArgs, FileArgs> = {
+const importCmd = defineCommand({
   command: 'import <file>',
   describe: 'verify a bundle, then add its binaries to the cache (existing entries kept unless --force)',
   builder: (y) =>
-    (y as Argv<GlobalArgs>).positional('file', { type: 'string', demandOption: true }).option('force', {
+    y.positional('file', { type: 'string', demandOption: true }).option('force', {
       type: 'boolean',
       default: false,
       describe: 'replace existing entries of the same key',
-    }) as unknown as Argv<FileArgs>,
+    }),
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       requireBundleFile(a.file);
@@ -148,9 +145,9 @@ const importCmd: CommandModule<GlobalArgs, FileArgs> = {
         r.entries.map((e) => `${e.status}: ${e.gitVersion} ${e.platform} ${e.path}`).join('\n'),
       );
     }),
-};
+});
 
-const command: CommandModule<GlobalArgs, GlobalArgs> = {
+const command: CommandModule<GlobalFlags, GlobalFlags> = {
   command: 'bundle <action>',
   describe: 'carry binaries into an air gap: export, verify FILE, import FILE',
   builder: (y) =>

@@ -1,41 +1,21 @@
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { UsageError } from '../core/errors.js';
 import { caExtend, caInit } from '../node/pki/ca.js';
 import { KEY_TYPES, type KeyType } from '../node/pki/keys.js';
 import { DEFAULT_CA_VALIDITY, parseValidity } from '../core/validity.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
 import { describeRecovery } from '../adapters/file-transaction.js';
-import type { GlobalArgs } from './options.js';
+import { defineCommand, type GlobalFlags } from './options.js';
 import { runCommand } from './run.js';
+import { validityOption } from './validity-options.js';
 
-interface InitArgs extends GlobalArgs {
-  out: string;
-  validity: string;
-  key: string;
-  force: boolean;
-  allowShorter: boolean;
-}
-
-interface ExtendArgs extends GlobalArgs {
-  pkiDir: string;
-  kubeconfigDir?: string;
-  backupDir?: string;
-  newCaDir?: string;
-  validity: string;
-  allowShorter: boolean;
-}
-
-const init: CommandModule<GlobalArgs, InitArgs> = {
+const init = defineCommand({
   command: 'init',
   describe: 'create ca, etcd/ca and front-proxy-ca (laid out like /etc/kubernetes/pki)',
-  builder: (y: Argv<GlobalArgs>) =>
+  builder: (y) =>
     y
       .option('out', { type: 'string', demandOption: true, describe: 'directory to write the CAs into' })
-      .option('validity', {
-        type: 'string',
-        default: DEFAULT_CA_VALIDITY,
-        describe: 'CA validity: y (365 days), d or h',
-      })
+      .option('validity', validityOption(DEFAULT_CA_VALIDITY, 'CA validity: y (365 days), d or h'))
       .option('key', {
         type: 'string',
         default: 'rsa-2048',
@@ -50,7 +30,7 @@ const init: CommandModule<GlobalArgs, InitArgs> = {
         type: 'boolean',
         default: false,
         describe: ALLOW_SHORTER_DESCRIPTION,
-      }) as unknown as Argv<InitArgs>,
+      }),
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       const validity = parseValidity(a.validity, '--validity');
@@ -71,13 +51,13 @@ const init: CommandModule<GlobalArgs, InitArgs> = {
       if (r.backupDir) out.info(`backed up ${r.backedUp.length} existing file(s) to ${r.backupDir}`);
       out.result(r, r.cas.map((c) => `${c.cert}  ${c.subject}  until ${c.notAfter}`).join('\n'));
     }),
-};
+});
 
-const extend: CommandModule<GlobalArgs, ExtendArgs> = {
+const extend = defineCommand({
   command: 'extend',
   describe:
     're-sign the existing CAs with their own keys for a new validity; kubeconfigs get the new CA data',
-  builder: (y: Argv<GlobalArgs>) =>
+  builder: (y) =>
     y
       .option('pki-dir', {
         type: 'string',
@@ -94,11 +74,10 @@ const extend: CommandModule<GlobalArgs, ExtendArgs> = {
         describe: 'where the old files go',
         defaultDescription: '<pki-dir>-backup-<UTC timestamp>',
       })
-      .option('validity', {
-        type: 'string',
-        default: DEFAULT_CA_VALIDITY,
-        describe: 'new CA validity from now: y (365 days), d or h',
-      })
+      .option(
+        'validity',
+        validityOption(DEFAULT_CA_VALIDITY, 'new CA validity from now: y (365 days), d or h'),
+      )
       .option('new-ca-dir', {
         type: 'string',
         describe:
@@ -108,7 +87,7 @@ const extend: CommandModule<GlobalArgs, ExtendArgs> = {
         type: 'boolean',
         default: false,
         describe: ALLOW_SHORTER_DESCRIPTION,
-      }) as unknown as Argv<ExtendArgs>,
+      }),
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       const validity = parseValidity(a.validity, '--validity');
@@ -150,9 +129,9 @@ const extend: CommandModule<GlobalArgs, ExtendArgs> = {
       ];
       out.result(r, human.join('\n'));
     }),
-};
+});
 
-const command: CommandModule<GlobalArgs, GlobalArgs> = {
+const command: CommandModule<GlobalFlags, GlobalFlags> = {
   command: 'ca',
   describe: 'long-lived cluster CAs: create new ones, or extend the existing ones with their own keys',
   builder: (y) => y.command(init).command(extend).demandCommand(1, 'Name a subcommand: init or extend.'),

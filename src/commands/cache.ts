@@ -1,8 +1,8 @@
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { BinaryCache, type CacheEntry } from '../carry/cache/store.js';
 import { parsePlatform, platformText } from '../core/cache-manifest.js';
 import { KfError, UsageError } from '../core/errors.js';
-import type { GlobalArgs } from './options.js';
+import { defineCommand, type GlobalFlags } from './options.js';
 import { parsePlatformList } from '../core/plan.js';
 import { runCommand } from './run.js';
 import { SOURCE_VOLUME_LABEL } from '../core/source-volume.js';
@@ -79,11 +79,7 @@ function corruptText(c: Corrupt): string {
   return `corrupt cache entry ${c.entry.manifest.key.slice(0, 12)} ${c.entry.manifest.platform}: ${c.reason}; moved aside to ${c.movedTo}`;
 }
 
-type LsArgs = GlobalArgs;
-type KeyArgs = GlobalArgs & { key: string; platform?: string[] };
-type PruneArgs = GlobalArgs & { keep?: number };
-
-const ls: CommandModule<GlobalArgs, LsArgs> = {
+const ls: CommandModule<GlobalFlags, GlobalFlags> = {
   command: 'ls',
   describe: 'list cached binaries',
   handler: (argv) =>
@@ -115,17 +111,17 @@ const ls: CommandModule<GlobalArgs, LsArgs> = {
     }),
 };
 
-const pathCmd: CommandModule<GlobalArgs, KeyArgs> = {
+const pathCmd = defineCommand({
   command: 'path <key>',
   describe: 'print the path of a cached binary (a unique key prefix is enough)',
   builder: (y) =>
-    (y as Argv<GlobalArgs>)
+    y
       .positional('key', { type: 'string', demandOption: true, describe: 'cache key, as cache ls shows it' })
       .option('platform', {
         type: 'string',
         array: true,
         describe: 'os/arch; default all of the key',
-      }) as unknown as Argv<KeyArgs>,
+      }),
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       const cache = new BinaryCache(a.cacheDir);
@@ -156,16 +152,16 @@ const pathCmd: CommandModule<GlobalArgs, KeyArgs> = {
         sound.map((e) => e.binary).join('\n'),
       );
     }),
-};
+});
 
-const rm: CommandModule<GlobalArgs, KeyArgs> = {
+const rm = defineCommand({
   command: 'rm <key>',
   describe: 'remove a cached key (all its platforms)',
   builder: (y) =>
-    (y as Argv<GlobalArgs>).positional('key', {
+    y.positional('key', {
       type: 'string',
       demandOption: true,
-    }) as unknown as Argv<KeyArgs>,
+    }),
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       const cache = new BinaryCache(a.cacheDir);
@@ -173,17 +169,17 @@ const rm: CommandModule<GlobalArgs, KeyArgs> = {
       await cache.remove(key);
       out.result({ removed: key }, `removed ${key}`);
     }),
-};
+});
 
-const prune: CommandModule<GlobalArgs, PruneArgs> = {
+const prune = defineCommand({
   command: 'prune',
   describe:
     'remove leftovers (corrupt entries moved aside, temp dirs); with --keep N also all but the N newest keys',
   builder: (y) =>
-    (y as Argv<GlobalArgs>).option('keep', {
+    y.option('keep', {
       type: 'number',
       describe: 'keys to keep, newest first',
-    }) as unknown as Argv<PruneArgs>,
+    }),
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       if (a.keep !== undefined && (!Number.isInteger(a.keep) || a.keep < 0)) {
@@ -193,21 +189,19 @@ const prune: CommandModule<GlobalArgs, PruneArgs> = {
       const r = await cache.prune(a.keep);
       out.result(r, `removed ${r.removedKeys.length} key(s) and ${r.removedLeftovers.length} leftover(s)`);
     }),
-};
+});
 
-type VolumesArgs = GlobalArgs & { remove: boolean };
-
-const volumes: CommandModule<GlobalArgs, VolumesArgs> = {
+const volumes = defineCommand({
   command: 'volumes',
   describe:
     'the source volumes builds keep on the Docker engine (one per source); --remove removes those not in use',
   builder: (y) =>
-    (y as Argv<GlobalArgs>).option('remove', {
+    y.option('remove', {
       type: 'boolean',
       default: false,
       describe:
         'remove them (a volume a running build uses is kept); the next build of that source fills it again',
-    }) as unknown as Argv<VolumesArgs>,
+    }),
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       // dockerode only here: the other cache actions work without an engine
@@ -233,9 +227,9 @@ const volumes: CommandModule<GlobalArgs, VolumesArgs> = {
         `removed ${removed} source volume(s)${inUse.length ? `, kept ${inUse.length} in use` : ''}`,
       );
     }),
-};
+});
 
-const command: CommandModule<GlobalArgs, GlobalArgs> = {
+const command: CommandModule<GlobalFlags, GlobalFlags> = {
   command: 'cache <action>',
   describe: 'the binary cache: ls, path KEY, rm KEY, prune [--keep N]; volumes [--remove] on the engine',
   builder: (y) =>

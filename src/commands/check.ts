@@ -1,27 +1,15 @@
-import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../core/errors.js';
 import { checkPki, formatCheckReport } from '../node/pki/check.js';
 import { toKubeadmExpirationInfo } from '../node/pki/check-report-kubeadm.js';
 import { formatPrometheus } from '../node/pki/check-report-prometheus.js';
 import { replaceFiles } from '../adapters/file-transaction.js';
 import { checkLiveApiserver, formatLive, withLive } from '../node/pki/live.js';
-import type { GlobalArgs } from './options.js';
+import { defineCommand } from './options.js';
 import { runCommand } from './run.js';
 
 const OUTPUTS = ['table', 'json', 'prometheus', 'kubeadm-json'] as const;
-type CheckOutput = (typeof OUTPUTS)[number];
 
-interface CheckArgs extends GlobalArgs {
-  pkiDir: string;
-  kubeconfigDir: string;
-  kubeletDir: string;
-  minYears: number;
-  output?: CheckOutput;
-  textfile?: string;
-  apiserver: string;
-}
-
-const command: CommandModule<GlobalArgs, CheckArgs> = {
+const command = defineCommand({
   command: 'check',
   describe:
     'expiry, key match and chain of every certificate in a PKI dir, the kubelet dir and the kubeconfigs',
@@ -63,7 +51,7 @@ const command: CommandModule<GlobalArgs, CheckArgs> = {
         default: 'auto',
         describe:
           "the API server's served certificate: auto (the kube-apiserver process here), none, or HOST:PORT",
-      }) as unknown as Argv<CheckArgs>,
+      }),
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       if (!Number.isFinite(a.minYears) || a.minYears < 0) {
@@ -111,5 +99,5 @@ const command: CommandModule<GlobalArgs, CheckArgs> = {
         );
       return report.ok ? 0 : 1;
     }),
-};
+});
 export default command;

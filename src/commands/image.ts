@@ -1,20 +1,13 @@
-import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import type { Argv, BuilderArguments } from 'yargs';
 import { connectDocker } from '../adapters/docker.js';
 import { goImageFor } from '../core/plan.js';
 import { UsageError } from '../core/errors.js';
 import { makeGoImage, type ToolchainSource } from '../build/go-image.js';
 import type { Output } from '../ui/output.js';
-import type { GlobalArgs } from './options.js';
+import { defineCommand, type GlobalFlags } from './options.js';
 import { runCommand } from './run.js';
 
-interface ImageArgs extends GlobalArgs {
-  goroot?: string;
-  deb?: string[];
-  goVersion?: string;
-  tag?: string[];
-  busybox: string;
-  keepExisting: boolean;
-}
+type ImageArgs = BuilderArguments<typeof builder>;
 
 const list = (v: string | string[] | undefined): string[] =>
   v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
@@ -60,42 +53,44 @@ async function image(argv: ImageArgs, out: Output): Promise<number> {
   return 0;
 }
 
-const command: CommandModule<GlobalArgs, ImageArgs> = {
+const builder = (y: Argv<GlobalFlags>) =>
+  y
+    .option('goroot', {
+      type: 'string',
+      describe:
+        "a Go root on this host, e.g. /usr/lib/go-1.19 (Debian's links into /usr/share/go-1.NN are followed)",
+    })
+    .option('deb', {
+      type: 'string',
+      array: true,
+      describe: "Debian's golang-1.NN-go and golang-1.NN-src .deb files (repeat the flag)",
+    })
+    .option('go-version', {
+      type: 'string',
+      describe:
+        "X.Y.Z; read from the toolchain's VERSION file, so needed only where it has none (must match it)",
+    })
+    .option('tag', {
+      type: 'string',
+      array: true,
+      describe: 'image name(s); default golang:<go>-alpine, the name build looks for',
+    })
+    .option('busybox', {
+      type: 'string',
+      default: '/bin/busybox',
+      describe: "a static busybox for /bin/sh and the file tools (Debian's busybox-static)",
+    })
+    .option('keep-existing', {
+      type: 'boolean',
+      default: false,
+      describe: 'when every tag already names an image, keep it and make nothing',
+    });
+
+const command = defineCommand({
   command: 'image',
   describe:
     "make a Go builder image from a local Go toolchain (a GOROOT or Debian's golang-1.NN .debs), no registry",
-  builder: (y: Argv<GlobalArgs>) =>
-    y
-      .option('goroot', {
-        type: 'string',
-        describe:
-          "a Go root on this host, e.g. /usr/lib/go-1.19 (Debian's links into /usr/share/go-1.NN are followed)",
-      })
-      .option('deb', {
-        type: 'string',
-        array: true,
-        describe: "Debian's golang-1.NN-go and golang-1.NN-src .deb files (repeat the flag)",
-      })
-      .option('go-version', {
-        type: 'string',
-        describe:
-          "X.Y.Z; read from the toolchain's VERSION file, so needed only where it has none (must match it)",
-      })
-      .option('tag', {
-        type: 'string',
-        array: true,
-        describe: 'image name(s); default golang:<go>-alpine, the name build looks for',
-      })
-      .option('busybox', {
-        type: 'string',
-        default: '/bin/busybox',
-        describe: "a static busybox for /bin/sh and the file tools (Debian's busybox-static)",
-      })
-      .option('keep-existing', {
-        type: 'boolean',
-        default: false,
-        describe: 'when every tag already names an image, keep it and make nothing',
-      }) as unknown as Argv<ImageArgs>,
-  handler: (argv: ArgumentsCamelCase<ImageArgs>) => runCommand(argv, image),
-};
+  builder,
+  handler: (argv) => runCommand(argv, image),
+});
 export default command;

@@ -1,20 +1,12 @@
-import type { Argv, CommandModule } from 'yargs';
 import { issueKubeletCert } from '../node/pki/kubelet.js';
 import { DEFAULT_LEAF_VALIDITY, parseValidity } from '../core/validity.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
 import { describeRecovery } from '../adapters/file-transaction.js';
-import type { GlobalArgs } from './options.js';
+import { defineCommand } from './options.js';
 import { runCommand } from './run.js';
+import { validityOption } from './validity-options.js';
 
-interface KubeletCertArgs extends GlobalArgs {
-  node: string;
-  pkiDir: string;
-  out: string;
-  validity: string;
-  allowShorter: boolean;
-}
-
-const command: CommandModule<GlobalArgs, KubeletCertArgs> = {
+const command = defineCommand({
   command: 'kubelet-cert',
   describe:
     'issue a kubelet client certificate (system:node:NAME) and point kubelet-client-current.pem at it',
@@ -35,16 +27,12 @@ const command: CommandModule<GlobalArgs, KubeletCertArgs> = {
         default: '/var/lib/kubelet/pki',
         describe: "the kubelet's certificate directory",
       })
-      .option('validity', {
-        type: 'string',
-        default: DEFAULT_LEAF_VALIDITY,
-        describe: 'validity: y (365 days), d or h',
-      })
+      .option('validity', validityOption(DEFAULT_LEAF_VALIDITY, 'validity: y (365 days), d or h'))
       .option('allow-shorter', {
         type: 'boolean',
         default: false,
         describe: ALLOW_SHORTER_DESCRIPTION,
-      }) as unknown as Argv<KubeletCertArgs>,
+      }),
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       const validity = parseValidity(a.validity, '--validity');
@@ -66,5 +54,5 @@ const command: CommandModule<GlobalArgs, KubeletCertArgs> = {
       );
       out.result(r, `${r.file}  ${r.subject}  until ${r.notAfter}\n${r.link} -> ${r.file}`);
     }),
-};
+});
 export default command;

@@ -1,15 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Argv } from 'yargs';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { UsageError } from '../core/errors.js';
-
-/** Options every command takes. */
-export interface GlobalArgs {
-  json: boolean;
-  verbose: boolean;
-  cacheDir: string;
-}
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.KUBEADM_FOREVER_CACHE_DIR) return env.KUBEADM_FOREVER_CACHE_DIR;
@@ -33,6 +26,38 @@ export function withGlobalOptions<T>(y: Argv<T>) {
         '$KUBEADM_FOREVER_CACHE_DIR, $XDG_CACHE_HOME/kubeadm-forever or ~/.cache/kubeadm-forever',
       describe: 'where built binaries and git mirrors are kept',
     });
+}
+
+/**
+ * The flags a flag-group or command builder adds, as yargs infers them from the option
+ * definitions (kebab-case keys, as parsed). argv types come from the builders, never by hand:
+ * yargs' BuilderArguments<typeof builder> is the same with camel-case keys, as handlers get it.
+ */
+export type FlagsOf<B extends (y: Argv<never>) => Argv<unknown>> =
+  ReturnType<B> extends Argv<infer U> ? U : never;
+
+/** The options every command takes (cli.ts adds them to the top level): the builder's input. */
+export type GlobalFlags = FlagsOf<typeof withGlobalOptions<object>>;
+
+/** The global options as a handler sees them (camel-case keys too). */
+export type GlobalArgs = ArgumentsCamelCase<GlobalFlags>;
+
+/**
+ * A command whose handler gets the argv its builder defines, inferred, with no cast: `U` is
+ * read from what `builder` returns. (A command without flags of its own is a plain
+ * `CommandModule<GlobalFlags, GlobalFlags>`.)
+ */
+export function defineCommand<U>(
+  command: Omit<CommandModule<GlobalFlags, U>, 'builder'> & { builder: (y: Argv<GlobalFlags>) => Argv<U> },
+): CommandModule<GlobalFlags, U> {
+  return command;
+}
+
+/** A flag's one value: a flag given twice (yargs makes an array) is refused, naming the flag. */
+export function singleFlagValue(v: unknown, flag: string): string | undefined {
+  if (Array.isArray(v)) throw new UsageError(`${flag} was given ${v.length} times`, `pass ${flag} once`);
+  if (v === undefined || v === null) return undefined;
+  return String(v);
 }
 
 /**

@@ -1,5 +1,4 @@
 import path from 'node:path';
-import type { Argv, CommandModule } from 'yargs';
 import {
   assertSourceTree,
   readPatchInputs,
@@ -11,14 +10,9 @@ import { describeRecovery } from '../adapters/file-transaction.js';
 import { assertPatchableKube, computePatch } from '../core/patch.js';
 import type { PatchResult } from '../core/types.js';
 import { describeValidity } from '../core/validity.js';
-import type { GlobalArgs } from './options.js';
+import { defineCommand } from './options.js';
 import { runCommand } from './run.js';
-import { resolveValidities, withValidityOptions, type ValidityArgs } from './target-options.js';
-
-interface PatchArgs extends GlobalArgs, ValidityArgs {
-  dir: string;
-  check: boolean;
-}
+import { resolveValidities, withValidityOptions } from './validity-options.js';
 
 function changesText(result: PatchResult): string[] {
   return result.changes.map(
@@ -27,18 +21,18 @@ function changesText(result: PatchResult): string[] {
   );
 }
 
-const command: CommandModule<GlobalArgs, PatchArgs> = {
+const command = defineCommand({
   command: 'patch <dir>',
   describe:
     'patch a Kubernetes source tree in place for long-lived certificates (--check: print the diff, write nothing)',
   builder: (y) =>
-    withValidityOptions(y as Argv<GlobalArgs>)
+    withValidityOptions(y)
       .positional('dir', { type: 'string', demandOption: true, describe: 'the Kubernetes source tree' })
       .option('check', {
         type: 'boolean',
         default: false,
         describe: 'print the diff and write nothing',
-      }) as unknown as Argv<PatchArgs>,
+      }),
   handler: (argv) =>
     runCommand(argv, async (args, out) => {
       const validity = resolveValidities(args);
@@ -80,5 +74,5 @@ const command: CommandModule<GlobalArgs, PatchArgs> = {
       }
       out.result(doc, human);
     }),
-};
+});
 export default command;

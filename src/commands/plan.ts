@@ -1,4 +1,3 @@
-import type { Argv, CommandModule } from 'yargs';
 import {
   readBuildMode,
   readPatchInputs,
@@ -10,23 +9,17 @@ import { createBuildPlan } from '../core/plan.js';
 import type { BuildPlan, PatchResult } from '../core/types.js';
 import { describeValidity } from '../core/validity.js';
 import { formatPlatform, kubeMinorText } from '../core/version.js';
-import type { GlobalArgs } from './options.js';
+import { defineCommand } from './options.js';
 import { runCommand } from './run.js';
 import type { CompletedTarget } from '../build/resolve.js';
 import {
   completeTargetFromSource,
   resolvePlatforms,
   resolveTarget,
-  resolveValidities,
   withSourceOptions,
   withTargetOptions,
-  withValidityOptions,
-  type SourceArgs,
-  type TargetArgs,
-  type ValidityArgs,
 } from './target-options.js';
-
-interface PlanArgs extends GlobalArgs, TargetArgs, ValidityArgs, SourceArgs {}
+import { resolveValidities, withValidityOptions } from './validity-options.js';
 
 type Resolved = CompletedTarget['resolved'];
 
@@ -91,13 +84,10 @@ export function planText(
   return `${lines.join('\n')}\n`;
 }
 
-const command: CommandModule<GlobalArgs, PlanArgs> = {
+const command = defineCommand({
   command: 'plan',
   describe: 'show everything build would do, without Docker (with --source-dir, also the patch as a diff)',
-  builder: (y) =>
-    withSourceOptions(
-      withValidityOptions(withTargetOptions(y as Argv<GlobalArgs>)),
-    ) as unknown as Argv<PlanArgs>,
+  builder: (y) => withSourceOptions(withValidityOptions(withTargetOptions(y))),
   handler: (argv) =>
     runCommand(argv, async (args, out) => {
       const validity = resolveValidities(args);
@@ -132,5 +122,5 @@ const command: CommandModule<GlobalArgs, PlanArgs> = {
       plan.notes.push(...treeNotes);
       out.result(planDocument(plan, patch, resolved), planText(plan, patch, args.verbose, resolved));
     }),
-};
+});
 export default command;

@@ -1,10 +1,4 @@
-import type { Argv, CommandModule } from 'yargs';
-import {
-  DEFAULT_CA_VALIDITY,
-  DEFAULT_LEAF_VALIDITY,
-  parseValidity,
-  resolveValidityPair,
-} from '../core/validity.js';
+import { parseValidity } from '../core/validity.js';
 import { UsageError } from '../core/errors.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
 import { checkNode } from '../node/renew/check.js';
@@ -12,26 +6,9 @@ import { nodeLayout } from '../node/renew/node.js';
 import { renew, type RenewReport } from '../node/renew/renew.js';
 import { restartStrategies, type RestartStrategy } from '../node/renew/restart.js';
 import { rollback, type RollbackReport } from '../node/renew/rollback.js';
-import { requireFlagFile, type GlobalArgs } from './options.js';
+import { defineCommand, requireFlagFile } from './options.js';
 import { runCommand } from './run.js';
-
-interface RenewArgs extends GlobalArgs {
-  kubeadm?: string;
-  kubernetesDir: string;
-  kubeletPkiDir: string;
-  backupDir: string;
-  restart: RestartStrategy;
-  restartWait: number;
-  dryRun: boolean;
-  rollback?: string;
-  validity: string;
-  caValidity: string;
-  config?: string;
-  kubeletSigningDuration?: string;
-  kubectl: string;
-  crictl: string;
-  allowShorter: boolean;
-}
+import { resolveValidities, validityOptions } from './validity-options.js';
 
 function humanRenew(r: RenewReport): string {
   if (r.dryRun) return `dry run for kubeadm ${r.kubeadm.gitVersion} on ${r.kubernetesDir}: nothing changed`;
@@ -54,11 +31,11 @@ function humanRollback(r: RollbackReport): string {
   ].join('\n');
 }
 
-const command: CommandModule<GlobalArgs, RenewArgs> = {
+const command = defineCommand({
   command: 'renew',
   describe:
     'on a control-plane node: back up, `kubeadm certs renew all` with the custom kubeadm, restart, check',
-  builder: (y: Argv<GlobalArgs>) =>
+  builder: (y) =>
     y
       .option('kubeadm', {
         type: 'string',
@@ -95,16 +72,12 @@ const command: CommandModule<GlobalArgs, RenewArgs> = {
         type: 'string',
         describe: 'restore this backup (verified first) instead of renewing',
       })
-      .option('validity', {
-        type: 'string',
-        default: DEFAULT_LEAF_VALIDITY,
-        describe: 'leaf validity the custom kubeadm issues (CA check, 1.31+ config)',
-      })
-      .option('ca-validity', {
-        type: 'string',
-        default: DEFAULT_CA_VALIDITY,
-        describe: 'CA validity for the 1.31+ caCertificateValidityPeriod',
-      })
+      .options(
+        validityOptions({
+          validity: 'leaf validity the custom kubeadm issues (CA check, 1.31+ config)',
+          caValidity: 'CA validity for the 1.31+ caCertificateValidityPeriod',
+        }),
+      )
       .option('config', {
         type: 'string',
         describe:
@@ -120,7 +93,7 @@ const command: CommandModule<GlobalArgs, RenewArgs> = {
         type: 'boolean',
         default: false,
         describe: ALLOW_SHORTER_DESCRIPTION,
-      }) as unknown as Argv<RenewArgs>,
+      }),
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       if (a.restartWait < 0 || !Number.isFinite(a.restartWait)) {
@@ -161,7 +134,7 @@ const command: CommandModule<GlobalArgs, RenewArgs> = {
           'renew needs --kubeadm PATH (or --rollback BACKUP)',
           'pass the custom kubeadm built by `kubeadm-forever build`',
         );
-      const { leaf, ca } = resolveValidityPair(a.validity, a.caValidity);
+      const { leaf, ca } = resolveValidities(a);
       const kubeletSigningDuration =
         a.kubeletSigningDuration === undefined
           ? undefined
@@ -186,5 +159,5 @@ const command: CommandModule<GlobalArgs, RenewArgs> = {
       out.result(r, humanRenew(r));
       return r.check && !r.check.ok ? 1 : 0;
     }),
-};
+});
 export default command;

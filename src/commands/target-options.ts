@@ -1,29 +1,21 @@
-import type { Argv } from 'yargs';
+import type { Argv, BuilderArguments } from 'yargs';
 import { UsageError } from '../core/errors.js';
 import { readKubeadmVersion, readVersionFile } from '../adapters/kubeadm-version.js';
 import { parsePlatformList } from '../core/plan.js';
-import type { Platform, Validities, VersionInfo } from '../core/types.js';
-import { DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY, resolveValidityPair } from '../core/validity.js';
+import type { Platform, VersionInfo } from '../core/types.js';
 import { versionInfoFromFlags } from '../core/version.js';
 import { completeTarget, type CompletedTarget } from '../build/resolve.js';
 import { DEFAULT_REPO, type SourceSpec } from '../build/source.js';
 import type { Output } from '../ui/output.js';
+import { singleFlagValue, type GlobalArgs } from './options.js';
 
-/** The target-selection flags shared by `plan` and `build`. */
-export interface TargetArgs {
-  kubeadm?: string;
-  versionFile?: string;
-  kubernetesVersion?: string;
-  commit?: string;
-  goVersion?: string;
-  platform?: string | string[];
-}
+// The target and source flag groups, each defined once (the validity group, which node commands
+// share, is in validity-options.ts: they need not load the build modules). A command adds a
+// group with withXOptions(y) and its handler gets the group's flags typed from it (yargs'
+// BuilderArguments); the functions that read a group take exactly what the group defines.
 
-/** The validity flags shared by `plan`, `patch` and `build`. */
-export interface ValidityArgs {
-  validity: string;
-  caValidity: string;
-}
+/** The target-selection flags (`plan`, `build`, `verify`). */
+export type TargetArgs = BuilderArguments<typeof withTargetOptions<object>>;
 
 /** Adds --kubeadm, --version-file, --kubernetes-version, --commit, --go-version and --platform. */
 export function withTargetOptions<T>(y: Argv<T>) {
@@ -56,32 +48,8 @@ export function withTargetOptions<T>(y: Argv<T>) {
     });
 }
 
-/** Adds --validity (leaf, default 199y) and --ca-validity (default 200y). */
-export function withValidityOptions<T>(y: Argv<T>) {
-  return y
-    .option('validity', {
-      type: 'string',
-      // nargs 1: the next word is the value even when it starts with "-" (so -1d is refused by us).
-      nargs: 1,
-      default: DEFAULT_LEAF_VALIDITY,
-      describe: 'leaf certificate validity: N with unit y (365 days), d or h; at most 290y',
-    })
-    .option('ca-validity', {
-      type: 'string',
-      nargs: 1,
-      default: DEFAULT_CA_VALIDITY,
-      describe: 'CA certificate validity (same units); at least --validity',
-    });
-}
-
 function given(v: unknown): v is string {
   return typeof v === 'string';
-}
-
-function single(v: unknown, flag: string): string | undefined {
-  if (Array.isArray(v)) throw new UsageError(`${flag} was given ${v.length} times`, `pass ${flag} once`);
-  if (v === undefined || v === null) return undefined;
-  return String(v);
 }
 
 /**
@@ -89,11 +57,11 @@ function single(v: unknown, flag: string): string | undefined {
  * (with optional --commit/--go-version) or --kubeadm (default: `kubeadm` on PATH).
  */
 export async function resolveTarget(argv: TargetArgs): Promise<VersionInfo> {
-  const kubeadm = single(argv.kubeadm, '--kubeadm');
-  const versionFile = single(argv.versionFile, '--version-file');
-  const kubernetesVersion = single(argv.kubernetesVersion, '--kubernetes-version');
-  const commit = single(argv.commit, '--commit');
-  const goVersion = single(argv.goVersion, '--go-version');
+  const kubeadm = singleFlagValue(argv.kubeadm, '--kubeadm');
+  const versionFile = singleFlagValue(argv.versionFile, '--version-file');
+  const kubernetesVersion = singleFlagValue(argv.kubernetesVersion, '--kubernetes-version');
+  const commit = singleFlagValue(argv.commit, '--commit');
+  const goVersion = singleFlagValue(argv.goVersion, '--go-version');
   const sources = [
     given(kubeadm) && '--kubeadm',
     given(versionFile) && '--version-file',
@@ -130,35 +98,30 @@ export function resolvePlatforms(argv: TargetArgs): Platform[] {
   return parsePlatformList(argv.platform);
 }
 
-/** Leaf and CA validities from --validity / --ca-validity, validated. */
-export function resolveValidities(argv: Partial<ValidityArgs>): Validities {
-  return resolveValidityPair(
-    single(argv.validity, '--validity') ?? DEFAULT_LEAF_VALIDITY,
-    single(argv.caValidity, '--ca-validity') ?? DEFAULT_CA_VALIDITY,
-  );
-}
-
 /** Where the source comes from (`build`, `plan`, `audit`). */
-export interface SourceArgs {
-  sourceDir?: string;
-  sourceTarball?: string;
-  repo?: string;
-}
+export type SourceArgs = BuilderArguments<typeof withSourceOptions<object>>;
 
-/** Adds --source-dir, --source-tarball and --repo. */
-export function withSourceOptions<T>(y: Argv<T>) {
+/**
+ * Adds --source-dir, --source-tarball and --repo; `describe` words them for a command whose
+ * default source is another (`audit`: the one its manifest records).
+ */
+export function withSourceOptions<T>(
+  y: Argv<T>,
+  describe: { sourceDir?: string; sourceTarball?: string; repo?: string } = {},
+) {
   return y
     .option('source-dir', {
       type: 'string',
-      describe: 'an unpacked Kubernetes source tree, used as it is (never modified)',
+      describe: describe.sourceDir ?? 'an unpacked Kubernetes source tree, used as it is (never modified)',
     })
     .option('source-tarball', {
       type: 'string',
-      describe: 'a Kubernetes source .tar.gz (top folder stripped)',
+      describe: describe.sourceTarball ?? 'a Kubernetes source .tar.gz (top folder stripped)',
     })
     .option('repo', {
       type: 'string',
-      describe: `git URL or local mirror path to fetch the commit from (default ${DEFAULT_REPO})`,
+      describe:
+        describe.repo ?? `git URL or local mirror path to fetch the commit from (default ${DEFAULT_REPO})`,
     });
 }
 
@@ -185,7 +148,7 @@ export function sourceSpec(argv: SourceArgs, commit: string): SourceSpec {
  * only a source given on the command line is read (plan); otherwise the default repository.
  */
 export async function completeTargetFromSource(
-  argv: SourceArgs & GlobalArgsLike,
+  argv: SourceArgs & Pick<GlobalArgs, 'cacheDir'>,
   version: VersionInfo,
   out: Output,
   opts: { named?: boolean } = {},
@@ -196,8 +159,4 @@ export async function completeTargetFromSource(
   if (!version.gitCommit || !version.goVersion) out.step('resolving the target from its source');
   const done = await completeTarget(version, spec, { cacheDir: argv.cacheDir });
   return { ...done, source: done.source ?? spec };
-}
-
-interface GlobalArgsLike {
-  cacheDir: string;
 }

@@ -1,22 +1,14 @@
-import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import type { Argv, BuilderArguments } from 'yargs';
 import { parsePlatform } from '../core/version.js';
 import { KfError } from '../core/errors.js';
 import { describeVerify, verifyBinary } from '../build/verify.js';
 import type { Output } from '../ui/output.js';
-import type { GlobalArgs } from './options.js';
+import { defineCommand, type GlobalFlags } from './options.js';
 import { runCommand } from './run.js';
-import {
-  resolveTarget,
-  resolveValidities,
-  withTargetOptions,
-  withValidityOptions,
-  type TargetArgs,
-  type ValidityArgs,
-} from './target-options.js';
+import { resolveTarget, withTargetOptions } from './target-options.js';
+import { resolveValidities, withValidityOptions } from './validity-options.js';
 
-interface VerifyArgs extends GlobalArgs, TargetArgs, ValidityArgs {
-  binary: string;
-}
+type VerifyArgs = BuilderArguments<typeof builder>;
 
 function targetGiven(argv: VerifyArgs): boolean {
   return argv.kubeadm !== undefined || argv.versionFile !== undefined || argv.kubernetesVersion !== undefined;
@@ -45,16 +37,18 @@ async function verify(argv: VerifyArgs, out: Output): Promise<number> {
   return 0;
 }
 
-const command: CommandModule<GlobalArgs, VerifyArgs> = {
+const builder = (y: Argv<GlobalFlags>) =>
+  withValidityOptions(withTargetOptions(y)).positional('binary', {
+    type: 'string',
+    demandOption: true,
+    describe: 'the kubeadm binary',
+  });
+
+const command = defineCommand({
   command: 'verify <binary>',
   describe:
     'run a kubeadm: version and `init phase certs all`, every certificate against the expected validity',
-  builder: (y: Argv<GlobalArgs>) =>
-    withValidityOptions(withTargetOptions(y)).positional('binary', {
-      type: 'string',
-      demandOption: true,
-      describe: 'the kubeadm binary',
-    }) as unknown as Argv<VerifyArgs>,
-  handler: (argv: ArgumentsCamelCase<VerifyArgs>) => runCommand(argv, verify),
-};
+  builder,
+  handler: (argv) => runCommand(argv, verify),
+});
 export default command;

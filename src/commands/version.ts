@@ -1,17 +1,12 @@
-import type { Argv, CommandModule } from 'yargs';
 import { isKfError, messageOf, UsageError } from '../core/errors.js';
 import { dependencyVersion, TOOL_VERSION } from '../adapters/tool-version.js';
-import type { GlobalArgs } from './options.js';
+import { defineCommand } from './options.js';
 import { runCommand } from './run.js';
-
-interface VersionArgs extends GlobalArgs {
-  timeout: number;
-}
 
 /** How long `version` waits for the engine by default: it must answer fast on a dead DOCKER_HOST. */
 const DEFAULT_ENGINE_TIMEOUT_S = 3;
 
-const command: CommandModule<GlobalArgs, VersionArgs> = {
+const command = defineCommand({
   command: 'version',
   describe: 'the tool version, Node, dockerode and (when reachable) the Docker engine and its API version',
   builder: (y) =>
@@ -19,7 +14,7 @@ const command: CommandModule<GlobalArgs, VersionArgs> = {
       type: 'number',
       default: DEFAULT_ENGINE_TIMEOUT_S,
       describe: 'seconds to wait for the Docker engine',
-    }) as unknown as Argv<VersionArgs>,
+    }),
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       if (!Number.isFinite(a.timeout) || a.timeout <= 0 || a.timeout > 600) {
@@ -58,5 +53,5 @@ const command: CommandModule<GlobalArgs, VersionArgs> = {
       );
       return 0;
     }),
-};
+});
 export default command;
