@@ -13,7 +13,7 @@ import { KfError, UsageError, messageOf } from '../core/errors.js';
 import { runBuildPipeline } from '../build/index.js';
 import type { SourceSpec } from '../build/source.js';
 import type { Output } from '../ui/output.js';
-import { assertVolumeName, withGoCacheVolumeOption } from './build-options.js';
+import { assertVolumeName, goCacheVolumeOptions } from './build-options.js';
 import { sourceSpec, withSourceOptions } from './target-options.js';
 import { defineCommand, type GlobalFlags } from './options.js';
 import { runCommand } from './run.js';
@@ -142,23 +142,20 @@ async function audit(argv: AuditArgs, out: Output): Promise<number> {
 }
 
 const builder = (y: Argv<GlobalFlags>) =>
-  withGoCacheVolumeOption(
-    withSourceOptions(
-      y
-        .positional('binary', { type: 'string', demandOption: true, describe: 'the kubeadm binary to audit' })
-        .option('manifest', {
-          type: 'string',
-          demandOption: true,
-          describe: 'the manifest.json recorded with it',
-        }),
-      {
-        sourceDir: 'the source tree (default: what the manifest records)',
-        sourceTarball: 'the source .tar.gz (default: what the manifest records)',
-        repo: 'git URL or local mirror path (default: what the manifest records)',
-      },
-    ),
-    'named Docker volume for the Go build cache (it never changes the bytes)',
-  );
+  withSourceOptions(
+    y
+      .positional('binary', { type: 'string', demandOption: true, describe: 'the kubeadm binary to audit' })
+      .option('manifest', {
+        type: 'string',
+        demandOption: true,
+        describe: 'the manifest.json recorded with it',
+      }),
+    {
+      sourceDir: 'the source tree (default: what the manifest records)',
+      sourceTarball: 'the source .tar.gz (default: what the manifest records)',
+      repo: 'git URL or local mirror path (default: what the manifest records)',
+    },
+  ).options(goCacheVolumeOptions('named Docker volume for the Go build cache (it never changes the bytes)'));
 
 const command = defineCommand({
   command: 'audit <binary>',

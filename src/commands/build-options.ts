@@ -1,16 +1,12 @@
-import type { Argv } from 'yargs';
 import { DEFAULT_GO_CACHE_VOLUME } from '../core/go-invocation.js';
 import { UsageError } from '../core/errors.js';
 
 /**
- * Adds --go-cache-volume (`build`, `audit`); `describe` words it for the command. Its value is
- * checked by assertVolumeName.
+ * The definition of --go-cache-volume (`build`, `audit`), for `y.options(…)` in a command's
+ * chain; `describe` words it for the command. Its value is checked by assertVolumeName.
  */
-export function withGoCacheVolumeOption<T>(
-  y: Argv<T>,
-  describe = 'named Docker volume for the Go build cache',
-) {
-  return y.option('go-cache-volume', { type: 'string', default: DEFAULT_GO_CACHE_VOLUME, describe });
+export function goCacheVolumeOptions(describe = 'named Docker volume for the Go build cache') {
+  return { 'go-cache-volume': { type: 'string', default: DEFAULT_GO_CACHE_VOLUME, describe } } as const;
 }
 
 /** --go-cache-volume must be a Docker volume name. */

@@ -7,7 +7,7 @@ import { describeVerify } from '../build/verify.js';
 import type { Output } from '../ui/output.js';
 import { defineCommand, type GlobalFlags } from './options.js';
 import { runCommand } from './run.js';
-import { assertVolumeName, withGoCacheVolumeOption } from './build-options.js';
+import { assertVolumeName, goCacheVolumeOptions } from './build-options.js';
 import { BuildCache } from '../carry/cache/build-cache.js';
 import {
   completeTargetFromSource,
@@ -126,30 +126,30 @@ async function build(argv: BuildArgs, out: Output): Promise<number> {
 }
 
 const builder = (y: Argv<GlobalFlags>) =>
-  withGoCacheVolumeOption(
-    withSourceOptions(withValidityOptions(withTargetOptions(y)))
-      .option('image', { type: 'string', describe: 'Go build image to use instead of golang:<go>-alpine' })
-      .option('out', {
-        type: 'string',
-        default: DEFAULT_OUT,
-        describe: 'where to write the binary (with several platforms: <out>-<os>-<arch>)',
-      })
-      .option('verify', {
-        type: 'boolean',
-        default: true,
-        describe: 'run the binary to check version and certificates (--no-verify skips)',
-      })
-      .option('cache', {
-        type: 'boolean',
-        default: true,
-        describe: 'use the binary cache (--no-cache rebuilds)',
-      }),
-  ).option('source-volume', {
-    type: 'boolean',
-    default: true,
-    describe:
-      'keep the tree in a Docker volume per source, reused by rebuilds (--no-source-volume streams it into each build)',
-  });
+  withSourceOptions(withValidityOptions(withTargetOptions(y)))
+    .option('image', { type: 'string', describe: 'Go build image to use instead of golang:<go>-alpine' })
+    .option('out', {
+      type: 'string',
+      default: DEFAULT_OUT,
+      describe: 'where to write the binary (with several platforms: <out>-<os>-<arch>)',
+    })
+    .option('verify', {
+      type: 'boolean',
+      default: true,
+      describe: 'run the binary to check version and certificates (--no-verify skips)',
+    })
+    .option('cache', {
+      type: 'boolean',
+      default: true,
+      describe: 'use the binary cache (--no-cache rebuilds)',
+    })
+    .options(goCacheVolumeOptions())
+    .option('source-volume', {
+      type: 'boolean',
+      default: true,
+      describe:
+        'keep the tree in a Docker volume per source, reused by rebuilds (--no-source-volume streams it into each build)',
+    });
 
 const command = defineCommand({
   command: 'build',

@@ -10,9 +10,10 @@ import type { Output } from '../ui/output.js';
 import { singleFlagValue, type GlobalArgs } from './options.js';
 
 // The target and source flag groups, each defined once (the validity group, which node commands
-// share, is in validity-options.ts: they need not load the build modules). A command adds a
-// group with withXOptions(y) and its handler gets the group's flags typed from it (yargs'
-// BuilderArguments); the functions that read a group take exactly what the group defines.
+// share, is in validity-options.ts: they need not load the build modules; --go-cache-volume of
+// build and audit in build-options.ts). A command adds a group with withXOptions(y) and its
+// handler gets the group's flags typed from it (yargs' BuilderArguments); the functions that
+// read a group take exactly what the group defines.
 
 /** The target-selection flags (`plan`, `build`, `verify`). */
 export type TargetArgs = BuilderArguments<typeof withTargetOptions<object>>;
