@@ -4,7 +4,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { packDirectory, packFiles, packSelection } from '../adapters/archive.js';
 import type { SourceSelection } from '../adapters/package-closure.js';
-import { withBuildContainer, type BuildContainer } from '../adapters/docker.js';
+import { withBuildContainer, type BuildContainer } from '../adapters/build-container.js';
 import type { BuildPlan, Platform } from '../core/types.js';
 import { GO_CACHE_DIR, goBuildInvocation } from '../core/go-invocation.js';
 import { KfError } from '../core/errors.js';
@@ -45,8 +45,6 @@ export interface ContainerBuildInput {
   onLine?: (line: string) => void;
   /** the last lines of a failed build, before the error is thrown */
   onFailure?: (tail: string[]) => void;
-  /** extra cleanup when SIGINT/SIGTERM arrives (temp trees) */
-  onSignal?: () => Promise<void>;
   /**
    * --verbose: `go build -v`, whose package names arrive through onLine. Not part of the plan
    * (nor of the manifest's recorded arguments): it only prints, it cannot change the bytes.
@@ -182,7 +180,6 @@ export async function buildInContainer<T>(
       }
       return withBinary(container, go.output);
     },
-    input.onSignal,
     { onWait: input.sourceVolume?.onWait },
   );
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfError } from '../core/errors.js';
+import { onInterrupt } from '../adapters/interrupt.js';
 import { readBuildMode, readPatchInputs, readTreeVersion } from '../adapters/source-tree.js';
 import { packageClosure, type SourceSelection } from '../adapters/package-closure.js';
 import { computePatch } from '../core/patch.js';
@@ -76,11 +77,10 @@ async function buildAll(
   await removeLeftovers(docker);
 
   step('preparing the source');
-  // Ctrl-C outside the container phase (unpacking, patching, verifying) removes the temp tree
-  // too; inside it, the container's own handler removes container and tree.
+  // Ctrl-C at any point removes the temp tree (after the build container, when one runs)
   const workDir = makeSourceWorkDir();
-  const interrupt = new InterruptCleanup(() => fs.rmSync(workDir, { recursive: true, force: true }));
-  interrupt.arm();
+  const removeTree = () => fs.rmSync(workDir, { recursive: true, force: true });
+  const unregisterTree = onInterrupt({ next: 'run the build again; nothing was written', run: removeTree });
   let source: PreparedSource | undefined;
   try {
     source = await prepareSource(req.source, { cacheDir: req.cacheDir, workDir, scan: keyed?.scan });
@@ -141,7 +141,6 @@ async function buildAll(
       }
       const out = path.resolve(outputPath(req.out, platform, plan.platforms.length));
       step(`building kubeadm ${plan.version.gitVersion} for ${formatPlatform(platform)} in ${plan.image}`);
-      interrupt.disarm();
       const extracted = await buildInContainer(
         {
           docker,
@@ -166,7 +165,6 @@ async function buildAll(
           goCacheVolume: req.goCacheVolume,
           onLine: events.line,
           onFailure: events.failureTail,
-          onSignal: async () => interrupt.cleanup(),
           goVerbose: req.goVerbose,
           onProgress: events.progress,
           onCompile: () =>
@@ -177,7 +175,7 @@ async function buildAll(
           return extractBinary(await container.getArchive(file), path.basename(file), out);
         },
       );
-      interrupt.arm(() => discardBinary(extracted));
+      const unregisterBinary = onInterrupt({ run: () => discardBinary(extracted) });
       try {
         // a binary of another machine than asked for is never placed, verified or stored
         await assertMachine(extracted.tempPath, platform);
@@ -225,14 +223,15 @@ async function buildAll(
         }
         binaries.push(built);
       } finally {
+        unregisterBinary();
         discardBinary(extracted);
       }
     }
     return { plan, patch, image, source: source.description, binaries };
   } finally {
-    interrupt.disarm();
+    unregisterTree();
     await source?.dispose();
-    fs.rmSync(workDir, { recursive: true, force: true });
+    removeTree();
   }
 }
 
@@ -251,45 +250,6 @@ export function expectedVersion(v: VersionInfo): NonNullable<Parameters<typeof v
     if (value !== undefined) expected[key] = value;
   }
   return expected;
-}
-
-/**
- * SIGINT/SIGTERM while armed: run the cleanups, print the two-line error, exit 130/143.
- * Disarmed while a build container runs (withBuildContainer has its own handler then).
- */
-class InterruptCleanup {
-  private extra: Array<() => void> = [];
-  private readonly handler = (signal: NodeJS.Signals) => {
-    process.stderr.write(
-      `\nerror: interrupted by ${signal}\nnext: run the build again; nothing was written\n`,
-    );
-    this.cleanup();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-
-  constructor(private readonly base: () => void) {}
-
-  arm(extra?: () => void): void {
-    if (extra) this.extra.push(extra);
-    this.disarm();
-    process.once('SIGINT', this.handler);
-    process.once('SIGTERM', this.handler);
-  }
-
-  disarm(): void {
-    process.removeListener('SIGINT', this.handler);
-    process.removeListener('SIGTERM', this.handler);
-  }
-
-  cleanup(): void {
-    for (const fn of [...this.extra, this.base]) {
-      try {
-        fn();
-      } catch {
-        /* best effort while exiting */
-      }
-    }
-  }
 }
 
 /** A built binary that did not pass verify: nothing was written at --out. */

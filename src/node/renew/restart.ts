@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KfError } from '../../core/errors.js';
+import { KfError, messageOf } from '../../core/errors.js';
+import { onInterrupt } from '../../adapters/interrupt.js';
 import { execFile, firstLine } from './exec.js';
 import { controlPlaneComponents, type NodeLayout } from './node.js';
 
@@ -119,13 +120,13 @@ async function restartWithManifests(layout: NodeLayout, opts: RestartOptions): P
       fs.renameSync(path.join(parked, name), path.join(layout.manifestsDir, name));
     fs.rmSync(parked, { recursive: true, force: true });
   };
-  const onSignal = (signal: NodeJS.Signals) => {
-    moveBack();
-    process.stderr.write(`interrupted: the static pod manifests are back in ${layout.manifestsDir}\n`);
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const unregister = onInterrupt({
+    doing: `putting the static pod manifests back in ${layout.manifestsDir}`,
+    next: "check that the control-plane pods run again ('crictl ps'), then run 'kubeadm-forever check'",
+    run: moveBack,
+    failed: (err) =>
+      `the static pod manifests are not all back in ${layout.manifestsDir} (${messageOf(err).split('\n')[0]}): move the files left in ${parked} there`,
+  });
   let detail: string;
   try {
     for (const c of components) {
@@ -154,8 +155,7 @@ async function restartWithManifests(layout: NodeLayout, opts: RestartOptions): P
       detail = `waited ${opts.waitSeconds}s (no crictl to confirm); manifests moved back`;
     }
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    unregister();
     moveBack();
   }
   return { strategy: 'manifests', components, detail };
