@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { KfError, messageOf } from '../core/errors.js';
+import type { Progress } from '../core/progress.js';
 
 /*
  * The Docker engine: connecting, images, volumes, the labels every container of this tool carries,
@@ -91,15 +92,11 @@ export interface ImageRef {
 }
 
 /**
- * The image present → used as it is; absent → pulled with progress (errors inside the pull
+ * The image present → used as it is; absent → pulled, the pull's progress as detail (errors inside the pull
  * stream are passed on); a pull that cannot happen (no registry, unknown name) → an error
  * naming `docker load -i` and `--image`.
  */
-export async function ensureImage(
-  docker: Docker,
-  image: string,
-  onProgress?: (text: string) => void,
-): Promise<ImageRef> {
+export async function ensureImage(docker: Docker, image: string, progress: Progress = {}): Promise<ImageRef> {
   try {
     const info = await docker.getImage(image).inspect();
     return { name: image, id: info.Id };
@@ -124,8 +121,8 @@ export async function ensureImage(
           else resolve();
         },
         (event: { status?: string; id?: string; progress?: string }) => {
-          if (onProgress && event.status)
-            onProgress([event.id, event.status, event.progress].filter(Boolean).join(' '));
+          if (event.status)
+            progress.detail?.([event.id, event.status, event.progress].filter(Boolean).join(' '));
         },
       );
     });

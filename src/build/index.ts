@@ -8,6 +8,7 @@ import { computePatch } from '../core/patch.js';
 import { assertBuildable, createBuildPlan } from '../core/plan.js';
 import { formatPlatform } from '../core/version.js';
 import type { VersionInfo } from '../core/types.js';
+import { reporter, type Progress } from '../core/progress.js';
 import { buildProvenance } from './provenance.js';
 import { selectBuildDate } from '../core/reproducible.js';
 import { discardBinary, extractBinary, goVersionOf, placeBinary } from './extract.js';
@@ -24,23 +25,17 @@ import { EXTRA_VERSION_FIELDS, verifyBinary, type VerifyReport } from './verify.
 import { assertMachine } from '../carry/cache/build-cache.js';
 import { cachedResult, cacheKeys, fetchHits, storeBuilt, type CacheKeys } from './store.js';
 
-import {
-  outputPath,
-  type BuildEvents,
-  type BuildRequest,
-  type BuildResult,
-  type BuiltBinary,
-} from './types.js';
+import { outputPath, type BuildRequest, type BuildResult, type BuiltBinary } from './types.js';
 
-export type { BuildEvents, BuildRequest, BuildResult, BuiltBinary } from './types.js';
+export type { BuildRequest, BuildResult, BuiltBinary } from './types.js';
 export { outputPath } from './types.js';
 
 /**
  * build = resolve → plan → source → patch → build → extract → verify → store. `version` is
  * resolved by the caller; every other stage is one module, composed here and nothing else.
  */
-export async function runBuildPipeline(given: BuildRequest, events: BuildEvents = {}): Promise<BuildResult> {
-  const step = events.step ?? (() => undefined);
+export async function runBuildPipeline(given: BuildRequest, events: Progress = {}): Promise<BuildResult> {
+  const { step } = reporter(events);
   // every local path of the source resolved, and an empty or missing tree refused, before
   // anything reads it or a key is computed
   const req = { ...given, source: await resolveSource(given.source) };
@@ -64,11 +59,11 @@ export async function runBuildPipeline(given: BuildRequest, events: BuildEvents 
 /** The stages after the cache: source, patch, build, extract, verify, then the store's second half. */
 async function buildAll(
   req: BuildRequest,
-  events: BuildEvents,
+  events: Progress,
   keyed: CacheKeys | undefined,
   hits: Map<string, BuiltBinary>,
 ): Promise<BuildResult> {
-  const step = events.step ?? (() => undefined);
+  const { step } = reporter(events);
   step('connecting to the Docker engine');
   // loaded here, not at the top: a cache hit never needs dockerode (start-up time of a hit)
   const { connectDocker, ensureImage, ensureVolume, removeLeftovers } = await import('../adapters/docker.js');
@@ -112,7 +107,7 @@ async function buildAll(
     const overlay = overlayFiles(inputs.files, patch);
 
     step(`checking image ${plan.image}`);
-    const image = await ensureImage(docker, plan.image, events.line);
+    const image = await ensureImage(docker, plan.image, events);
     await ensureVolume(docker, req.goCacheVolume);
     const sourceDir = source.dir;
     const contentId = sourceContentId(source.provenance, plan.package);
@@ -157,16 +152,14 @@ async function buildAll(
                   ...filling,
                   onFill: () => step(`filling source volume ${volume} (once per source)`),
                   onWait: (holder) =>
-                    events.waiting?.(
+                    events.info?.(
                       `another build of the same source holds volume ${volume} (container ${holder}); waiting for it`,
                     ),
                 }
               : undefined,
           goCacheVolume: req.goCacheVolume,
-          onLine: events.line,
-          onFailure: events.failureTail,
+          progress: events,
           goVerbose: req.goVerbose,
-          onProgress: events.progress,
           onCompile: () =>
             step(`compiling kubeadm ${plan.version.gitVersion} for ${formatPlatform(platform)}`),
         },

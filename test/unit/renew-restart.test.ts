@@ -60,7 +60,6 @@ describe('restart strategies', () => {
       strategy: 'manifests',
       waitSeconds: 1,
       crictl: path.join(dir, 'no-crictl'),
-      log: () => {},
     });
     clearInterval(watch);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
@@ -82,14 +81,12 @@ describe('restart strategies', () => {
       strategy: 'auto',
       waitSeconds: 0,
       crictl: path.join(dir, 'no-crictl'),
-      log: () => {},
     });
     expect(r.strategy).toBe('manifests');
     const none = await restartControlPlane(layout, {
       strategy: 'none',
       waitSeconds: 0,
       crictl: 'crictl',
-      log: () => {},
     });
     expect(none).toMatchObject({ strategy: 'none', components: [] });
     expect(fs.readdirSync(layout.manifestsDir)).toHaveLength(5);
@@ -107,7 +104,7 @@ describe('restart interrupted (the interrupt guard)', () => {
       const { restartControlPlane } = await import(${JSON.stringify(restartModule)});
       await restartControlPlane(${JSON.stringify(layout)}, {
         strategy: 'manifests', waitSeconds: 60, crictl: ${JSON.stringify(path.join(dir, 'no-crictl'))},
-        log: (l) => process.stdout.write(l + '\\n'),
+        progress: { detail: (l) => process.stdout.write(l + '\\n') },
       });
     `;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KfError, messageOf } from '../../core/errors.js';
+import { reporter, type Progress } from '../../core/progress.js';
 import { onInterrupt } from '../../adapters/interrupt.js';
 import { execFile, firstLine } from './exec.js';
 import { controlPlaneComponents, type NodeLayout } from './node.js';
@@ -15,7 +16,8 @@ export interface RestartOptions {
   waitSeconds: number;
   /** the crictl binary ("crictl" = from PATH) */
   crictl: string;
-  log: (line: string) => void;
+  /** what it did, as detail lines (containers stopped, manifests moved) */
+  progress?: Progress;
 }
 
 /** How renew and rollback are told to restart (their shared flags). */
@@ -25,17 +27,17 @@ export interface RestartChoice {
   crictl: string;
 }
 
-/** restartControlPlane with the flags renew and rollback share, its lines as progress detail. */
+/** restartControlPlane with the flags renew and rollback share. */
 export function restartAsChosen(
   layout: NodeLayout,
   o: RestartChoice,
-  detail: (line: string) => void,
+  progress: Progress,
 ): Promise<RestartReport> {
   return restartControlPlane(layout, {
     strategy: o.restart,
     waitSeconds: o.restartWaitSeconds,
     crictl: o.crictl,
-    log: detail,
+    progress,
   });
 }
 
@@ -97,7 +99,7 @@ async function restartWithCrictl(layout: NodeLayout, opts: RestartOptions): Prom
         `\`crictl stop ${id}\` failed: ${firstLine(r)}`,
         'restart the control-plane pods by hand, or use --restart manifests',
       );
-    opts.log(`stopped container ${id}`);
+    reporter(opts.progress).detail(`stopped container ${id}`);
   }
   return {
     strategy: 'crictl',
@@ -134,7 +136,7 @@ async function restartWithManifests(layout: NodeLayout, opts: RestartOptions): P
       fs.renameSync(path.join(layout.manifestsDir, name), path.join(parked, name));
       moved.push(name);
     }
-    opts.log(`moved ${moved.join(', ')} to ${parked}`);
+    reporter(opts.progress).detail(`moved ${moved.join(', ')} to ${parked}`);
     const crictlOk = await crictlAnswers(opts.crictl);
     if (crictlOk) {
       const deadline = Date.now() + Math.max(opts.waitSeconds, 120) * 1000;
@@ -150,7 +152,9 @@ async function restartWithManifests(layout: NodeLayout, opts: RestartOptions): P
         );
       detail = 'the kubelet stopped the pods (confirmed with crictl); manifests moved back';
     } else {
-      opts.log(`no container runtime answers crictl: waiting ${opts.waitSeconds}s for the kubelet`);
+      reporter(opts.progress).detail(
+        `no container runtime answers crictl: waiting ${opts.waitSeconds}s for the kubelet`,
+      );
       await sleep(opts.waitSeconds * 1000);
       detail = `waited ${opts.waitSeconds}s (no crictl to confirm); manifests moved back`;
     }
