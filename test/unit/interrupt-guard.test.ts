@@ -149,10 +149,14 @@ describe('interrupt guard (adapters/interrupt.ts)', () => {
   it('withInterruptCleanup: after a signal the body neither reports its failure nor passes on its result', async () => {
     const r = await runGuarded(
       `
-      const failing = g.withInterruptCleanup({ doing: 'removing container abc', run: async () => { await sleep(500); say('removed'); } },
-        async () => { await sleep(150); throw new Error('container vanished'); });
+      // the bodies end only after the signal arrived, while the clean-up still runs
+      const signalled = new Promise((r) => process.once('SIGINT', r));
+      const failing = g.withInterruptCleanup(
+        { doing: 'removing container abc', run: async () => { await sleep(500); say('removed'); } },
+        async () => { await signalled; await sleep(100); throw new Error('container vanished'); },
+      );
       failing.then(() => say('resolved'), (e) => say('reported ' + e.message));
-      const finishing = g.withInterruptCleanup({ run: () => undefined }, async () => { await sleep(100); return 'value'; });
+      const finishing = g.withInterruptCleanup({ run: () => undefined }, async () => { await signalled; await sleep(50); return 'value'; });
       finishing.then((v) => say('passed on ' + v));
       `,
       ['SIGINT'],
