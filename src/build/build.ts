@@ -4,10 +4,11 @@ import { PassThrough, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { packDirectory, packFiles, packSelection } from '../adapters/archive.js';
 import type { SourceSelection } from '../adapters/package-closure.js';
-import { withBuildContainer, type BuildContainer } from '../adapters/docker.js';
+import { withBuildContainer, type BuildContainer } from '../adapters/build-container.js';
 import type { BuildPlan, Platform } from '../core/types.js';
 import { GO_CACHE_DIR, goBuildInvocation } from '../core/go-invocation.js';
 import { KfError } from '../core/errors.js';
+import { reporter, type Progress } from '../core/progress.js';
 import { checkMarker, SOURCE_MARKER_FILE, sourceMarker } from '../core/source-volume.js';
 
 /** The source volume one build mounts at the plan's container source dir. */
@@ -41,19 +42,17 @@ export interface ContainerBuildInput {
   /** absent: the tree is streamed into the container itself (no volume is kept) */
   sourceVolume?: SourceVolumeUse;
   goCacheVolume: string;
-  /** each line of build output (for --verbose) */
-  onLine?: (line: string) => void;
-  /** the last lines of a failed build, before the error is thrown */
-  onFailure?: (tail: string[]) => void;
-  /** extra cleanup when SIGINT/SIGTERM arrives (temp trees) */
-  onSignal?: () => Promise<void>;
+  /**
+   * detail: each line of build output; progress: how far the current step is (bytes streamed,
+   * packages compiled); a failed build: fail, then its last lines as info (without goVerbose,
+   * which has shown them all already)
+   */
+  progress?: Progress;
   /**
    * --verbose: `go build -v`, whose package names arrive through onLine. Not part of the plan
    * (nor of the manifest's recorded arguments): it only prints, it cannot change the bytes.
    */
   goVerbose?: boolean;
-  /** how far the current step is, for people (bytes streamed, packages compiled) */
-  onProgress?: (detail: string) => void;
   /** the tree is in place and `go build` starts now */
   onCompile?: () => void;
 }
@@ -61,13 +60,12 @@ export interface ContainerBuildInput {
 const MB = 1024 * 1024;
 
 /** Counts the bytes of a tar stream on their way to the engine, against the files' total size. */
-function counted(tar: Readable, totalBytes: number, onProgress?: (detail: string) => void): Readable {
-  if (!onProgress) return tar;
+function counted(tar: Readable, totalBytes: number, progress: Required<Progress>): Readable {
   let sent = 0;
   const through = new PassThrough();
   tar.on('data', (chunk: Buffer) => {
     sent += chunk.length;
-    onProgress(`${(sent / MB).toFixed(1)}/${(totalBytes / MB).toFixed(1)} MB`);
+    progress.progress(`${(sent / MB).toFixed(1)}/${(totalBytes / MB).toFixed(1)} MB`);
   });
   tar.on('error', (err) => through.destroy(err));
   return tar.pipe(through);
@@ -107,6 +105,7 @@ export async function buildInContainer<T>(
   withBinary: (c: BuildContainer, path: string) => Promise<T>,
 ): Promise<T> {
   const go = goBuildInvocation(input.plan, input.platform);
+  const progress = reporter(input.progress);
   const sourceDir = input.plan.containerSourceDir;
   const prefix = sourceDir.replace(/^\//, '');
   const outDir = go.output.slice(1, go.output.lastIndexOf('/'));
@@ -146,7 +145,7 @@ export async function buildInContainer<T>(
           { files, symlinks: selection.symlinks },
           { prefix, overrides: input.overlay, extraDirs: [outDir] },
         );
-        await container.putArchive(counted(tar, totalSize(input.sourceDir, files), input.onProgress), '/');
+        await container.putArchive(counted(tar, totalSize(input.sourceDir, files), progress), '/');
         // the marker last: a fill cut short leaves no marker, so the next build fills again
         const marker = sourceMarker(vol.contentId, vol.filesDigest, files.length + selection.symlinks.length);
         await container.putArchive(packFiles(new Map([[`${prefix}/${SOURCE_MARKER_FILE}`, marker]])), '/');
@@ -163,17 +162,17 @@ export async function buildInContainer<T>(
       // with -v, each package name line is one package compiled (cached ones are not printed)
       input.onCompile?.();
       let compiled = 0;
-      const onLine =
-        input.goVerbose && input.onProgress
-          ? (line: string) => {
-              if (/^[\w.~-]+(\/[\w.~-]+)*$/.test(line.trim()))
-                input.onProgress!(`${++compiled} packages compiled`);
-              input.onLine?.(line);
-            }
-          : input.onLine;
-      const result = await container.run(onLine);
+      const result = await container.run((line) => {
+        if (input.goVerbose && /^[\w.~-]+(\/[\w.~-]+)*$/.test(line.trim()))
+          progress.progress(`${++compiled} packages compiled`);
+        progress.detail(line);
+      });
       if (result.exitCode !== 0) {
-        input.onFailure?.(result.tail);
+        progress.fail();
+        if (!input.goVerbose)
+          progress.info(
+            `last ${result.tail.length} lines of the build:\n${result.tail.map((l) => `  ${l}`).join('\n')}`,
+          );
         const compilerLine = [...result.tail].reverse().find((l) => /\.go:\d+(:\d+)?: /.test(l));
         throw new KfError(
           `go build failed in ${input.image} (exit code ${result.exitCode})${compilerLine ? `: ${compilerLine.trim()}` : ''}`,
@@ -182,7 +181,6 @@ export async function buildInContainer<T>(
       }
       return withBinary(container, go.output);
     },
-    input.onSignal,
     { onWait: input.sourceVolume?.onWait },
   );
 }

@@ -15,6 +15,7 @@ import {
   parseImageName,
 } from '../core/go-image.js';
 import { KfError, messageOf, UsageError } from '../core/errors.js';
+import { reporter, type Progress } from '../core/progress.js';
 
 /** Where the toolchain comes from: a GOROOT on this host, or Debian's .deb files. */
 export type ToolchainSource = { kind: 'goroot'; dir: string } | { kind: 'debs'; files: string[] };
@@ -28,7 +29,8 @@ export interface GoImageInput {
   busybox: string;
   /** an image already tagged so is kept: nothing is made (for idempotent set-up scripts) */
   keepExisting: boolean;
-  onStep?: (text: string) => void;
+  /** its steps (reading the toolchain, importing, tagging) */
+  progress?: Progress;
 }
 
 export interface GoImageResult {
@@ -146,7 +148,7 @@ async function followImport(docker: Docker, stream: Readable): Promise<string> {
  * the import itself, the others afterwards.
  */
 export async function makeGoImage(docker: Docker, input: GoImageInput): Promise<GoImageResult> {
-  const step = input.onStep ?? (() => undefined);
+  const { step } = reporter(input.progress);
   // names first: a bad --tag is refused before anything is unpacked
   for (const t of input.tags) parseImageName(t);
   const present = async (tags: string[]) => {

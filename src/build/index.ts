@@ -1,12 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfError } from '../core/errors.js';
+import { onInterrupt } from '../adapters/interrupt.js';
 import { readBuildMode, readPatchInputs, readTreeVersion } from '../adapters/source-tree.js';
 import { packageClosure, type SourceSelection } from '../adapters/package-closure.js';
 import { computePatch } from '../core/patch.js';
 import { assertBuildable, createBuildPlan } from '../core/plan.js';
 import { formatPlatform } from '../core/version.js';
 import type { VersionInfo } from '../core/types.js';
+import { reporter, type Progress } from '../core/progress.js';
 import { buildProvenance } from './provenance.js';
 import { selectBuildDate } from '../core/reproducible.js';
 import { discardBinary, extractBinary, goVersionOf, placeBinary } from './extract.js';
@@ -23,23 +25,17 @@ import { EXTRA_VERSION_FIELDS, verifyBinary, type VerifyReport } from './verify.
 import { assertMachine } from '../carry/cache/build-cache.js';
 import { cachedResult, cacheKeys, fetchHits, storeBuilt, type CacheKeys } from './store.js';
 
-import {
-  outputPath,
-  type BuildEvents,
-  type BuildRequest,
-  type BuildResult,
-  type BuiltBinary,
-} from './types.js';
+import { outputPath, type BuildRequest, type BuildResult, type BuiltBinary } from './types.js';
 
-export type { BuildEvents, BuildRequest, BuildResult, BuiltBinary } from './types.js';
+export type { BuildRequest, BuildResult, BuiltBinary } from './types.js';
 export { outputPath } from './types.js';
 
 /**
  * build = resolve → plan → source → patch → build → extract → verify → store. `version` is
  * resolved by the caller; every other stage is one module, composed here and nothing else.
  */
-export async function runBuildPipeline(given: BuildRequest, events: BuildEvents = {}): Promise<BuildResult> {
-  const step = events.step ?? (() => undefined);
+export async function runBuildPipeline(given: BuildRequest, events: Progress = {}): Promise<BuildResult> {
+  const { step } = reporter(events);
   // every local path of the source resolved, and an empty or missing tree refused, before
   // anything reads it or a key is computed
   const req = { ...given, source: await resolveSource(given.source) };
@@ -63,11 +59,11 @@ export async function runBuildPipeline(given: BuildRequest, events: BuildEvents 
 /** The stages after the cache: source, patch, build, extract, verify, then the store's second half. */
 async function buildAll(
   req: BuildRequest,
-  events: BuildEvents,
+  events: Progress,
   keyed: CacheKeys | undefined,
   hits: Map<string, BuiltBinary>,
 ): Promise<BuildResult> {
-  const step = events.step ?? (() => undefined);
+  const { step } = reporter(events);
   step('connecting to the Docker engine');
   // loaded here, not at the top: a cache hit never needs dockerode (start-up time of a hit)
   const { connectDocker, ensureImage, ensureVolume, removeLeftovers } = await import('../adapters/docker.js');
@@ -76,11 +72,10 @@ async function buildAll(
   await removeLeftovers(docker);
 
   step('preparing the source');
-  // Ctrl-C outside the container phase (unpacking, patching, verifying) removes the temp tree
-  // too; inside it, the container's own handler removes container and tree.
+  // Ctrl-C at any point removes the temp tree (after the build container, when one runs)
   const workDir = makeSourceWorkDir();
-  const interrupt = new InterruptCleanup(() => fs.rmSync(workDir, { recursive: true, force: true }));
-  interrupt.arm();
+  const removeTree = () => fs.rmSync(workDir, { recursive: true, force: true });
+  const unregisterTree = onInterrupt({ next: 'run the build again; nothing was written', run: removeTree });
   let source: PreparedSource | undefined;
   try {
     source = await prepareSource(req.source, { cacheDir: req.cacheDir, workDir, scan: keyed?.scan });
@@ -112,7 +107,7 @@ async function buildAll(
     const overlay = overlayFiles(inputs.files, patch);
 
     step(`checking image ${plan.image}`);
-    const image = await ensureImage(docker, plan.image, events.line);
+    const image = await ensureImage(docker, plan.image, events);
     await ensureVolume(docker, req.goCacheVolume);
     const sourceDir = source.dir;
     const contentId = sourceContentId(source.provenance, plan.package);
@@ -141,7 +136,6 @@ async function buildAll(
       }
       const out = path.resolve(outputPath(req.out, platform, plan.platforms.length));
       step(`building kubeadm ${plan.version.gitVersion} for ${formatPlatform(platform)} in ${plan.image}`);
-      interrupt.disarm();
       const extracted = await buildInContainer(
         {
           docker,
@@ -158,17 +152,14 @@ async function buildAll(
                   ...filling,
                   onFill: () => step(`filling source volume ${volume} (once per source)`),
                   onWait: (holder) =>
-                    events.waiting?.(
+                    events.info?.(
                       `another build of the same source holds volume ${volume} (container ${holder}); waiting for it`,
                     ),
                 }
               : undefined,
           goCacheVolume: req.goCacheVolume,
-          onLine: events.line,
-          onFailure: events.failureTail,
-          onSignal: async () => interrupt.cleanup(),
+          progress: events,
           goVerbose: req.goVerbose,
-          onProgress: events.progress,
           onCompile: () =>
             step(`compiling kubeadm ${plan.version.gitVersion} for ${formatPlatform(platform)}`),
         },
@@ -177,7 +168,7 @@ async function buildAll(
           return extractBinary(await container.getArchive(file), path.basename(file), out);
         },
       );
-      interrupt.arm(() => discardBinary(extracted));
+      const unregisterBinary = onInterrupt({ run: () => discardBinary(extracted) });
       try {
         // a binary of another machine than asked for is never placed, verified or stored
         await assertMachine(extracted.tempPath, platform);
@@ -225,14 +216,15 @@ async function buildAll(
         }
         binaries.push(built);
       } finally {
+        unregisterBinary();
         discardBinary(extracted);
       }
     }
     return { plan, patch, image, source: source.description, binaries };
   } finally {
-    interrupt.disarm();
+    unregisterTree();
     await source?.dispose();
-    fs.rmSync(workDir, { recursive: true, force: true });
+    removeTree();
   }
 }
 
@@ -251,45 +243,6 @@ export function expectedVersion(v: VersionInfo): NonNullable<Parameters<typeof v
     if (value !== undefined) expected[key] = value;
   }
   return expected;
-}
-
-/**
- * SIGINT/SIGTERM while armed: run the cleanups, print the two-line error, exit 130/143.
- * Disarmed while a build container runs (withBuildContainer has its own handler then).
- */
-class InterruptCleanup {
-  private extra: Array<() => void> = [];
-  private readonly handler = (signal: NodeJS.Signals) => {
-    process.stderr.write(
-      `\nerror: interrupted by ${signal}\nnext: run the build again; nothing was written\n`,
-    );
-    this.cleanup();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-
-  constructor(private readonly base: () => void) {}
-
-  arm(extra?: () => void): void {
-    if (extra) this.extra.push(extra);
-    this.disarm();
-    process.once('SIGINT', this.handler);
-    process.once('SIGTERM', this.handler);
-  }
-
-  disarm(): void {
-    process.removeListener('SIGINT', this.handler);
-    process.removeListener('SIGTERM', this.handler);
-  }
-
-  cleanup(): void {
-    for (const fn of [...this.extra, this.base]) {
-      try {
-        fn();
-      } catch {
-        /* best effort while exiting */
-      }
-    }
-  }
 }
 
 /** A built binary that did not pass verify: nothing was written at --out. */

@@ -55,17 +55,6 @@ export interface BuildResult {
   binaries: BuiltBinary[];
 }
 
-/** Progress and log callbacks; the pipeline itself prints nothing. */
-export interface BuildEvents {
-  step?(text: string): void;
-  line?(text: string): void;
-  failureTail?(lines: string[]): void;
-  /** this run waits for another one (shown even without a TTY) */
-  waiting?(text: string): void;
-  /** how far the current step is (e.g. "12.0/33.1 MB"), for a spinner */
-  progress?(detail: string): void;
-}
-
 /** Where one platform's binary goes: `out` itself, or `out-os-arch` when building several. */
 export function outputPath(out: string, platform: Platform, count: number): string {
   return count > 1 ? `${out}-${platform.os}-${platform.arch}` : out;

@@ -110,7 +110,7 @@ async function audit(argv: AuditArgs, out: Output): Promise<number> {
         // an independent rebuild: the tree comes from the given source, not a kept volume
         sourceVolume: false,
       },
-      { step: (t) => out.step(`rebuilding: ${t}`), line: (l) => out.detail(l) },
+      { step: (t) => out.step(`rebuilding: ${t}`), detail: (l) => out.detail(l) },
     );
     const built = result.binaries[0]!;
     const rebuilt = readManifest(built.manifest!);

@@ -93,25 +93,12 @@ async function build(argv: BuildArgs, out: Output): Promise<number> {
         cacheDir: argv.cacheDir,
         goCacheVolume: argv.goCacheVolume,
         verify: argv.verify,
-        cache: new BuildCache(argv.cacheDir, {
-          warn: (t) => out.warn(t),
-          waiting: (t) => out.info(t),
-        }),
+        cache: new BuildCache(argv.cacheDir, out),
         noCache: !argv.cache,
         sourceVolume: argv.sourceVolume,
         goVerbose: argv.verbose,
       },
-      {
-        step: (t) => out.step(t),
-        line: (l) => out.detail(l),
-        progress: (d) => out.progress(d),
-        waiting: (t) => out.info(t),
-        failureTail: (tail) => {
-          out.fail();
-          if (!out.verbose)
-            out.info(`last ${tail.length} lines of the build:\n${tail.map((l) => `  ${l}`).join('\n')}`);
-        },
-      },
+      out,
     );
     out.succeed();
     out.result(resultDoc(result), humanSummary(result));

@@ -36,7 +36,7 @@ async function image(argv: ImageArgs, out: Output): Promise<number> {
     tags: list(argv.tag),
     busybox: argv.busybox,
     keepExisting: argv.keepExisting,
-    onStep: (t) => out.step(t),
+    progress: out,
   });
   out.succeed();
   const picked = r.goVersion ? goImageFor(r.goVersion) : '';

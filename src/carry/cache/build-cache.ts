@@ -2,6 +2,7 @@ import { inputDigests, platformCacheKey } from '../../core/plan.js';
 import { formatPlatform } from '../../core/version.js';
 import type { BuildPlan, Platform } from '../../core/types.js';
 import { KfError, messageOf } from '../../core/errors.js';
+import { reporter, type Progress } from '../../core/progress.js';
 import { TOOL_VERSION } from '../../adapters/tool-version.js';
 import { checkMachine, readBinaryHead } from './elf.js';
 import type { BuildProvenance, ManifestInput } from '../../core/cache-manifest.js';
@@ -11,7 +12,7 @@ import { BinaryCache, type CacheEntry } from './store.js';
  * The store stage as the build pipeline sees it: a hit before any container exists, a save
  * after verify, and locks so that concurrent builds of one key build once.
  *
- *   const cache = new BuildCache(cacheDir, { warn });
+ *   const cache = new BuildCache(cacheDir, progress);   // warn: a corrupt entry moved aside; info: waiting for a lock
  *   const key = cache.keyOf(plan, platform, source.identity);
  *   const hit = await cache.fetch(key, platform, outPath);     // null: build it
  *   ...build, extract, verify...
@@ -20,13 +21,6 @@ import { BinaryCache, type CacheEntry } from './store.js';
  * Build all misses inside `withLocks(keys, ...)` and `fetch` again there first: another run
  * may have stored them while this one waited.
  */
-export interface BuildCacheEvents {
-  /** a corrupt entry was found and moved aside (it will be rebuilt) */
-  warn?(text: string): void;
-  /** another process holds a key this run needs */
-  waiting?(text: string): void;
-}
-
 export interface SavedBuild {
   key: string;
   plan: BuildPlan;
@@ -46,11 +40,11 @@ export interface SavedBuild {
 
 export class BuildCache {
   readonly store: BinaryCache;
-  private readonly events: BuildCacheEvents;
+  private readonly progress: Required<Progress>;
 
-  constructor(cacheDir: string, events: BuildCacheEvents = {}) {
+  constructor(cacheDir: string, progress: Progress = {}) {
     this.store = new BinaryCache(cacheDir);
-    this.events = events;
+    this.progress = reporter(progress);
   }
 
   /** One key per platform, so `--platform a,b` and `--platform a` share a's entry. */
@@ -70,7 +64,7 @@ export class BuildCache {
       );
     }
     if (r.kind === 'corrupt') {
-      this.events.warn?.(
+      this.progress.warn(
         `cache entry ${key} (${formatPlatform(platform)}) is corrupt: ${r.reason}; moved to ${r.movedTo}, rebuilding`,
       );
       return null;
@@ -90,7 +84,7 @@ export class BuildCache {
         ? fn()
         : this.store.withKeyLock(sorted[i]!, () => lockAt(i + 1), {
             onWait: (h) =>
-              this.events.waiting?.(
+              this.progress.info(
                 `another build of the same inputs is running (pid ${h.pid} on ${h.host}); waiting for it`,
               ),
           });

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfError } from '../../core/errors.js';
+import { reporter, type Progress } from '../../core/progress.js';
 import { changedFiles, snapshot, writeBackup, type Snapshot } from './backup.js';
 import {
   fixConfigFile,
@@ -24,14 +25,6 @@ import {
 import { restartAsChosen, type RestartReport, type RestartStrategy } from './restart.js';
 import type { NodeCheck, NodeChecker } from './check.js';
 
-/** What renew reports as it goes: Output in the CLI, a collector in tests. */
-export interface Progress {
-  step(text: string): void;
-  info(text: string): void;
-  warn(text: string): void;
-  detail(text: string): void;
-}
-
 export interface Hours {
   hours: number;
   text: string;
@@ -54,6 +47,7 @@ export interface RenewOptions {
   /** renew even when the CAs end before the new leaves, or a leaf would end earlier (core/lifetime) */
   allowShorter?: boolean;
   check: NodeChecker;
+  /** what renew reports as it goes: Output in the CLI, a collector in tests */
   progress: Progress;
 }
 
@@ -156,7 +150,8 @@ async function planConfig(o: RenewOptions, pre: PreflightResult): Promise<Planne
 }
 
 export async function renew(o: RenewOptions): Promise<RenewReport> {
-  const { layout, progress } = o;
+  const { layout } = o;
+  const progress = reporter(o.progress);
   progress.step('preflight: kubeadm binary, control-plane versions, PKI files, CA lifetimes');
   const onEtc = isEtcKubernetes(layout.kubernetesDir);
   if (!onEtc && !o.dryRun) {
@@ -299,7 +294,7 @@ export async function renew(o: RenewOptions): Promise<RenewReport> {
   await runCertsRenew(pre.kubeadm, renewArgs, (line) => progress.info(`  kubeadm: ${line}`));
 
   progress.step(`restarting the control plane (${o.restart})`);
-  report.restart = await restartAsChosen(layout, o, (l) => progress.detail(l));
+  report.restart = await restartAsChosen(layout, o, progress);
   progress.info(`restart: ${report.restart.detail}`);
 
   report.changed = changedFiles(before, snapshot(roots, [o.backupDir]));

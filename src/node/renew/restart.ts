@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KfError } from '../../core/errors.js';
+import { KfError, messageOf } from '../../core/errors.js';
+import { reporter, type Progress } from '../../core/progress.js';
+import { onInterrupt } from '../../adapters/interrupt.js';
 import { execFile, firstLine } from './exec.js';
 import { controlPlaneComponents, type NodeLayout } from './node.js';
 
@@ -14,7 +16,8 @@ export interface RestartOptions {
   waitSeconds: number;
   /** the crictl binary ("crictl" = from PATH) */
   crictl: string;
-  log: (line: string) => void;
+  /** what it did, as detail lines (containers stopped, manifests moved) */
+  progress?: Progress;
 }
 
 /** How renew and rollback are told to restart (their shared flags). */
@@ -24,17 +27,17 @@ export interface RestartChoice {
   crictl: string;
 }
 
-/** restartControlPlane with the flags renew and rollback share, its lines as progress detail. */
+/** restartControlPlane with the flags renew and rollback share. */
 export function restartAsChosen(
   layout: NodeLayout,
   o: RestartChoice,
-  detail: (line: string) => void,
+  progress: Progress,
 ): Promise<RestartReport> {
   return restartControlPlane(layout, {
     strategy: o.restart,
     waitSeconds: o.restartWaitSeconds,
     crictl: o.crictl,
-    log: detail,
+    progress,
   });
 }
 
@@ -96,7 +99,7 @@ async function restartWithCrictl(layout: NodeLayout, opts: RestartOptions): Prom
         `\`crictl stop ${id}\` failed: ${firstLine(r)}`,
         'restart the control-plane pods by hand, or use --restart manifests',
       );
-    opts.log(`stopped container ${id}`);
+    reporter(opts.progress).detail(`stopped container ${id}`);
   }
   return {
     strategy: 'crictl',
@@ -119,13 +122,13 @@ async function restartWithManifests(layout: NodeLayout, opts: RestartOptions): P
       fs.renameSync(path.join(parked, name), path.join(layout.manifestsDir, name));
     fs.rmSync(parked, { recursive: true, force: true });
   };
-  const onSignal = (signal: NodeJS.Signals) => {
-    moveBack();
-    process.stderr.write(`interrupted: the static pod manifests are back in ${layout.manifestsDir}\n`);
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const unregister = onInterrupt({
+    doing: `putting the static pod manifests back in ${layout.manifestsDir}`,
+    next: "check that the control-plane pods run again ('crictl ps'), then run 'kubeadm-forever check'",
+    run: moveBack,
+    failed: (err) =>
+      `the static pod manifests are not all back in ${layout.manifestsDir} (${messageOf(err).split('\n')[0]}): move the files left in ${parked} there`,
+  });
   let detail: string;
   try {
     for (const c of components) {
@@ -133,7 +136,7 @@ async function restartWithManifests(layout: NodeLayout, opts: RestartOptions): P
       fs.renameSync(path.join(layout.manifestsDir, name), path.join(parked, name));
       moved.push(name);
     }
-    opts.log(`moved ${moved.join(', ')} to ${parked}`);
+    reporter(opts.progress).detail(`moved ${moved.join(', ')} to ${parked}`);
     const crictlOk = await crictlAnswers(opts.crictl);
     if (crictlOk) {
       const deadline = Date.now() + Math.max(opts.waitSeconds, 120) * 1000;
@@ -149,13 +152,14 @@ async function restartWithManifests(layout: NodeLayout, opts: RestartOptions): P
         );
       detail = 'the kubelet stopped the pods (confirmed with crictl); manifests moved back';
     } else {
-      opts.log(`no container runtime answers crictl: waiting ${opts.waitSeconds}s for the kubelet`);
+      reporter(opts.progress).detail(
+        `no container runtime answers crictl: waiting ${opts.waitSeconds}s for the kubelet`,
+      );
       await sleep(opts.waitSeconds * 1000);
       detail = `waited ${opts.waitSeconds}s (no crictl to confirm); manifests moved back`;
     }
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    unregister();
     moveBack();
   }
   return { strategy: 'manifests', components, detail };

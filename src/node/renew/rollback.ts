@@ -1,7 +1,7 @@
 import { replaceFiles, type StagedEntry } from '../../adapters/file-transaction.js';
 import { checkRestore, readBackup, restoreRoot, snapshot, writeBackup } from './backup.js';
 import type { NodeLayout } from './node.js';
-import type { Progress } from './renew.js';
+import { reporter, type Progress } from '../../core/progress.js';
 import { restartAsChosen, type RestartReport, type RestartStrategy } from './restart.js';
 
 export interface RollbackOptions {
@@ -28,7 +28,8 @@ export interface RollbackReport {
 
 /** Restores a renew backup after verifying every file in it; the current state is backed up first. */
 export async function rollback(o: RollbackOptions): Promise<RollbackReport> {
-  const { layout, progress } = o;
+  const { layout } = o;
+  const progress = reporter(o.progress);
   progress.step(`verifying ${o.backupFile}`);
   const backup = await readBackup(o.backupFile);
   const files = backup.manifest.entries.filter((e) => e.type !== 'dir' && !e.path.startsWith('extra/'));
@@ -98,6 +99,6 @@ export async function rollback(o: RollbackOptions): Promise<RollbackReport> {
   }
   replaceFiles(staged, { backupDir: pre.file });
   progress.step(`restarting the control plane (${o.restart})`);
-  report.restart = await restartAsChosen(layout, o, (l) => progress.detail(l));
+  report.restart = await restartAsChosen(layout, o, progress);
   return report;
 }
