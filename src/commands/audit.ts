@@ -12,7 +12,7 @@ import { resolveValidityPair } from '../core/validity.js';
 import { parsePlatform } from '../core/version.js';
 import { KfError, UsageError, messageOf } from '../core/errors.js';
 import { runBuildPipeline } from '../build/index.js';
-import type { SourceSpec } from '../build/source.js';
+import type { SourceSpec } from '../core/types.js';
 import type { Output } from '../ui/output.js';
 import { assertVolumeName } from './build.js';
 import { sourceSpec } from './target-options.js';
