@@ -5,7 +5,7 @@ import { assertBuildable, type PlanInput } from '../core/plan.js';
 import { selectBuildDate, type BuildDate } from '../core/reproducible.js';
 import type { PatchResult, Platform, SourceSpec, Validities, VersionInfo } from '../core/types.js';
 import { envBuildDate } from './provenance.js';
-import { resolveSource, type PreparedSource } from './source.js';
+import { prepareSource, resolveSource, type PreparedSource } from './source.js';
 
 /**
  * The preparation step, once per run, shared by `plan`, `build` and `audit` (`patch` reads its
@@ -85,7 +85,7 @@ export async function prepareBuild(req: PrepareRequest): Promise<Preparation> {
  * directory), else the same decision made again with the tree's facts and the source's time.
  */
 export async function settleOnTree(
-  prep: Preparation,
+  prep: Preparation & { buildable?: boolean },
   source: PreparedSource,
   env: NodeJS.ProcessEnv,
 ): Promise<BuildDecision & { date: BuildDate; tree: TreeFacts; patch: PatchResult }> {
@@ -104,6 +104,24 @@ export async function settleOnTree(
   });
   const tree = await readTreeFacts(source.dir, { buildMode: true });
   const decision = decideBuild({ ...prep.input, buildDate: date.buildDate }, tree);
-  assertBuildable(decision.plan);
+  if (prep.buildable !== false) assertBuildable(decision.plan);
   return { ...decision, patch: decision.patch!, tree, date };
+}
+
+/**
+ * `plan`'s preparation: build's, plus the tree of a tarball read as build would read it after a
+ * miss (unpacked into a temp dir, removed after), so plan shows the same build mode and patch,
+ * or the same refusal. Its cache key stays the one build looks up (made before the tree is read).
+ * A git source's tree is not fetched for a plan.
+ */
+export async function prepareForPlan(req: PrepareRequest): Promise<Preparation> {
+  const prep = await prepareBuild(req);
+  if (!prep.source || prep.tree || prep.source.spec.kind !== 'tarball') return prep;
+  const source = await prepareSource(prep.source, { cacheDir: req.cacheDir });
+  try {
+    const settled = await settleOnTree({ ...prep, buildable: false }, source, req.env);
+    return { ...prep, ...settled, plan: { ...settled.plan, cacheKey: prep.plan.cacheKey } };
+  } finally {
+    await source.dispose();
+  }
 }

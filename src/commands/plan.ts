@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { prepareBuild } from '../build/prepare.js';
+import { prepareForPlan } from '../build/prepare.js';
 import type { BuildPlan, PatchResult } from '../core/types.js';
 import { describeValidity } from '../core/validity.js';
 import { formatPlatform } from '../core/version.js';
@@ -103,9 +103,10 @@ const command: CommandModule<GlobalArgs, PlanArgs> = {
         out,
         { named: true },
       );
-      if (args.sourceDir !== undefined) out.step(`reading the source tree ${args.sourceDir}`);
+      if (args.sourceDir !== undefined || args.sourceTarball !== undefined)
+        out.step(`reading the source tree ${args.sourceDir ?? args.sourceTarball}`);
       // the same preparation as build's: what plan shows is what build would do, or its refusal
-      const { plan, patch } = await prepareBuild({
+      const { plan, patch } = await prepareForPlan({
         version,
         validity,
         platforms,

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { k8s1202, runCli } from '../helpers/env.js';
-import { k8sTree } from '../helpers/fixtures.js';
+import { k8s1202, k8sTarball, runCli, skipDockerTests } from '../helpers/env.js';
+import { k8sTree, requireFile } from '../helpers/fixtures.js';
 
 /**
  * `plan` and `build` make one decision (build/prepare.ts, core/build-decision.ts), so they can
@@ -22,11 +22,21 @@ function target(version: string): string[] {
   return ['--kubernetes-version', version, '--commit', k8s1202.gitCommit, '--go-version', '1.22.5'];
 }
 
-function run(cmd: 'plan' | 'build', tree: string, version: string, json: boolean) {
-  const args = [cmd, '--source-dir', tree, ...target(version), '--cache-dir', path.join(work, 'cache')];
+function run(
+  cmd: 'plan' | 'build',
+  tree: string,
+  version: string,
+  json: boolean,
+  opts: { flag?: string; env?: NodeJS.ProcessEnv } = {},
+) {
+  const source = [opts.flag ?? '--source-dir', tree];
+  const args = [cmd, ...source, ...target(version), '--cache-dir', path.join(work, 'cache')];
   if (cmd === 'build') args.push('--out', path.join(work, 'kubeadm'));
-  return runCli(json ? [...args, '--json'] : args, { env: noEngine, timeout: 5 * 60_000 });
+  return runCli(json ? [...args, '--json'] : args, { env: opts.env ?? noEngine, timeout: 5 * 60_000 });
 }
+
+const refusal =
+  'error: the source tree is Kubernetes 1.20 (its newest changelog) but the target is v1.31.0: the binary would report v1.31.0 and be built from 1.20 code';
 
 describe('plan and build on the real 1.20.2 tree', () => {
   it('a 1.31 target on the 1.20 tree: the same refusal, message and exit class from both, with and without --json', () => {
@@ -38,9 +48,7 @@ describe('plan and build on the real 1.20.2 tree', () => {
       expect(build.status, build.stderr).toBe(plan.status);
       const lines = plan.stderr.trimEnd().split('\n');
       expect(lines).toHaveLength(2);
-      expect(lines[0]).toBe(
-        'error: the source tree is Kubernetes 1.20 (its newest changelog) but the target is v1.31.0: the binary would report v1.31.0 and be built from 1.20 code',
-      );
+      expect(lines[0]).toBe(refusal);
       expect(lines[1]).toMatch(/^next: pass the source of v1\.31\.0 /);
       // build's stderr may carry progress lines before the error; its two-line error is plan's
       expect(build.stderr.trimEnd().split('\n').slice(-2)).toEqual(lines);
@@ -69,4 +77,22 @@ describe('plan and build on the real 1.20.2 tree', () => {
     const again = run('plan', tree, 'v1.20.2', true);
     expect(JSON.parse(again.stdout).cacheKey).toBe(doc.cacheKey);
   });
+
+  it.skipIf(skipDockerTests)(
+    "the same from Debian's tarball: plan reads its tree as build does after a miss, and both refuse alike",
+    () => {
+      requireFile(k8sTarball, "Debian's kubernetes source tarball");
+      // the tree of a tarball is read after the cache lookup, on the engine's side of the build
+      const withEngine = { env: {}, flag: '--source-tarball' };
+      const plan = run('plan', k8sTarball, 'v1.31.0', true, withEngine);
+      const build = run('build', k8sTarball, 'v1.31.0', true, withEngine);
+      expect(plan.status, plan.stderr).toBe(2);
+      expect(build.status, build.stderr).toBe(2);
+      expect(plan.stderr.trimEnd().split('\n')[0]).toBe(refusal);
+      expect(build.stderr.trimEnd().split('\n').slice(-2)).toEqual(plan.stderr.trimEnd().split('\n'));
+      expect(JSON.parse(build.stdout)).toEqual(JSON.parse(plan.stdout));
+      expect(fs.existsSync(path.join(work, 'kubeadm'))).toBe(false);
+    },
+    8 * 60_000,
+  );
 });
