@@ -9,7 +9,7 @@ import { CLIENT_GO_CERT_FILE, CONSTANTS_FILE, KUBEADM_PKI_HELPERS_FILE } from '.
 import { resolveValidityPair } from '../../src/core/validity.js';
 import { parseKubeVersion, versionInfoFromFlags } from '../../src/core/version.js';
 import type { KubeVersion } from '../../src/core/types.js';
-import { prepareBuild, readTreeFacts, settleOnTree } from '../../src/build/prepare.js';
+import { prepareBuild, prepareForPlan, readTreeFacts, settleOnTree } from '../../src/build/prepare.js';
 import { prepareSource } from '../../src/build/source.js';
 import { identifySource, scanTree } from '../../src/carry/cache/source-identity.js';
 import { certGo, constants115, constants131, pkiHelpers120, pkiHelpers131 } from './fixtures/go-sources.js';
@@ -189,5 +189,40 @@ describe('prepareBuild: once per run', () => {
       await prepared.dispose();
     }
     expect((await identifySource({ kind: 'tarball', file: tgz })).sha256).toBe(sha);
+  });
+
+  it("plan's preparation reads a tarball's tree as build does after a miss, keeps build's key, and leaves no temp tree", async () => {
+    const root = temp(makeMiniTree({ minor: 20 }));
+    const dir = temp(fs.mkdtempSync(path.join(os.tmpdir(), 'kf-prep-plan-')));
+    const tgz = path.join(dir, 'k.tar.gz');
+    execFileSync('tar', ['-czf', tgz, '-C', path.dirname(root), path.basename(root)]);
+    const req = {
+      version: version('v1.20.2'),
+      validity,
+      platforms: [],
+      source: { kind: 'tarball' as const, file: tgz },
+      cacheDir: dir,
+      env,
+    };
+    // a private TMPDIR: other runs on this machine make their own temp trees meanwhile
+    const tmp = path.join(dir, 'tmp');
+    fs.mkdirSync(tmp);
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      const forPlan = await prepareForPlan(req);
+      const forBuild = await prepareBuild(req);
+      expect(forPlan.plan.buildModeSource).toBe('tree');
+      expect(forPlan.patch!.files).toHaveLength(2);
+      expect(forPlan.plan.cacheKey).toBe(forBuild.plan.cacheKey);
+      expect(fs.readdirSync(tmp)).toEqual([]);
+      await expect(prepareForPlan({ ...req, version: version('v1.31.0') })).rejects.toThrow(
+        /^the source tree is Kubernetes 1\.20/,
+      );
+      expect(fs.readdirSync(tmp)).toEqual([]);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
   });
 });
