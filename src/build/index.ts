@@ -1,16 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type Docker from 'dockerode';
 import { KfError } from '../core/errors.js';
 import { onInterrupt } from '../adapters/interrupt.js';
-import { readBuildMode, readPatchInputs, readTreeVersion } from '../adapters/source-tree.js';
-import { packageClosure, type SourceSelection } from '../adapters/package-closure.js';
-import { computePatch } from '../core/patch.js';
-import { assertBuildable, createBuildPlan } from '../core/plan.js';
-import { formatPlatform } from '../core/version.js';
-import type { VersionInfo } from '../core/types.js';
 import { reporter, type Progress } from '../core/progress.js';
+import { packageClosure } from '../adapters/package-closure.js';
+import { formatPlatform } from '../core/version.js';
+import type { BuildPlan, PatchResult, Platform, VersionInfo } from '../core/types.js';
+import type { BuildDate } from '../core/reproducible.js';
+import type { ImageRef } from '../adapters/docker.js';
 import { buildProvenance } from './provenance.js';
-import { selectBuildDate } from '../core/reproducible.js';
 import { discardBinary, extractBinary, goVersionOf, placeBinary } from './extract.js';
 import {
   filledDigest,
@@ -20,7 +19,9 @@ import {
   sourceVolumeName,
 } from '../core/source-volume.js';
 import { selectionEntries } from '../carry/cache/source-identity.js';
-import { makeSourceWorkDir, prepareSource, resolveSource, type PreparedSource } from './source.js';
+import { makeSourceWorkDir, prepareSource, type PreparedSource } from './source.js';
+import { prepareBuild, settleOnTree, type Preparation } from './prepare.js';
+import type { SourceVolumeUse } from './build.js';
 import { EXTRA_VERSION_FIELDS, verifyBinary, type VerifyReport } from './verify.js';
 import { assertMachine } from '../carry/cache/build-cache.js';
 import { cachedResult, cacheKeys, fetchHits, storeBuilt, type CacheKeys } from './store.js';
@@ -32,33 +33,49 @@ export { outputPath } from './types.js';
 
 /**
  * build = resolve → plan → source → patch → build → extract → verify → store. `version` is
- * resolved by the caller; every other stage is one module, composed here and nothing else.
+ * resolved by the caller; the preparation (build/prepare.ts) resolves and identifies the
+ * source and makes the plan and the keys once; every other stage is one module, composed here
+ * and nothing else.
  */
-export async function runBuildPipeline(given: BuildRequest, events: Progress = {}): Promise<BuildResult> {
+export async function runBuildPipeline(req: BuildRequest, events: Progress = {}): Promise<BuildResult> {
   const { step } = reporter(events);
-  // every local path of the source resolved, and an empty or missing tree refused, before
-  // anything reads it or a key is computed
-  const req = { ...given, source: await resolveSource(given.source) };
-  // store, first half: keys from the request alone, so a hit needs no source, engine or container
-  const keyed = req.cache ? await cacheKeys(req, req.cache) : undefined;
+  const prep = await prepareBuild({ ...req, env: req.env ?? process.env, buildable: true });
+  // store, first half: keys from the preparation alone, so a hit needs no source, engine or container
+  const keyed = req.cache ? cacheKeys(prep, req.cache) : undefined;
   const hits = new Map<string, BuiltBinary>();
   if (keyed && !req.noCache) {
     step('looking up the binary cache');
     await fetchHits(req, keyed, hits);
     if (hits.size === keyed.plan.platforms.length) return cachedResult(keyed, hits);
   }
-  if (!keyed) return buildAll(req, events, undefined, hits);
+  if (!keyed) return buildAll(req, prep, events, undefined, hits);
   // concurrent builds of the same key: the second waits here, then finds the first one's result
   return keyed.cache.withLocks([...keyed.keys.values()], async () => {
     if (!req.noCache) await fetchHits(req, keyed, hits);
     if (hits.size === keyed.plan.platforms.length) return cachedResult(keyed, hits);
-    return buildAll(req, events, keyed, hits);
+    return buildAll(req, prep, events, keyed, hits);
   });
 }
 
-/** The stages after the cache: source, patch, build, extract, verify, then the store's second half. */
+/** What every platform's build of one run shares: the engine, the plan, the patched tree. */
+interface PlatformBuild {
+  req: BuildRequest;
+  events: Progress;
+  keyed: CacheKeys | undefined;
+  docker: Docker;
+  image: ImageRef;
+  plan: BuildPlan;
+  patch: PatchResult;
+  date: BuildDate;
+  source: PreparedSource;
+  overlay: Map<string, string>;
+  sourceVolume: SourceVolumeUse | undefined;
+}
+
+/** The stages after the cache: source, patch, then each platform not found in the cache. */
 async function buildAll(
   req: BuildRequest,
+  prep: Preparation,
   events: Progress,
   keyed: CacheKeys | undefined,
   hits: Map<string, BuiltBinary>,
@@ -67,7 +84,6 @@ async function buildAll(
   step('connecting to the Docker engine');
   // loaded here, not at the top: a cache hit never needs dockerode (start-up time of a hit)
   const { connectDocker, ensureImage, ensureVolume, removeLeftovers } = await import('../adapters/docker.js');
-  const { buildInContainer } = await import('./build.js');
   const docker = await connectDocker(req.env ?? process.env);
   await removeLeftovers(docker);
 
@@ -78,153 +94,158 @@ async function buildAll(
   const unregisterTree = onInterrupt({ next: 'run the build again; nothing was written', run: removeTree });
   let source: PreparedSource | undefined;
   try {
-    source = await prepareSource(req.source, { cacheDir: req.cacheDir, workDir, scan: keyed?.scan });
-    const buildMode = await readBuildMode(source.dir);
-    // reproducible: buildDate from SOURCE_DATE_EPOCH or the source itself, never the clock
-    const date = selectBuildDate({
-      sourceDateEpoch: (req.env ?? process.env).SOURCE_DATE_EPOCH,
-      sourceTime: source.time,
-      sourceOrigin: source.timeOrigin,
-    });
-    const plan = createBuildPlan({
-      buildDate: date.buildDate,
-      version: req.version,
-      validity: req.validity,
-      platforms: req.platforms,
-      buildMode: { mode: buildMode, source: 'tree' },
-      source: source.identity,
-      image: req.image,
-    });
-    assertBuildable(plan);
-
+    source = await prepareSource(prep.source!, { cacheDir: req.cacheDir, workDir });
+    // a directory's tree was read by the preparation; a tarball's or commit's only now
     step('patching the validity constants');
-    const kube = (await readTreeVersion(source.dir)) ?? plan.kube;
-    const inputs = await readPatchInputs(source.dir, buildMode);
-    const patch = computePatch(inputs.files, req.validity, {
-      kube,
-      clientGoCertFile: inputs.clientGoCertFile,
-    });
-    const overlay = overlayFiles(inputs.files, patch);
+    const { plan, patch, date, tree } = await settleOnTree(prep, source, req.env ?? process.env);
+    const overlay = overlayFiles(tree.files, patch);
 
     step(`checking image ${plan.image}`);
     const image = await ensureImage(docker, plan.image, events);
     await ensureVolume(docker, req.goCacheVolume);
-    const sourceDir = source.dir;
-    const contentId = sourceContentId(source.provenance, plan.package);
-    const volume = req.sourceVolume === false ? undefined : sourceVolumeName(contentId);
-    let filling: { selection: SourceSelection; filesDigest: string } | undefined;
-    if (volume) {
-      // what the volume must hold, computed on every build: the marker is checked against it
-      // before reuse, so a volume filled with other files (another selection, another tree) is
-      // never built from
-      const closure = packageClosure(sourceDir, plan.buildMode, plan.package);
-      const selection = { ...closure, files: [...new Set([...closure.files, ...overlay.keys()])].sort() };
-      filling = { selection, filesDigest: filledDigest(selectionEntries(sourceDir, selection, keyed?.scan)) };
-      await ensureVolume(docker, volume, {
+    const sourceVolume = await sourceVolumeOf(req, events, plan, source, prep, overlay, (name, labels) =>
+      ensureVolume(docker, name, {
         what: 'the source volume',
         next: 'check free space and the engine, or pass --no-source-volume to stream the tree into each build',
-        labels: { [SOURCE_VOLUME_LABEL]: contentId },
-      });
-    }
+        labels,
+      }),
+    );
 
+    const shared: PlatformBuild = {
+      req,
+      events,
+      keyed,
+      docker,
+      image,
+      plan,
+      patch,
+      date,
+      source,
+      overlay,
+      sourceVolume,
+    };
     const binaries: BuiltBinary[] = [];
-    for (const platform of plan.platforms) {
-      const hit = hits.get(formatPlatform(platform));
-      if (hit) {
-        binaries.push(hit);
-        continue;
-      }
-      const out = path.resolve(outputPath(req.out, platform, plan.platforms.length));
-      step(`building kubeadm ${plan.version.gitVersion} for ${formatPlatform(platform)} in ${plan.image}`);
-      const extracted = await buildInContainer(
-        {
-          docker,
-          plan,
-          image: image.name,
-          platform,
-          sourceDir,
-          overlay,
-          sourceVolume:
-            volume && filling
-              ? {
-                  name: volume,
-                  contentId,
-                  ...filling,
-                  onFill: () => step(`filling source volume ${volume} (once per source)`),
-                  onWait: (holder) =>
-                    events.info?.(
-                      `another build of the same source holds volume ${volume} (container ${holder}); waiting for it`,
-                    ),
-                }
-              : undefined,
-          goCacheVolume: req.goCacheVolume,
-          progress: events,
-          goVerbose: req.goVerbose,
-          onCompile: () =>
-            step(`compiling kubeadm ${plan.version.gitVersion} for ${formatPlatform(platform)}`),
-        },
-        async (container, file) => {
-          step(`extracting ${path.basename(out)}`);
-          return extractBinary(await container.getArchive(file), path.basename(file), out);
-        },
-      );
-      const unregisterBinary = onInterrupt({ run: () => discardBinary(extracted) });
-      try {
-        // a binary of another machine than asked for is never placed, verified or stored
-        await assertMachine(extracted.tempPath, platform);
-        let verify: BuiltBinary['verify'] = {
-          executed: false,
-          reason: 'skipped (--no-verify)',
-          passed: false,
-        };
-        if (req.verify) {
-          step(`verifying ${path.basename(out)}`);
-          verify = await verifyBinary({
-            binary: extracted.tempPath,
-            expected: expectedVersion(plan.version),
-            validity: req.validity,
-            platform,
-          });
-          if (verify.executed && !verify.passed) {
-            throw new VerifyError(verify);
-          }
-        }
-        const goVersion = goVersionOf(extracted.tempPath);
-        placeBinary(extracted);
-        const built: BuiltBinary = {
-          platform,
-          path: out,
-          sha256: extracted.sha256,
-          size: extracted.size,
-          goVersion,
-          verify,
-          cached: false,
-        };
-        // store, second half: only a binary that passed verify (or could not run here) is kept
-        if (keyed) {
-          step(`storing ${formatPlatform(platform)} in the binary cache`);
-          const provenance = buildProvenance({ plan, platform, source: source.provenance, date, goVersion });
-          built.manifest = await storeBuilt(keyed, {
-            plan,
-            platform,
-            binary: out,
-            goVersion,
-            image,
-            patch,
-            provenance,
-          });
-        }
-        binaries.push(built);
-      } finally {
-        unregisterBinary();
-        discardBinary(extracted);
-      }
-    }
+    for (const platform of plan.platforms)
+      binaries.push(hits.get(formatPlatform(platform)) ?? (await buildPlatform(shared, platform)));
     return { plan, patch, image, source: source.description, binaries };
   } finally {
     unregisterTree();
     await source?.dispose();
     removeTree();
+  }
+}
+
+/**
+ * The per-source volume the builds mount, or undefined (--no-source-volume). What it must hold
+ * is computed on every build: the marker is checked against it before reuse, so a volume filled
+ * with other files (another selection, another tree) is never built from.
+ */
+async function sourceVolumeOf(
+  req: BuildRequest,
+  events: Progress,
+  plan: BuildPlan,
+  source: PreparedSource,
+  prep: Preparation,
+  overlay: Map<string, string>,
+  ensure: (name: string, labels: Record<string, string>) => Promise<unknown>,
+): Promise<SourceVolumeUse | undefined> {
+  if (req.sourceVolume === false) return undefined;
+  const { step } = reporter(events);
+  const contentId = sourceContentId(source.provenance, plan.package);
+  const name = sourceVolumeName(contentId);
+  const closure = packageClosure(source.dir, plan.buildMode, plan.package);
+  const selection = { ...closure, files: [...new Set([...closure.files, ...overlay.keys()])].sort() };
+  const filesDigest = filledDigest(selectionEntries(source.dir, selection, prep.source?.scan));
+  await ensure(name, { [SOURCE_VOLUME_LABEL]: contentId });
+  return {
+    name,
+    contentId,
+    selection,
+    filesDigest,
+    onFill: () => step(`filling source volume ${name} (once per source)`),
+    onWait: (holder) =>
+      events.info?.(
+        `another build of the same source holds volume ${name} (container ${holder}); waiting for it`,
+      ),
+  };
+}
+
+/** One platform: build in a container → extract → check the machine → verify → place → store. */
+async function buildPlatform(b: PlatformBuild, platform: Platform): Promise<BuiltBinary> {
+  const { req, events, plan } = b;
+  const { step } = reporter(events);
+  const { buildInContainer } = await import('./build.js');
+  const out = path.resolve(outputPath(req.out, platform, plan.platforms.length));
+  step(`building kubeadm ${plan.version.gitVersion} for ${formatPlatform(platform)} in ${plan.image}`);
+  const extracted = await buildInContainer(
+    {
+      docker: b.docker,
+      plan,
+      image: b.image.name,
+      platform,
+      sourceDir: b.source.dir,
+      overlay: b.overlay,
+      sourceVolume: b.sourceVolume,
+      goCacheVolume: req.goCacheVolume,
+      progress: events,
+      goVerbose: req.goVerbose,
+      onCompile: () => step(`compiling kubeadm ${plan.version.gitVersion} for ${formatPlatform(platform)}`),
+    },
+    async (container, file) => {
+      step(`extracting ${path.basename(out)}`);
+      return extractBinary(await container.getArchive(file), path.basename(file), out);
+    },
+  );
+  const unregisterBinary = onInterrupt({ run: () => discardBinary(extracted) });
+  try {
+    // a binary of another machine than asked for is never placed, verified or stored
+    await assertMachine(extracted.tempPath, platform);
+    let verify: BuiltBinary['verify'] = { executed: false, reason: 'skipped (--no-verify)', passed: false };
+    if (req.verify) {
+      step(`verifying ${path.basename(out)}`);
+      verify = await verifyBinary({
+        binary: extracted.tempPath,
+        expected: expectedVersion(plan.version),
+        validity: req.validity,
+        platform,
+      });
+      if (verify.executed && !verify.passed) throw new VerifyError(verify);
+    }
+    const goVersion = goVersionOf(extracted.tempPath);
+    placeBinary(extracted);
+    const built: BuiltBinary = {
+      platform,
+      path: out,
+      sha256: extracted.sha256,
+      size: extracted.size,
+      goVersion,
+      verify,
+      cached: false,
+    };
+    // store, second half: only a binary that passed verify (or could not run here) is kept
+    if (b.keyed) {
+      step(`storing ${formatPlatform(platform)} in the binary cache`);
+      const provenance = buildProvenance({
+        plan,
+        platform,
+        source: b.source.provenance,
+        date: b.date,
+        goVersion,
+      });
+      built.manifest = await storeBuilt(b.keyed, {
+        plan,
+        platform,
+        binary: out,
+        goVersion,
+        image: b.image,
+        patch: b.patch,
+        provenance,
+      });
+    }
+    return built;
+  } finally {
+    unregisterBinary();
+    discardBinary(extracted);
   }
 }
 

@@ -6,7 +6,7 @@ import { goVersionFromTree, TREE_GO_VERSION_FILES } from '../core/tree-go-versio
 import type { VersionInfo } from '../core/types.js';
 import { validateCommit } from '../core/version.js';
 import { UsageError } from '../core/errors.js';
-import type { SourceSpec } from './source.js';
+import type { SourceSpec } from '../core/types.js';
 
 /**
  * resolve, second half: a target named by `--kubernetes-version vX.Y.Z` alone gets what the

@@ -4,27 +4,18 @@ import path from 'node:path';
 import { unpackTarball } from '../adapters/archive.js';
 import { assertSourceTree, resolveSourceTree } from '../adapters/source-tree.js';
 import { UsageError } from '../core/errors.js';
-import { newestFileTime, scanTree, sourceIdentity, type TreeScan } from '../carry/cache/source-identity.js';
+import { newestFileTime, type IdentifiedSource } from '../carry/cache/source-identity.js';
 import type { BuildDateOrigin } from '../core/reproducible.js';
-import { sourceContentText } from '../core/source-volume.js';
-import { sha256File } from '../carry/cache/store.js';
+import type { SourceSpec } from '../core/types.js';
 
 /** Where --repo points unless given. */
 export const DEFAULT_REPO = 'https://github.com/kubernetes/kubernetes.git';
-
-/** Where the Kubernetes source comes from: a directory as it is, a tarball, or one git commit. */
-export type SourceSpec =
-  | { kind: 'dir'; dir: string }
-  | { kind: 'tarball'; file: string }
-  | { kind: 'git'; repo: string; commit: string };
 
 export interface PreparedSource {
   /** the tree on this host; never modified (patched files are overlaid in the tar stream) */
   dir: string;
   /** for people, e.g. "git file:///src/k8s @ faecb19" */
   description: string;
-  /** identity for the cache key when it is not the commit itself: "tarball:sha256:…", "dir:tree2:…" (content, never a path) */
-  identity?: string;
   /** removes temp trees (unpacked tarball, git worktree); a no-op for --source-dir */
   dispose(): Promise<void>;
   /** the source's own time (seconds): commit time, newest tarball entry, newest file */
@@ -89,12 +80,13 @@ export async function resolveSource(spec: SourceSpec): Promise<SourceSpec> {
  * a tarball is unpacked (top folder stripped) into a temp dir; git fetches only the one commit
  * into the mirror in the cache and checks it out into a temp worktree. Temp trees go under
  * `workDir` when given (so an interrupted run's caller can remove them), else a new temp dir.
+ * The source comes identified (build/prepare.ts): its walk or sha256 is not computed again.
  */
 export async function prepareSource(
-  given: SourceSpec,
-  opts: { cacheDir: string; workDir?: string; scan?: TreeScan },
+  source: IdentifiedSource,
+  opts: { cacheDir: string; workDir?: string },
 ): Promise<PreparedSource> {
-  const spec = await resolveSource(given);
+  const { spec, given } = source;
   const tempDir = () => {
     if (!opts.workDir) return makeSourceWorkDir();
     fs.mkdirSync(opts.workDir, { recursive: true });
@@ -103,15 +95,14 @@ export async function prepareSource(
   switch (spec.kind) {
     case 'dir': {
       const dir = spec.dir;
-      // the cache keys' walk of the same directory, when there was one
-      const scan = opts.scan ?? scanTree(dir, { memoDir: opts.cacheDir });
+      const scan = source.scan;
+      if (!scan) throw new Error('a directory source comes with its walk (identifySource)');
       return {
         dir,
         description:
           given.kind === 'dir' && given.dir !== dir
             ? `directory ${dir} (given as ${given.dir})`
             : `directory ${dir}`,
-        identity: await sourceIdentity(spec, scan),
         dispose: async () => undefined,
         time: scan.newestFile,
         timeOrigin: 'newest file in the directory',
@@ -123,13 +114,13 @@ export async function prepareSource(
       const tmp = tempDir();
       const dispose = async () => fs.rmSync(tmp, { recursive: true, force: true });
       try {
-        const digest = await sha256File(file);
+        const digest = source.sha256;
+        if (!digest) throw new Error('a tarball source comes with its sha256 (identifySource)');
         await unpackTarball(file, tmp);
         await assertSourceTree(tmp);
         return {
           dir: tmp,
           description: `tarball ${file}`,
-          identity: sourceContentText({ kind: 'tarball', sha256: digest }),
           dispose,
           time: newestFileTime(tmp),
           timeOrigin: 'newest tarball entry',

@@ -1,9 +1,7 @@
 import path from 'node:path';
 import type { BuildCache } from '../carry/cache/build-cache.js';
 import type { BuildProvenance, CacheManifest } from '../core/cache-manifest.js';
-import { scanTree, sourceIdentity, type TreeScan } from '../carry/cache/source-identity.js';
-import { assertBuildable, createBuildPlan } from '../core/plan.js';
-import { envBuildDate } from './provenance.js';
+import type { Preparation } from './prepare.js';
 import { formatPlatform } from '../core/version.js';
 import type { BuildPlan, PatchResult, Platform } from '../core/types.js';
 import type { ImageRef } from '../adapters/docker.js';
@@ -11,45 +9,30 @@ import { outputPath, type BuildRequest, type BuildResult, type BuiltBinary } fro
 
 /**
  * store: the binary cache around the build. First half (before the source, the engine or any
- * container): keys from the request alone, hits copied to --out. Second half (after verify):
- * the new binary stored with its manifest.
+ * container): keys from the preparation's plan (build/prepare.ts), hits copied to --out. Second
+ * half (after verify): the new binary stored with its manifest.
  *
- * The keys come from a plan of the request whose build mode is inferred (the tree is not read
- * yet); every input that changes the binary is still in them: the source identity fixes the
- * tree, and the tree fixes the rest.
+ * For a tarball or git source that plan was made before its tree was read (build mode
+ * inferred); every input that changes the binary is still in the keys: the source identity
+ * fixes the tree, and the tree fixes the rest.
  */
 export interface CacheKeys {
   cache: BuildCache;
-  /** the plan of the request (build mode inferred: the source is not prepared yet) */
+  /** the preparation's plan */
   plan: BuildPlan;
   identity: string | undefined;
-  /** a --source-dir's walk, reused by the source stage */
-  scan?: TreeScan;
   /** per platform ("os/arch") */
   keys: Map<string, string>;
   /** manifests of the hits, per platform */
   manifests: Map<string, CacheManifest>;
 }
 
-export async function cacheKeys(req: BuildRequest, cache: BuildCache): Promise<CacheKeys> {
-  // req.source is resolved (build/source.ts resolveSource): a directory by its real path
-  const scan = req.source.kind === 'dir' ? scanTree(req.source.dir, { memoDir: req.cacheDir }) : undefined;
-  const identity = await sourceIdentity(req.source, scan);
-  const plan = createBuildPlan({
-    // SOURCE_DATE_EPOCH changes the bytes, so it is part of the key; the source's own time is
-    // fixed by the source identity already
-    buildDate: envBuildDate(req.env ?? process.env),
-    version: req.version,
-    validity: req.validity,
-    platforms: req.platforms,
-    source: identity,
-    image: req.image,
-  });
-  assertBuildable(plan);
+export function cacheKeys(prep: Preparation, cache: BuildCache): CacheKeys {
+  const identity = prep.source?.identity;
   const keys = new Map(
-    plan.platforms.map((p) => [formatPlatform(p), cache.keyOf(plan, p, identity)] as const),
+    prep.plan.platforms.map((p) => [formatPlatform(p), cache.keyOf(prep.plan, p, identity)] as const),
   );
-  return { cache, plan, identity, scan, keys, manifests: new Map() };
+  return { cache, plan: prep.plan, identity, keys, manifests: new Map() };
 }
 
 /** Copies every hit not found yet to its --out path (sha256 checked); corrupt entries are reported and rebuilt. */

@@ -1,7 +1,7 @@
 import type { ImageRef } from '../adapters/docker.js';
 import type { BuildCache } from '../carry/cache/build-cache.js';
 import type { BuildPlan, PatchResult, Platform, Validities, VersionInfo } from '../core/types.js';
-import type { SourceSpec } from './source.js';
+import type { SourceSpec } from '../core/types.js';
 import type { VerifyReport } from './verify.js';
 
 /** What the build pipeline is asked for and what it gives back (shared by its stages). */

@@ -11,7 +11,7 @@ import { resolveValidityPair } from '../core/validity.js';
 import { parsePlatform } from '../core/version.js';
 import { KfError, UsageError, messageOf } from '../core/errors.js';
 import { runBuildPipeline } from '../build/index.js';
-import type { SourceSpec } from '../build/source.js';
+import type { SourceSpec } from '../core/types.js';
 import type { Output } from '../ui/output.js';
 import { assertVolumeName, goCacheVolumeOptions } from './build-options.js';
 import { sourceSpec, withSourceOptions } from './target-options.js';

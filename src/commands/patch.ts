@@ -1,13 +1,8 @@
 import path from 'node:path';
-import {
-  assertSourceTree,
-  readPatchInputs,
-  readTreeVersion,
-  recoverPatchTargets,
-  writePatch,
-} from '../adapters/source-tree.js';
+import { assertSourceTree, recoverPatchTargets, writePatch } from '../adapters/source-tree.js';
 import { describeRecovery } from '../adapters/file-transaction.js';
-import { assertPatchableKube, computePatch } from '../core/patch.js';
+import { decidePatch } from '../core/build-decision.js';
+import { readTreeFacts } from '../build/prepare.js';
 import type { PatchResult } from '../core/types.js';
 import { describeValidity } from '../core/validity.js';
 import { defineCommand } from './options.js';
@@ -38,12 +33,10 @@ const command = defineCommand({
       const validity = resolveValidities(args);
       const dir = path.resolve(String(args.dir));
       await assertSourceTree(dir);
-      const treeVersion = await readTreeVersion(dir);
-      if (treeVersion) assertPatchableKube(treeVersion);
       if (!args.check) for (const line of describeRecovery(await recoverPatchTargets(dir))) out.info(line);
       out.step(`computing the patch for ${dir}`);
-      const inputs = await readPatchInputs(dir);
-      const result = computePatch(inputs.files, validity, { clientGoCertFile: inputs.clientGoCertFile });
+      // the tree's own version governs (no target here): the one rule of core/build-decision.ts
+      const result = decidePatch(await readTreeFacts(dir, { buildMode: false }), validity);
       let written: string[] = [];
       if (!args.check && result.files.length > 0) {
         out.step(`writing ${result.files.length} file(s)`);

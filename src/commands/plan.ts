@@ -1,14 +1,7 @@
-import {
-  readBuildMode,
-  readPatchInputs,
-  readTreeVersion,
-  resolveSourceTree,
-} from '../adapters/source-tree.js';
-import { computePatch } from '../core/patch.js';
-import { createBuildPlan } from '../core/plan.js';
+import { prepareForPlan } from '../build/prepare.js';
 import type { BuildPlan, PatchResult } from '../core/types.js';
 import { describeValidity } from '../core/validity.js';
-import { formatPlatform, kubeMinorText } from '../core/version.js';
+import { formatPlatform } from '../core/version.js';
 import { defineCommand } from './options.js';
 import { runCommand } from './run.js';
 import type { CompletedTarget } from '../build/resolve.js';
@@ -94,32 +87,23 @@ const command = defineCommand({
       const platforms = resolvePlatforms(args);
       out.step('reading the kubeadm version');
       // a source named here also completes a --kubernetes-version target (commit, Go version)
-      const { version, resolved } = await completeTargetFromSource(args, await resolveTarget(args), out, {
-        named: true,
+      const { version, resolved, source, named } = await completeTargetFromSource(
+        args,
+        await resolveTarget(args),
+        out,
+        { named: true },
+      );
+      if (args.sourceDir !== undefined || args.sourceTarball !== undefined)
+        out.step(`reading the source tree ${args.sourceDir ?? args.sourceTarball}`);
+      // the same preparation as build's: what plan shows is what build would do, or its refusal
+      const { plan, patch } = await prepareForPlan({
+        version,
+        validity,
+        platforms,
+        source: named ? source : undefined,
+        cacheDir: args.cacheDir,
+        env: process.env,
       });
-      let patch: PatchResult | undefined;
-      let buildMode: Parameters<typeof createBuildPlan>[0]['buildMode'];
-      const treeNotes: string[] = [];
-      if (args.sourceDir !== undefined) {
-        out.step(`reading the source tree ${args.sourceDir}`);
-        const tree = await resolveSourceTree(args.sourceDir);
-        buildMode = { mode: await readBuildMode(tree), source: 'tree' };
-        const plan0 = createBuildPlan({ version, validity, platforms, buildMode });
-        const treeVersion = await readTreeVersion(tree);
-        if (treeVersion && treeVersion.minor !== plan0.kube.minor) {
-          treeNotes.push(
-            `the source tree looks like Kubernetes ${kubeMinorText(treeVersion)} (its newest changelog) but the target is ${version.gitVersion}`,
-          );
-        }
-        const inputs = await readPatchInputs(tree, buildMode.mode);
-        patch = computePatch(inputs.files, validity, {
-          kube: plan0.kube,
-          clientGoCertFile: inputs.clientGoCertFile,
-        });
-        treeNotes.push(...(patch.notes ?? []));
-      }
-      const plan = createBuildPlan({ version, validity, platforms, buildMode });
-      plan.notes.push(...treeNotes);
       out.result(planDocument(plan, patch, resolved), planText(plan, patch, args.verbose, resolved));
     }),
 });

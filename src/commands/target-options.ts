@@ -5,7 +5,8 @@ import { parsePlatformList } from '../core/plan.js';
 import type { Platform, VersionInfo } from '../core/types.js';
 import { versionInfoFromFlags } from '../core/version.js';
 import { completeTarget, type CompletedTarget } from '../build/resolve.js';
-import { DEFAULT_REPO, type SourceSpec } from '../build/source.js';
+import { DEFAULT_REPO } from '../build/source.js';
+import type { SourceSpec } from '../core/types.js';
 import type { Output } from '../ui/output.js';
 import { singleFlagValue, type GlobalArgs } from './options.js';
 
@@ -147,17 +148,18 @@ export function sourceSpec(argv: SourceArgs, commit: string): SourceSpec {
  * The target completed from its source (build/resolve.ts): with `--kubernetes-version` and
  * no --commit/--go-version, the commit from the tag and the Go version from the tree. `named`:
  * only a source given on the command line is read (plan); otherwise the default repository.
+ * `named` in the result: whether the command line named the source.
  */
 export async function completeTargetFromSource(
   argv: SourceArgs & Pick<GlobalArgs, 'cacheDir'>,
   version: VersionInfo,
   out: Output,
   opts: { named?: boolean } = {},
-): Promise<CompletedTarget & { source: SourceSpec }> {
+): Promise<CompletedTarget & { source: SourceSpec; named: boolean }> {
   const named = argv.sourceDir !== undefined || argv.sourceTarball !== undefined || argv.repo !== undefined;
   const spec = sourceSpec(argv, version.gitCommit);
-  if (opts.named && !named) return { version, source: spec, resolved: {} };
+  if (opts.named && !named) return { version, source: spec, resolved: {}, named };
   if (!version.gitCommit || !version.goVersion) out.step('resolving the target from its source');
   const done = await completeTarget(version, spec, { cacheDir: argv.cacheDir });
-  return { ...done, source: done.source ?? spec };
+  return { ...done, source: done.source ?? spec, named };
 }

@@ -117,3 +117,13 @@ export interface BuildPlan {
   /** human notes, e.g. the 1.31+ kubeadm-config ConfigMap warning */
   notes: string[];
 }
+
+/**
+ * Where the Kubernetes source comes from: a directory as it is, a tarball, or one git commit.
+ * The one source model: the commands name it, the cache identifies it (carry/cache/source-identity.ts),
+ * the source stage prepares it (build/source.ts).
+ */
+export type SourceSpec =
+  | { kind: 'dir'; dir: string }
+  | { kind: 'tarball'; file: string }
+  | { kind: 'git'; repo: string; commit: string };

@@ -23,6 +23,9 @@ describe("the Go version of Debian's kubernetes 1.20.2, from the tree", () => {
       // a tarball carries no commit: still unknown, and said so
       expect(doc.gitCommit).toBeNull();
       expect(doc.notes.join('\n')).toContain('commit unknown');
+      // plan reads the tarball's tree as build does after a miss: its build mode and the patch
+      expect(doc.buildModeSource).toBe('tree');
+      expect(doc.patches.files).toHaveLength(2);
       const text = runCli(['plan', '--kubernetes-version', 'v1.20.2', '--source-tarball', k8sTarball]).stdout;
       expect(text).toMatch(
         /^go {10}go1\.15\.5 \(resolved from build\/build-image\/cross\/VERSION "v1\.15\.5-1" in .*\)$/m,

@@ -6,6 +6,7 @@ import { sourceContentText, type FilledEntry } from '../../core/source-volume.js
 import { emptyTreeError } from '../../adapters/source-tree.js';
 import { KfError, messageOf } from '../../core/errors.js';
 import { sha256File } from './store.js';
+import type { SourceSpec } from '../../core/types.js';
 
 /**
  * What identifies a source for the cache key, computed WITHOUT preparing it (no unpack, no
@@ -16,28 +17,58 @@ import { sha256File } from './store.js';
  * - dir: the tree's content fingerprint (below). Never a path: two paths to one tree are one
  *   source, and one path whose tree changed (a link moved to another release) is another.
  *
- * The caller passes a directory already resolved to its real path (adapters/source-tree.ts
- * resolveSourceTree): a walk that starts at a link, or at a missing directory, must never be
- * fingerprinted as an empty tree.
+ * Computed once per run, by the preparation step (build/prepare.ts), and passed along with what
+ * it read (the directory's walk, the tarball's sha256) so no later stage reads it again.
  */
-export type SourceRef =
-  | { kind: 'dir'; dir: string }
-  | { kind: 'tarball'; file: string }
-  | { kind: 'git'; repo: string; commit: string };
+export interface IdentifiedSource {
+  /** the source as the user named it (for messages) */
+  given: SourceSpec;
+  /** the same source with every local path resolved (build/source.ts resolveSource) */
+  spec: SourceSpec;
+  /** "tarball:sha256:…", "dir:tree2:…"; undefined for git (the commit names it) */
+  identity: string | undefined;
+  /** a directory's walk: its fingerprint, newest file and each file's digest */
+  scan?: TreeScan;
+  /** a tarball's sha256 hex */
+  sha256?: string;
+}
 
+/**
+ * The identity of a resolved source. The caller passes a directory already resolved to its real
+ * path (adapters/source-tree.ts resolveSourceTree): a walk that starts at a link, or at a missing
+ * directory, must never be fingerprinted as an empty tree.
+ */
+export async function identifySource(
+  spec: SourceSpec,
+  opts: ScanOptions & { given?: SourceSpec; scan?: TreeScan } = {},
+): Promise<IdentifiedSource> {
+  const given = opts.given ?? spec;
+  switch (spec.kind) {
+    case 'git':
+      return { given, spec, identity: undefined };
+    case 'tarball': {
+      const sha256 = await sha256File(path.resolve(spec.file));
+      return { given, spec, identity: sourceContentText({ kind: 'tarball', sha256 }), sha256 };
+    }
+    case 'dir': {
+      const scan = opts.scan ?? scanTree(spec.dir, opts);
+      return {
+        given,
+        spec,
+        identity: sourceContentText({ kind: 'dir', fingerprint: scan.fingerprint }),
+        scan,
+      };
+    }
+  }
+}
+
+/** The identity alone (identifySource). */
 export async function sourceIdentity(
-  src: SourceRef,
+  src: SourceSpec,
   scan?: TreeScan,
   opts: ScanOptions = {},
 ): Promise<string | undefined> {
-  switch (src.kind) {
-    case 'git':
-      return undefined;
-    case 'tarball':
-      return sourceContentText({ kind: 'tarball', sha256: await sha256File(path.resolve(src.file)) });
-    case 'dir':
-      return sourceContentText({ kind: 'dir', fingerprint: (scan ?? scanTree(src.dir, opts)).fingerprint });
-  }
+  return (await identifySource(src, { ...opts, scan })).identity;
 }
 
 /** Top-level names a build never reads (archive.ts leaves them out of the stream too). */
