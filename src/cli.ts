@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { withGlobalOptions } from './commands/options.js';
+import { jsonFromEnv, withGlobalOptions } from './commands/options.js';
 import { loadCommands } from './commands/index.js';
 import { reportFailure } from './commands/run.js';
 import { UsageError } from './core/errors.js';
@@ -21,7 +21,6 @@ const cli = withGlobalOptions(yargs(hideBin(process.argv)))
   .usage(
     '$0 <command> [options]\n\nA kubeadm that issues ~200-year certificates, built for your exact version.',
   )
-  .env('KUBEADM_FOREVER')
   .strict()
   .demandCommand(1, 'Name a command; see --help.')
   .recommendCommands()
@@ -38,9 +37,7 @@ const cli = withGlobalOptions(yargs(hideBin(process.argv)))
     // the raw arguments since parsing failed). Anything else thrown while parsing is rendered
     // by the same function as command failures.
     const args = hideBin(process.argv);
-    const json =
-      args.some((a) => a === '--json' || a === '--json=true') ||
-      /^(1|true)$/i.test(process.env.KUBEADM_FOREVER_JSON ?? '');
+    const json = args.some((a) => a === '--json' || a === '--json=true') || jsonFromEnv();
     const verbose = args.includes('--verbose');
     if (err && err.name !== 'YError') {
       process.exit(reportFailure(err, { json, verbose }));

@@ -11,9 +11,23 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(base, 'kubeadm-forever');
 }
 
+/**
+ * `KUBEADM_FOREVER_JSON=1|true`: --json by default. With KUBEADM_FOREVER_CACHE_DIR the only
+ * variables read: no flag comes from the environment, so a safety flag (--force,
+ * --allow-shorter) is always typed on the command line.
+ */
+export function jsonFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return /^(1|true)$/i.test(env.KUBEADM_FOREVER_JSON ?? '');
+}
+
 export function withGlobalOptions<T>(y: Argv<T>) {
   return y
-    .option('json', { type: 'boolean', default: false, describe: 'print one JSON result document on stdout' })
+    .option('json', {
+      type: 'boolean',
+      default: jsonFromEnv(),
+      defaultDescription: 'false, or $KUBEADM_FOREVER_JSON',
+      describe: 'print one JSON result document on stdout',
+    })
     .option('verbose', {
       type: 'boolean',
       default: false,
