@@ -7,7 +7,7 @@ import {
   CLIENT_GO_CERT_PACKAGE,
   PATCH_FILES,
   type SourceFiles,
-} from '../core/patch.js';
+} from '../core/patch-targets.js';
 import { compiledPackageDir } from './package-closure.js';
 import type { BuildMode, KubeVersion, PatchResult } from '../core/types.js';
 import {
@@ -159,7 +159,7 @@ export interface PatchInputs {
 
 /**
  * Reads the patch targets the way `go build` will see them: client-go's util/cert is found
- * through vendor/ like any import (core/patch.ts PatchOptions.clientGoCertFile). `mode`
+ * through vendor/ like any import (core/patch-targets.ts PatchOptions.clientGoCertFile). `mode`
  * unknown: read from the tree, module-mode lookup when hack/lib/init.sh is missing.
  */
 export async function readPatchInputs(root: string, mode?: BuildMode): Promise<PatchInputs> {

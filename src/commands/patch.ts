@@ -8,7 +8,8 @@ import {
   writePatch,
 } from '../adapters/source-tree.js';
 import { describeRecovery } from '../adapters/file-transaction.js';
-import { assertPatchableKube, computePatch } from '../core/patch.js';
+import { computePatch } from '../core/patch.js';
+import { assertPatchableKube } from '../core/patch-targets.js';
 import type { PatchResult } from '../core/types.js';
 import { describeValidity } from '../core/validity.js';
 import type { GlobalArgs } from './options.js';

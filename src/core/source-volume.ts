@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { PatchResult } from './types.js';
-import type { SourceFiles } from './patch.js';
+import type { SourceFiles } from './patch-targets.js';
 
 /**
  * The per-source volume: the pristine files the build needs (package-closure.ts), streamed into a named Docker volume once per source
