@@ -5,7 +5,7 @@ import { readBuildMode, readPatchInputs, readTreeVersion } from '../adapters/sou
 import { packageClosure, type SourceSelection } from '../adapters/package-closure.js';
 import { computePatch } from '../core/patch.js';
 import { assertBuildable, createBuildPlan } from '../core/plan.js';
-import { formatPlatform } from '../core/version.js';
+import { formatPlatform } from '../core/platform.js';
 import type { VersionInfo } from '../core/types.js';
 import { buildProvenance } from './provenance.js';
 import { selectBuildDate } from '../core/reproducible.js';

@@ -7,7 +7,7 @@ import { UsageError } from '../core/errors.js';
 import { newestFileTime, scanTree, sourceIdentity, type TreeScan } from '../carry/cache/source-identity.js';
 import type { BuildDateOrigin } from '../core/reproducible.js';
 import { sourceContentText } from '../core/source-volume.js';
-import { sha256File } from '../carry/cache/store.js';
+import { sha256File } from '../adapters/fs.js';
 
 /** Where --repo points unless given. */
 export const DEFAULT_REPO = 'https://github.com/kubernetes/kubernetes.git';

@@ -4,7 +4,7 @@ import type { BuildProvenance, CacheManifest } from '../core/cache-manifest.js';
 import { scanTree, sourceIdentity, type TreeScan } from '../carry/cache/source-identity.js';
 import { assertBuildable, createBuildPlan } from '../core/plan.js';
 import { envBuildDate } from './provenance.js';
-import { formatPlatform } from '../core/version.js';
+import { formatPlatform } from '../core/platform.js';
 import type { BuildPlan, PatchResult, Platform } from '../core/types.js';
 import type { ImageRef } from '../adapters/docker.js';
 import { outputPath, type BuildRequest, type BuildResult, type BuiltBinary } from './types.js';

@@ -5,7 +5,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { DEFAULT_GO_CACHE_VOLUME } from '../core/go-invocation.js';
 import { BuildCache } from '../carry/cache/build-cache.js';
 import { parseManifest, type CacheManifest } from '../core/cache-manifest.js';
-import { sha256File } from '../carry/cache/store.js';
+import { sha256File } from '../adapters/fs.js';
 import { changedRecordedInputs, rebuildDifferences, type Difference } from '../core/audit.js';
 import type { VersionInfo } from '../core/types.js';
 import { resolveValidityPair } from '../core/validity.js';

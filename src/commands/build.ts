@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { DEFAULT_GO_CACHE_VOLUME } from '../core/go-invocation.js';
-import { formatPlatform } from '../core/version.js';
+import { formatPlatform } from '../core/platform.js';
 import { UsageError } from '../core/errors.js';
 import { DEFAULT_OUT } from '../build/extract.js';
 import { runBuildPipeline, VerifyError, type BuildResult } from '../build/index.js';
