@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { issueKubeletCert } from '../node/pki/kubelet.js';
+import { DEFAULT_KUBELET_PKI_DIR } from '../node/paths.js';
 import { DEFAULT_LEAF_VALIDITY, parseValidity } from '../core/validity.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
 import { describeRecovery } from '../adapters/file-transaction.js';
@@ -32,7 +33,7 @@ const command: CommandModule<GlobalArgs, KubeletCertArgs> = {
       })
       .option('out', {
         type: 'string',
-        default: '/var/lib/kubelet/pki',
+        default: DEFAULT_KUBELET_PKI_DIR,
         describe: "the kubelet's certificate directory",
       })
       .option('validity', {

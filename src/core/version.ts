@@ -84,15 +84,21 @@ export function kubeAtLeast(k: KubeVersion, major: number, minor: number): boole
 
 type RawFields = Record<string, unknown>;
 
-// Keys of kubeadm's version.Info in the JSON/YAML spelling; the default format uses the Go
-// field names, which are the same with the first letter in upper case.
-const KNOWN_KEYS = [
-  'major',
-  'minor',
+/** The fields of version.Info kubeadm 1.33+ adds: optional numbers (a target may lack them). */
+export const EMULATION_VERSION_FIELDS = [
   'emulationMajor',
   'emulationMinor',
   'minCompatibilityMajor',
   'minCompatibilityMinor',
+] as const;
+
+/** The number fields of version.Info, as `version -o json` spells them. */
+export const VERSION_NUMBER_FIELDS = ['major', 'minor', ...EMULATION_VERSION_FIELDS] as const;
+
+// Keys of kubeadm's version.Info in the JSON/YAML spelling; the default format uses the Go
+// field names, which are the same with the first letter in upper case.
+const KNOWN_KEYS = [
+  ...VERSION_NUMBER_FIELDS,
   'gitVersion',
   'gitCommit',
   'gitTreeState',
@@ -149,12 +155,7 @@ export function versionInfoFromFields(raw: RawFields): VersionInfo {
     major,
     minor,
   };
-  for (const key of [
-    'emulationMajor',
-    'emulationMinor',
-    'minCompatibilityMajor',
-    'minCompatibilityMinor',
-  ] as const) {
+  for (const key of EMULATION_VERSION_FIELDS) {
     if (!(key in raw)) continue;
     const v = str(raw, key);
     if (v !== '' && !NUMBER_FIELD.test(v)) refuse(key, v, 'a number or empty');
