@@ -226,20 +226,24 @@ function isGzip(file: string): boolean {
   }
 }
 
-/**
- * Unpacks a source tarball (.tar or .tar.gz) into `dest` with the top folder stripped, as
- * `tar --strip-components=1` would; symlinks are kept (tar-fs refuses ones that escape dest).
- */
-export async function unpackTarball(file: string, dest: string): Promise<void> {
-  let gz: boolean;
+/** Whether a source tarball is gzipped; one that cannot be read is refused, naming it. */
+function sourceTarballIsGzip(file: string): boolean {
   try {
-    gz = isGzip(file);
+    return isGzip(file);
   } catch (err) {
     throw new KfError(
       `cannot read source tarball ${file}: ${messageOf(err)}`,
       'pass --source-tarball an existing .tar or .tar.gz file',
     );
   }
+}
+
+/**
+ * Unpacks a source tarball (.tar or .tar.gz) into `dest` with the top folder stripped, as
+ * `tar --strip-components=1` would; symlinks are kept (tar-fs refuses ones that escape dest).
+ */
+export async function unpackTarball(file: string, dest: string): Promise<void> {
+  const gz = sourceTarballIsGzip(file);
   fs.mkdirSync(dest, { recursive: true });
   try {
     const input = fs.createReadStream(file);
@@ -268,15 +272,7 @@ export async function readTarballFiles(
 ): Promise<Record<string, string | undefined>> {
   const out: Record<string, string | undefined> = {};
   for (const r of rels) out[r] = undefined;
-  let gz: boolean;
-  try {
-    gz = isGzip(file);
-  } catch (err) {
-    throw new KfError(
-      `cannot read source tarball ${file}: ${messageOf(err)}`,
-      'pass --source-tarball an existing .tar or .tar.gz file',
-    );
-  }
+  const gz = sourceTarballIsGzip(file);
   const extract = tarStream.extract();
   const input = fs.createReadStream(file);
   const source: Readable = gz ? input.pipe(zlib.createGunzip()) : input;

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { isProcessAlive } from './process.js';
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { KfError, messageOf } from '../core/errors.js';
@@ -186,15 +187,6 @@ export async function removeVolume(docker: Docker, name: string): Promise<'remov
   }
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Removes containers left by killed runs of this tool on this host (their owning process is
  * gone). Containers of runs still alive, or of other hosts sharing the engine, are left alone.
@@ -212,7 +204,7 @@ export async function removeLeftovers(docker: Docker): Promise<number> {
 export function abandoned(labels: Record<string, string>): boolean {
   if (labels[CONTAINER_LABEL] !== '1' || labels[HOST_LABEL] !== os.hostname()) return false;
   const pid = Number(labels[PID_LABEL]);
-  return !(Number.isInteger(pid) && pid > 0 && processAlive(pid));
+  return !(Number.isInteger(pid) && pid > 0 && isProcessAlive(pid));
 }
 
 /** Removes a container; one already gone or being removed is fine (false). */

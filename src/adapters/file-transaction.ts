@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfError, messageOf } from '../core/errors.js';
+import { isProcessAlive } from './process.js';
 
 /**
  * All-or-nothing replacement of several files (the one mechanism every multi-file write uses:
@@ -101,16 +102,6 @@ const LEGACY = [
   /^kubeadm-forever-.+\.tar\.gz\.(\d+)\.tmp$/, // renew's backup archive being written
 ];
 
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function inoOf(file: string): number | undefined {
   return fs.lstatSync(file, { throwIfNoEntry: false })?.ino;
 }
@@ -204,7 +195,7 @@ export function recoverInterrupted(dirs: string[]): RecoveryReport {
   for (const dir of unique) {
     for (const name of listDir(dir)) {
       const m = JOURNAL.exec(name);
-      if (!m || isAlive(Number(m[1])) || seen.has(m[2]!)) continue;
+      if (!m || isProcessAlive(Number(m[1])) || seen.has(m[2]!)) continue;
       const file = path.join(dir, name);
       let j: Journal | undefined;
       try {
@@ -241,11 +232,11 @@ export function recoverInterrupted(dirs: string[]): RecoveryReport {
       const file = path.join(dir, name);
       const m = NAME.exec(name);
       let stray = false;
-      if (m) stray = !isAlive(Number(m[2])) && !hasJournal(unique, m[3]!);
+      if (m) stray = !isProcessAlive(Number(m[2])) && !hasJournal(unique, m[3]!);
       else {
         for (const re of LEGACY) {
           const l = re.exec(name);
-          if (l && (l[1] === undefined || !isAlive(Number(l[1])))) stray = true;
+          if (l && (l[1] === undefined || !isProcessAlive(Number(l[1])))) stray = true;
         }
       }
       if (stray && fs.lstatSync(file, { throwIfNoEntry: false })?.isDirectory() === false) {

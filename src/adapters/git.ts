@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
+import { sha256Hex } from '../core/digest.js';
 import { KfError, UsageError, messageOf } from '../core/errors.js';
 
 /**
@@ -26,7 +26,7 @@ export function repoUrl(repo: string, cwd = process.cwd()): string {
 
 /** The bare mirror for a repository: <cache-dir>/git/<first 16 hex of sha256(url)>. */
 export function mirrorDir(cacheDir: string, url: string): string {
-  return path.join(cacheDir, 'git', createHash('sha256').update(url).digest('hex').slice(0, 16));
+  return path.join(cacheDir, 'git', sha256Hex(url).slice(0, 16));
 }
 
 export interface Checkout {

@@ -7,7 +7,7 @@ import {
   CLIENT_GO_CERT_PACKAGE,
   PATCH_FILES,
   type SourceFiles,
-} from '../core/patch.js';
+} from '../core/patch-targets.js';
 import { compiledPackageDir } from './package-closure.js';
 import type { BuildMode, KubeVersion, PatchResult } from '../core/types.js';
 import {
@@ -33,15 +33,20 @@ export async function resolveSourceTree(given: string): Promise<string> {
   try {
     real = await fs.realpath(path.resolve(given));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? messageOf(err);
-    if (code === 'ENOENT') throw emptyTreeError(given, await linkNote(given));
-    throw new UsageError(
-      `source tree ${JSON.stringify(given)} cannot be read: ${code}`,
-      'pass the directory of an unpacked Kubernetes source tree',
-    );
+    throw await treeUnreadable(given, err);
   }
   await assertSourceTree(real, given);
   return real;
+}
+
+/** Why the tree's root cannot be read: missing (maybe a dangling link) or the OS error. */
+async function treeUnreadable(given: string, err: unknown): Promise<UsageError> {
+  const code = (err as NodeJS.ErrnoException).code ?? messageOf(err);
+  if (code === 'ENOENT') return emptyTreeError(given, await linkNote(given));
+  return new UsageError(
+    `source tree ${JSON.stringify(given)} cannot be read: ${code}`,
+    'pass the directory of an unpacked Kubernetes source tree',
+  );
 }
 
 /** " (a link to X, which does not exist)" for a dangling link, else "". */
@@ -67,12 +72,7 @@ export async function assertSourceTree(root: string, given = root): Promise<void
   try {
     st = await fs.stat(root);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? messageOf(err);
-    if (code === 'ENOENT') throw emptyTreeError(given, await linkNote(given));
-    throw new UsageError(
-      `source tree ${JSON.stringify(given)} cannot be read: ${code}`,
-      'pass the directory of an unpacked Kubernetes source tree',
-    );
+    throw await treeUnreadable(given, err);
   }
   if (!st.isDirectory())
     throw new UsageError(
@@ -159,7 +159,7 @@ export interface PatchInputs {
 
 /**
  * Reads the patch targets the way `go build` will see them: client-go's util/cert is found
- * through vendor/ like any import (core/patch.ts PatchOptions.clientGoCertFile). `mode`
+ * through vendor/ like any import (core/patch-targets.ts PatchOptions.clientGoCertFile). `mode`
  * unknown: read from the tree, module-mode lookup when hack/lib/init.sh is missing.
  */
 export async function readPatchInputs(root: string, mode?: BuildMode): Promise<PatchInputs> {

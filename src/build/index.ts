@@ -5,7 +5,7 @@ import { KfError } from '../core/errors.js';
 import { onInterrupt } from '../adapters/interrupt.js';
 import { reporter, type Progress } from '../core/progress.js';
 import { packageClosure } from '../adapters/package-closure.js';
-import { formatPlatform } from '../core/version.js';
+import { formatPlatform } from '../core/platform.js';
 import type { BuildPlan, PatchResult, Platform, VersionInfo } from '../core/types.js';
 import type { BuildDate } from '../core/reproducible.js';
 import type { ImageRef } from '../adapters/docker.js';

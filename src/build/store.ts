@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { BuildCache } from '../carry/cache/build-cache.js';
 import type { BuildProvenance, CacheManifest } from '../core/cache-manifest.js';
 import type { Preparation } from './prepare.js';
-import { formatPlatform } from '../core/version.js';
+import { formatPlatform } from '../core/platform.js';
 import type { BuildPlan, PatchResult, Platform } from '../core/types.js';
 import type { ImageRef } from '../adapters/docker.js';
 import { outputPath, type BuildRequest, type BuildResult, type BuiltBinary } from './types.js';

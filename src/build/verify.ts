@@ -6,12 +6,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Platform, Validities } from '../core/types.js';
 import { KfError, messageOf } from '../core/errors.js';
+import { HOUR_MS, YEAR_MS } from '../core/validity.js';
+import { VERSION_NUMBER_FIELDS } from '../core/version.js';
 
 const run = promisify(execFile);
 
-/** kubeadm counts a year as 365 days. */
-const HOUR_MS = 3600_000;
-const YEAR_MS = 365 * 24 * HOUR_MS;
 /** NotAfter may fall this far short of start+validity (clock reads, second rounding). */
 export const VALIDITY_TOLERANCE_MS = 10 * 60_000;
 
@@ -68,14 +67,7 @@ export interface VerifyInput {
 }
 
 /** Fields of `version -o json` compared when the target carries them (absent in the output = ""). */
-export const EXTRA_VERSION_FIELDS = [
-  'major',
-  'minor',
-  'emulationMajor',
-  'emulationMinor',
-  'minCompatibilityMajor',
-  'minCompatibilityMinor',
-] as const;
+export const EXTRA_VERSION_FIELDS = VERSION_NUMBER_FIELDS;
 
 const GOARCH: Record<string, string> = {
   x64: 'amd64',

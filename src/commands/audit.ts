@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Argv, BuilderArguments } from 'yargs';
 import { BuildCache } from '../carry/cache/build-cache.js';
 import { parseManifest, type CacheManifest } from '../core/cache-manifest.js';
-import { sha256File } from '../carry/cache/store.js';
+import { sha256File } from '../adapters/fs.js';
 import { changedRecordedInputs, rebuildDifferences, type Difference } from '../core/audit.js';
 import type { VersionInfo } from '../core/types.js';
 import { resolveValidityPair } from '../core/validity.js';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Argv, BuilderArguments } from 'yargs';
-import { formatPlatform } from '../core/version.js';
+import { formatPlatform } from '../core/platform.js';
 import { DEFAULT_OUT } from '../build/extract.js';
 import { runBuildPipeline, VerifyError, type BuildResult } from '../build/index.js';
 import { describeVerify } from '../build/verify.js';

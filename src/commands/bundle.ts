@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import type { CommandModule } from 'yargs';
 import { BinaryCache } from '../carry/cache/store.js';
-import { platformText } from '../core/cache-manifest.js';
+import { formatPlatform } from '../core/platform.js';
 import { exportBundle, selectEntries } from '../carry/bundle/export.js';
 import { importBundle } from '../carry/bundle/import.js';
 import { BundleError, readBundle } from '../carry/bundle/read.js';
@@ -72,7 +72,7 @@ const exportCmd = defineCommand({
         );
       }
       if (entries.length === 0) {
-        const what = [a.version, platforms.map(platformText).join(','), a.key?.join(',')]
+        const what = [a.version, platforms.map(formatPlatform).join(','), a.key?.join(',')]
           .filter(Boolean)
           .join(' ');
         throw new KfError(
@@ -108,7 +108,7 @@ const verifyCmd = defineCommand({
       const c = await checkedRead(a.file, () => readBundle(a.file));
       const entries = c.entries.map((e) => ({
         key: e.key,
-        platform: platformText(e.platform),
+        platform: formatPlatform(e.platform),
         gitVersion: e.manifest.gitVersion,
         sha256: e.manifest.sha256,
       }));

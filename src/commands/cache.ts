@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { BinaryCache, type CacheEntry } from '../carry/cache/store.js';
-import { parsePlatform, platformText } from '../core/cache-manifest.js';
+import { formatPlatform, platformFromText } from '../core/platform.js';
 import { KfError, UsageError } from '../core/errors.js';
 import { defineCommand, type GlobalFlags } from './options.js';
 import { parsePlatformList } from '../core/plan.js';
@@ -67,7 +67,7 @@ async function checkedEntries(
   const sound: CacheEntry[] = [];
   const corrupt: Corrupt[] = [];
   for (const e of entries) {
-    const platform = parsePlatform(e.manifest.platform)!;
+    const platform = platformFromText(e.manifest.platform)!;
     const r = await cache.lookup(e.manifest.key, platform);
     if (r.kind === 'hit') sound.push(r.entry);
     else if (r.kind === 'corrupt') corrupt.push({ entry: e, reason: r.reason, movedTo: r.movedTo });
@@ -131,11 +131,11 @@ const pathCmd = defineCommand({
       const found = entries.filter(
         (e) =>
           e.manifest.key === key &&
-          (platforms.length === 0 || platforms.some((p) => platformText(p) === e.manifest.platform)),
+          (platforms.length === 0 || platforms.some((p) => formatPlatform(p) === e.manifest.platform)),
       );
       if (found.length === 0) {
         throw new KfError(
-          `no cached binary for key ${key}${platforms.length ? ` and ${platforms.map(platformText).join(', ')}` : ''}`,
+          `no cached binary for key ${key}${platforms.length ? ` and ${platforms.map(formatPlatform).join(', ')}` : ''}`,
           "'kubeadm-forever cache ls' lists what is cached",
         );
       }

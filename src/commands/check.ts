@@ -1,5 +1,6 @@
 import { UsageError } from '../core/errors.js';
 import { checkPki, formatCheckReport } from '../node/pki/check.js';
+import { DEFAULT_KUBELET_PKI_DIR, DEFAULT_KUBERNETES_DIR, DEFAULT_PKI_DIR } from '../node/paths.js';
 import { toKubeadmExpirationInfo } from '../node/pki/check-report-kubeadm.js';
 import { formatPrometheus } from '../node/pki/check-report-prometheus.js';
 import { replaceFiles } from '../adapters/file-transaction.js';
@@ -17,17 +18,17 @@ const command = defineCommand({
     y
       .option('pki-dir', {
         type: 'string',
-        default: '/etc/kubernetes/pki',
+        default: DEFAULT_PKI_DIR,
         describe: 'PKI directory (read recursively)',
       })
       .option('kubeconfig-dir', {
         type: 'string',
-        default: '/etc/kubernetes',
+        default: DEFAULT_KUBERNETES_DIR,
         describe: 'directory with the kubeconfigs (*.conf)',
       })
       .option('kubelet-dir', {
         type: 'string',
-        default: '/var/lib/kubelet/pki',
+        default: DEFAULT_KUBELET_PKI_DIR,
         describe: "the kubelet's certificate directory",
       })
       .option('min-years', {

@@ -1,4 +1,5 @@
 import { issueKubeletCert } from '../node/pki/kubelet.js';
+import { DEFAULT_KUBELET_PKI_DIR } from '../node/paths.js';
 import { DEFAULT_LEAF_VALIDITY, parseValidity } from '../core/validity.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
 import { describeRecovery } from '../adapters/file-transaction.js';
@@ -24,7 +25,7 @@ const command = defineCommand({
       })
       .option('out', {
         type: 'string',
-        default: '/var/lib/kubelet/pki',
+        default: DEFAULT_KUBELET_PKI_DIR,
         describe: "the kubelet's certificate directory",
       })
       .option('validity', validityOption(DEFAULT_LEAF_VALIDITY, 'validity: y (365 days), d or h'))

@@ -1,7 +1,7 @@
 import { prepareForPlan } from '../build/prepare.js';
 import type { BuildPlan, PatchResult } from '../core/types.js';
 import { describeValidity } from '../core/validity.js';
-import { formatPlatform } from '../core/version.js';
+import { formatPlatform } from '../core/platform.js';
 import { defineCommand } from './options.js';
 import { runCommand } from './run.js';
 import type { CompletedTarget } from '../build/resolve.js';

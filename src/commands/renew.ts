@@ -3,6 +3,7 @@ import { UsageError } from '../core/errors.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
 import { checkNode } from '../node/renew/check.js';
 import { nodeLayout } from '../node/renew/node.js';
+import { DEFAULT_KUBELET_PKI_DIR, DEFAULT_KUBERNETES_DIR } from '../node/paths.js';
 import { renew, type RenewReport } from '../node/renew/renew.js';
 import { restartStrategies, type RestartStrategy } from '../node/renew/restart.js';
 import { rollback, type RollbackReport } from '../node/renew/rollback.js';
@@ -43,12 +44,12 @@ const command = defineCommand({
       })
       .option('kubernetes-dir', {
         type: 'string',
-        default: '/etc/kubernetes',
+        default: DEFAULT_KUBERNETES_DIR,
         describe: 'pki/, kubeconfigs and manifests/',
       })
       .option('kubelet-pki-dir', {
         type: 'string',
-        default: '/var/lib/kubelet/pki',
+        default: DEFAULT_KUBELET_PKI_DIR,
         describe: 'kubelet certificates (backed up)',
       })
       .option('backup-dir', {

@@ -1,5 +1,6 @@
 import { UsageError } from './errors.js';
-import { assertPatchableKube, computePatch, type SourceFiles } from './patch.js';
+import { computePatch } from './patch.js';
+import { assertPatchableKube, type SourceFiles } from './patch-targets.js';
 import { createBuildPlan, type PlanInput } from './plan.js';
 import type { BuildMode, BuildPlan, KubeVersion, PatchResult, Validities } from './types.js';
 import { kubeMinorText } from './version.js';

@@ -1,4 +1,5 @@
-import type { Platform, Validity } from './types.js';
+import { platformFromText } from './platform.js';
+import type { Validity } from './types.js';
 
 /**
  * The record kept next to every cached binary (manifest.json) and shipped in bundles. It says
@@ -74,9 +75,8 @@ export interface BuildProvenance {
 /** The fields the caller provides; sha256, size and created are measured by the store. */
 export type ManifestInput = Omit<CacheManifest, 'schema' | 'sha256' | 'size' | 'created'>;
 
-// Keys and platform parts become directory names: allow only what cannot escape or collide.
+// Keys become directory names (platforms too: core/platform.ts): allow only what cannot escape or collide.
 const KEY_RE = /^[a-z0-9][a-z0-9_-]{7,127}$/;
-const PLATFORM_PART_RE = /^[a-z0-9]{1,16}$/;
 const SHA256_RE = /^[0-9a-f]{64}$/;
 
 export function isValidKey(key: string): boolean {
@@ -85,30 +85,6 @@ export function isValidKey(key: string): boolean {
 
 export function isSha256(s: string): boolean {
   return SHA256_RE.test(s);
-}
-
-/** "linux/amd64" -> {os, arch}; null when malformed. */
-export function parsePlatform(text: string): Platform | null {
-  const parts = text.split('/');
-  if (parts.length !== 2) return null;
-  const [os, arch] = parts as [string, string];
-  if (!PLATFORM_PART_RE.test(os) || !PLATFORM_PART_RE.test(arch)) return null;
-  return { os, arch };
-}
-
-export function platformText(p: Platform): string {
-  return `${p.os}/${p.arch}`;
-}
-
-/** The directory name of a platform inside a cache key: "linux-amd64". */
-export function platformDir(p: Platform): string {
-  return `${p.os}-${p.arch}`;
-}
-
-/** "linux-amd64" -> {os, arch}; null when malformed. */
-export function parsePlatformDir(name: string): Platform | null {
-  const parts = name.split('-');
-  return parts.length === 2 ? parsePlatform(parts.join('/')) : null;
 }
 
 function isValidity(v: unknown): v is Validity {
@@ -128,7 +104,7 @@ export function manifestProblem(doc: unknown): string | null {
   const m = doc as Record<string, unknown>;
   if (m.schema !== 1) return `unsupported schema ${JSON.stringify(m.schema)} (this tool reads 1)`;
   if (typeof m.key !== 'string' || !isValidKey(m.key)) return `bad key ${JSON.stringify(m.key)}`;
-  if (typeof m.platform !== 'string' || !parsePlatform(m.platform))
+  if (typeof m.platform !== 'string' || !platformFromText(m.platform))
     return `bad platform ${JSON.stringify(m.platform)}`;
   if (typeof m.sha256 !== 'string' || !isSha256(m.sha256)) return `bad sha256 ${JSON.stringify(m.sha256)}`;
   if (typeof m.size !== 'number' || !Number.isSafeInteger(m.size) || m.size <= 0)

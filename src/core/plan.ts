@@ -1,9 +1,10 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from './digest.js';
 import { UsageError } from './errors.js';
 import { buildLdflags } from './ldflags.js';
 import { goVersionOfImageName, reproducibilityOf } from './reproducible.js';
 import { goDurationString, describeValidity } from './validity.js';
-import { formatPlatform, kubeAtLeast, kubeMinorText, parseKubeVersion, parsePlatform } from './version.js';
+import { formatPlatform } from './platform.js';
+import { kubeAtLeast, kubeMinorText, parseKubeVersion, parsePlatform } from './version.js';
 import type {
   BuildMode,
   BuildModeSource,
@@ -93,10 +94,6 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
-
 /** The inputs that change a binary for one platform (or for all, when `platforms` is the list). */
 function cacheInputs(
   plan: Omit<BuildPlan, 'cacheKey' | 'notes'>,
@@ -122,7 +119,7 @@ function cacheInputs(
 
 /** sha256 of the canonical JSON of every input that changes the binary of one platform. */
 export function platformCacheKey(plan: BuildPlan, platform: Platform, source?: string): string {
-  return sha256(canonicalJson(cacheInputs(plan, [platform], source)));
+  return sha256Hex(canonicalJson(cacheInputs(plan, [platform], source)));
 }
 
 /** Builds the plan. Pure: tree facts (build mode) come in through `input`. */
@@ -220,7 +217,7 @@ export function createBuildPlan(input: PlanInput): BuildPlan {
     package: KUBEADM_PACKAGE,
     containerSourceDir: CONTAINER_SOURCE_DIR,
   };
-  const cacheKey = sha256(canonicalJson(cacheInputs(partial, platforms, input.source)));
+  const cacheKey = sha256Hex(canonicalJson(cacheInputs(partial, platforms, input.source)));
   return { ...partial, cacheKey, notes };
 }
 
@@ -247,7 +244,7 @@ export function assertBuildable(plan: BuildPlan): void {
 export function inputDigests(inputs: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k of Object.keys(inputs).sort()) {
-    if (inputs[k] !== undefined) out[k] = sha256(canonicalJson(inputs[k]));
+    if (inputs[k] !== undefined) out[k] = sha256Hex(canonicalJson(inputs[k]));
   }
   return out;
 }

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from './digest.js';
 import type { PatchResult } from './types.js';
-import type { SourceFiles } from './patch.js';
+import type { SourceFiles } from './patch-targets.js';
 
 /**
  * The per-source volume: the pristine files the build needs (package-closure.ts), streamed into a named Docker volume once per source
@@ -59,9 +59,7 @@ export function sourceContentText(s: SourceContent): string {
 
 /** The volume's name: a prefix and 24 hex digits of sha256(format, content id). */
 export function sourceVolumeName(contentId: string): string {
-  const digest = createHash('sha256')
-    .update(`kubeadm-forever source volume ${SOURCE_VOLUME_FORMAT}\n${contentId}`)
-    .digest('hex');
+  const digest = sha256Hex(`kubeadm-forever source volume ${SOURCE_VOLUME_FORMAT}\n${contentId}`);
   return `${SOURCE_VOLUME_PREFIX}${digest.slice(0, 24)}`;
 }
 
@@ -82,7 +80,7 @@ export function filledDigest(entries: readonly FilledEntry[]): string {
       ),
     )
     .sort();
-  return createHash('sha256').update(lines.join('\n')).digest('hex');
+  return sha256Hex(lines.join('\n'));
 }
 
 /** What a volume's marker records: it is complete, for this content, filled with these files. */

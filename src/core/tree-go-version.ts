@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import { KfError } from './errors.js';
-import type { SourceFiles } from './patch.js';
+import type { SourceFiles } from './patch-targets.js';
 
 /**
  * The Go version a Kubernetes tree was released with, read from the tree itself (pure: the

@@ -8,6 +8,9 @@ import type { Validities, Validity } from './types.js';
 
 export const HOURS_PER_DAY = 24;
 export const HOURS_PER_YEAR = 365 * HOURS_PER_DAY;
+export const HOUR_MS = 3_600_000;
+/** a year as kubeadm counts it (365 days), in milliseconds */
+export const YEAR_MS = HOURS_PER_YEAR * HOUR_MS;
 export const MAX_VALIDITY_YEARS = 290;
 export const MAX_VALIDITY_HOURS = MAX_VALIDITY_YEARS * HOURS_PER_YEAR;
 export const DEFAULT_LEAF_VALIDITY = '199y';

@@ -1,5 +1,6 @@
 import { isPair, isScalar, parse as parseYaml, parseDocument, visit } from 'yaml';
 import { UsageError } from './errors.js';
+import { formatPlatform, platformFromText } from './platform.js';
 import type { KubeVersion, Platform, VersionInfo } from './types.js';
 
 /**
@@ -10,7 +11,6 @@ import type { KubeVersion, Platform, VersionInfo } from './types.js';
 const GIT_VERSION = /^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z]+(?:[.-][0-9A-Za-z]+)*))?$/;
 const GIT_COMMIT = /^[0-9a-f]{40}$/i;
 const GO_VERSION = /^go(0|[1-9]\d*)\.(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?$/;
-const PLATFORM = /^([a-z][a-z0-9]*)\/([a-z][a-z0-9]*)$/;
 const NUMBER_FIELD = /^\d{1,4}\+?$/;
 const TREE_STATE = /^(clean|dirty|archive)?$/;
 const SIMPLE_FIELD = /^[0-9A-Za-z._+-]{0,64}$/;
@@ -67,14 +67,9 @@ export function goAtLeast(goVersion: string, major: number, minor: number): bool
 
 /** Validates `os/arch`, e.g. `linux/amd64`. */
 export function parsePlatform(text: string, field = 'platform'): Platform {
-  const m = PLATFORM.exec(text.trim());
-  if (!m) refuse(field, text, 'os/arch, e.g. linux/amd64');
-  return { os: m[1]!, arch: m[2]! };
-}
-
-/** `linux/amd64` from a Platform. */
-export function formatPlatform(p: Platform): string {
-  return `${p.os}/${p.arch}`;
+  const platform = platformFromText(text.trim());
+  if (!platform) refuse(field, text, 'os/arch, e.g. linux/amd64');
+  return platform;
 }
 
 /** kubeadm version as `1.24` etc., for messages. */
@@ -89,15 +84,21 @@ export function kubeAtLeast(k: KubeVersion, major: number, minor: number): boole
 
 type RawFields = Record<string, unknown>;
 
-// Keys of kubeadm's version.Info in the JSON/YAML spelling; the default format uses the Go
-// field names, which are the same with the first letter in upper case.
-const KNOWN_KEYS = [
-  'major',
-  'minor',
+/** The fields of version.Info kubeadm 1.33+ adds: optional numbers (a target may lack them). */
+export const EMULATION_VERSION_FIELDS = [
   'emulationMajor',
   'emulationMinor',
   'minCompatibilityMajor',
   'minCompatibilityMinor',
+] as const;
+
+/** The number fields of version.Info, as `version -o json` spells them. */
+export const VERSION_NUMBER_FIELDS = ['major', 'minor', ...EMULATION_VERSION_FIELDS] as const;
+
+// Keys of kubeadm's version.Info in the JSON/YAML spelling; the default format uses the Go
+// field names, which are the same with the first letter in upper case.
+const KNOWN_KEYS = [
+  ...VERSION_NUMBER_FIELDS,
   'gitVersion',
   'gitCommit',
   'gitTreeState',
@@ -154,12 +155,7 @@ export function versionInfoFromFields(raw: RawFields): VersionInfo {
     major,
     minor,
   };
-  for (const key of [
-    'emulationMajor',
-    'emulationMinor',
-    'minCompatibilityMajor',
-    'minCompatibilityMinor',
-  ] as const) {
+  for (const key of EMULATION_VERSION_FIELDS) {
     if (!(key in raw)) continue;
     const v = str(raw, key);
     if (v !== '' && !NUMBER_FIELD.test(v)) refuse(key, v, 'a number or empty');

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_GO_CERT_FILE, CONSTANTS_FILE } from '../../src/core/patch.js';
+import { CLIENT_GO_CERT_FILE, CONSTANTS_FILE } from '../../src/core/patch-targets.js';
 import { goImage, k8s1202, runCli, skipDockerTests } from '../helpers/env.js';
 import { copyTree, k8sTree } from '../helpers/fixtures.js';
 

@@ -8,7 +8,7 @@ import { BinaryCache } from '../../src/carry/cache/store.js';
 
 // Real processes racing on one cache dir, through the built code (dist/), as two concurrent
 // `build` runs of the same key would.
-const storeModule = path.join(path.dirname(cliPath), 'cache/store.js');
+const storeModule = path.join(path.dirname(cliPath), 'carry/cache/store.js');
 const worker = `
 const { BinaryCache } = await import(process.env.STORE_MODULE);
 const cache = new BinaryCache(process.env.CACHE_DIR);

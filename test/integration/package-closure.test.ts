@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packageClosure } from '../../src/adapters/package-closure.js';
-import { CLIENT_GO_CERT_FILE, CONSTANTS_FILE } from '../../src/core/patch.js';
+import { CLIENT_GO_CERT_FILE, CONSTANTS_FILE } from '../../src/core/patch-targets.js';
 import { composeShape, k8sTree, type FixtureShape } from '../helpers/fixtures.js';
 
 // The files a source volume is filled with: the real file system, the Kubernetes-shaped

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readBackup, restoreRoot, sha256, type BackupEntry } from '../../src/node/renew/backup.js';
+import { sha256Hex } from '../../src/core/digest.js';
+import { readBackup, restoreRoot, type BackupEntry } from '../../src/node/renew/backup.js';
 import { listTree, tempDir } from '../helpers/cache-fixtures.js';
 import { runCli } from '../helpers/env.js';
 import { runCliMeasured } from '../helpers/mounts.js';
@@ -28,7 +29,7 @@ beforeEach(() => {
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const file = (p: string, data: string, mode = 0o600): { entry: BackupEntry; member: CraftMember } => ({
-  entry: { path: p, type: 'file', mode, size: Buffer.byteLength(data), sha256: sha256(data) },
+  entry: { path: p, type: 'file', mode, size: Buffer.byteLength(data), sha256: sha256Hex(data) },
   member: { name: p, data, mode },
 });
 const dirEntry = (p: string, mode = 0o755): { entry: BackupEntry; member: CraftMember } => ({

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLIENT_GO_CERT_FILE, CONSTANTS_FILE } from '../../src/core/patch.js';
+import { CLIENT_GO_CERT_FILE, CONSTANTS_FILE } from '../../src/core/patch-targets.js';
 import { runCli } from '../helpers/env.js';
 import { certGo, constants131 } from './fixtures/go-sources.js';
 import { makeMiniTree, snapshot } from './fixtures/mini-tree.js';

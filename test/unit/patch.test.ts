@@ -4,10 +4,10 @@ import {
   CLIENT_GO_CERT_FILE,
   CONSTANTS_FILE,
   KUBEADM_PKI_HELPERS_FILE,
-  computePatch,
   detectPatchShape,
   type SourceFiles,
-} from '../../src/core/patch.js';
+} from '../../src/core/patch-targets.js';
+import { computePatch } from '../../src/core/patch.js';
 import { resolveValidityPair } from '../../src/core/validity.js';
 import { tokenizeGo } from '../../src/core/go-tokenizer.js';
 import {

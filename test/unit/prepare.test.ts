@@ -5,7 +5,11 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decideBuild, decidePatch, governingKube, type TreeFacts } from '../../src/core/build-decision.js';
 import { UsageError } from '../../src/core/errors.js';
-import { CLIENT_GO_CERT_FILE, CONSTANTS_FILE, KUBEADM_PKI_HELPERS_FILE } from '../../src/core/patch.js';
+import {
+  CLIENT_GO_CERT_FILE,
+  CONSTANTS_FILE,
+  KUBEADM_PKI_HELPERS_FILE,
+} from '../../src/core/patch-targets.js';
 import { resolveValidityPair } from '../../src/core/validity.js';
 import { parseKubeVersion, versionInfoFromFlags } from '../../src/core/version.js';
 import type { KubeVersion } from '../../src/core/types.js';

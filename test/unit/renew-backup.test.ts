@@ -5,12 +5,12 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { replaceFiles } from '../../src/adapters/file-transaction.js';
+import { sha256Hex } from '../../src/core/digest.js';
 import { isKfError } from '../../src/core/errors.js';
 import {
   changedFiles,
   readBackup,
   restoreRoot,
-  sha256,
   snapshot,
   verifyEntries,
   writeBackup,
@@ -68,7 +68,7 @@ describe('renew backups', () => {
       type: 'file',
       mode: 0o600,
       size: 7,
-      sha256: sha256('CA KEY\n'),
+      sha256: sha256Hex('CA KEY\n'),
     });
     expect(fs.readdirSync(backups)).toEqual([path.basename(file)]);
   });
@@ -178,7 +178,7 @@ describe('renew backups', () => {
     const file = { type: 'file', data, linkname: '' };
     const withEntry = (p: string) => ({
       ...manifest,
-      entries: [{ path: p, type: 'file' as const, mode: 0o600, size: 1, sha256: sha256(data) }],
+      entries: [{ path: p, type: 'file' as const, mode: 0o600, size: 1, sha256: sha256Hex(data) }],
     });
     expect(() =>
       verifyEntries(

@@ -7,7 +7,8 @@ import {
   readTreeVersion,
   writePatch,
 } from '../../src/adapters/source-tree.js';
-import { CLIENT_GO_CERT_FILE, CONSTANTS_FILE, computePatch } from '../../src/core/patch.js';
+import { CLIENT_GO_CERT_FILE, CONSTANTS_FILE } from '../../src/core/patch-targets.js';
+import { computePatch } from '../../src/core/patch.js';
 import { resolveValidityPair } from '../../src/core/validity.js';
 import { KfError } from '../../src/core/errors.js';
 import { makeMiniTree, snapshot } from './fixtures/mini-tree.js';

@@ -9,7 +9,11 @@ import {
   SOURCE_VOLUME_FORMAT,
   SOURCE_VOLUME_PREFIX,
 } from '../../src/core/source-volume.js';
-import { CLIENT_GO_CERT_FILE, CONSTANTS_FILE, KUBEADM_PKI_HELPERS_FILE } from '../../src/core/patch.js';
+import {
+  CLIENT_GO_CERT_FILE,
+  CONSTANTS_FILE,
+  KUBEADM_PKI_HELPERS_FILE,
+} from '../../src/core/patch-targets.js';
 import type { PatchResult } from '../../src/core/types.js';
 
 const commit = 'faecb196815e248d3ecfb03c680a4507229c2a56';

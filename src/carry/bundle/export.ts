@@ -6,20 +6,17 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import type { Platform } from '../../core/types.js';
-import {
-  platformDir,
-  platformText,
-  type CacheManifest,
-  serializeManifest,
-} from '../../core/cache-manifest.js';
+import { type CacheManifest, serializeManifest } from '../../core/cache-manifest.js';
+import { formatPlatform, platformDir } from '../../core/platform.js';
 import {
   BINARY_NAME,
   checkEntryDir,
   MANIFEST_NAME,
-  sha256File,
   type BinaryCache,
   type CacheEntry,
 } from '../cache/store.js';
+import { sha256File } from '../../adapters/fs.js';
+import { sha256Hex } from '../../core/digest.js';
 import { BUNDLE_ROOT, entryRel, README_NAME, SUMS_NAME } from './layout.js';
 import { bundleReadme } from './readme.js';
 
@@ -49,7 +46,7 @@ export async function selectEntries(
     (e) =>
       (!sel.version || e.manifest.gitVersion === sel.version) &&
       (!sel.keys?.length || sel.keys.includes(e.manifest.key)) &&
-      (!sel.platforms?.length || sel.platforms.some((p) => platformText(p) === e.manifest.platform)),
+      (!sel.platforms?.length || sel.platforms.some((p) => formatPlatform(p) === e.manifest.platform)),
   );
   const good: CacheEntry[] = [];
   const corrupt: string[] = [];
@@ -83,7 +80,7 @@ export async function exportBundle(
       : new Date(Math.max(...manifests.map((m) => Date.parse(m.created))));
 
   const readme = bundleReadme(manifests, toolVersion);
-  const sums: string[] = [`${sha256(readme)}  ${README_NAME}`];
+  const sums: string[] = [`${sha256Hex(readme)}  ${README_NAME}`];
   type Member = { rel: string; mode: number } & ({ file: string; size: number } | { data: Buffer });
   const members: Member[] = [{ rel: README_NAME, mode: 0o644, data: Buffer.from(readme) }];
   for (const e of sorted) {
@@ -95,7 +92,7 @@ export async function exportBundle(
     // the manifest before its binary: a reader then knows the binary's size before writing it
     members.push({ rel: manRel, mode: 0o644, data: manifestText });
     members.push({ rel: binRel, mode: 0o755, file: e.binary, size: e.manifest.size });
-    sums.push(`${e.manifest.sha256}  ${binRel}`, `${sha256(manifestText)}  ${manRel}`);
+    sums.push(`${e.manifest.sha256}  ${binRel}`, `${sha256Hex(manifestText)}  ${manRel}`);
   }
   // SHA256SUMS right after the README: it bounds which members (and how many) may follow
   members.splice(1, 0, { rel: SUMS_NAME, mode: 0o644, data: Buffer.from(`${sums.join('\n')}\n`) });
@@ -153,8 +150,4 @@ export async function exportBundle(
   } finally {
     await fs.rm(tmp, { force: true });
   }
-}
-
-function sha256(data: string | Buffer): string {
-  return crypto.createHash('sha256').update(data).digest('hex');
 }

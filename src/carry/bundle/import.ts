@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { platformText } from '../../core/cache-manifest.js';
+import { formatPlatform } from '../../core/platform.js';
 import { checkEntryDir, tempName, type BinaryCache } from '../cache/store.js';
 import { makeDirs } from '../../adapters/fs.js';
 import { readBundle } from './read.js';
@@ -52,7 +52,7 @@ export async function importBundle(
       });
       result.entries.push({
         key: e.key,
-        platform: platformText(e.platform),
+        platform: formatPlatform(e.platform),
         gitVersion: e.manifest.gitVersion,
         sha256: e.manifest.sha256,
         status,

@@ -1,5 +1,6 @@
 import type { Platform } from '../../core/types.js';
-import { isValidKey, parsePlatformDir } from '../../core/cache-manifest.js';
+import { isValidKey } from '../../core/cache-manifest.js';
+import { parsePlatformDir } from '../../core/platform.js';
 import { BINARY_NAME, MANIFEST_NAME } from '../cache/store.js';
 
 /**

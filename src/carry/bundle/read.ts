@@ -7,7 +7,8 @@ import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import type { Platform } from '../../core/types.js';
 import { wrongMachine } from '../cache/elf.js';
-import { parseManifest, platformDir, platformText, type CacheManifest } from '../../core/cache-manifest.js';
+import { parseManifest, type CacheManifest } from '../../core/cache-manifest.js';
+import { formatPlatform, platformDir } from '../../core/platform.js';
 import { BINARY_NAME, MANIFEST_NAME } from '../cache/store.js';
 import { isSystemError, withPath } from '../../core/errors.js';
 import { classifyBundlePath, entryRel, SUMS_NAME } from './layout.js';
@@ -303,7 +304,7 @@ function checkContents(seen: Map<string, SeenFile>, extractTo: string | undefine
     const platform: Platform = { os, arch };
     if (manifest.key !== key)
       throw new BundleError(`binaries/${kp}/manifest.json is for key ${manifest.key}`);
-    if (manifest.platform !== platformText(platform))
+    if (manifest.platform !== formatPlatform(platform))
       throw new BundleError(`binaries/${kp}/manifest.json is for ${manifest.platform}`);
     if (manifest.sha256 !== binary.sha256) {
       throw new BundleError(

@@ -1,5 +1,5 @@
 import type { CacheManifest } from '../../core/cache-manifest.js';
-import { parsePlatform, platformDir } from '../../core/cache-manifest.js';
+import { platformDir, platformFromText } from '../../core/platform.js';
 import { BUNDLE_ROOT, entryRel, SUMS_NAME } from './layout.js';
 
 /**
@@ -10,7 +10,7 @@ export function bundleReadme(manifests: CacheManifest[], toolVersion: string): s
   const lines: string[] = [];
   const first = manifests[0];
   const firstRel = first
-    ? entryRel(first.key, platformDir(parsePlatform(first.platform)!), 'kubeadm')
+    ? entryRel(first.key, platformDir(platformFromText(first.platform)!), 'kubeadm')
     : 'binaries/KEY/linux-amd64/kubeadm';
   lines.push(
     'kubeadm-forever bundle',
@@ -20,7 +20,7 @@ export function bundleReadme(manifests: CacheManifest[], toolVersion: string): s
     '',
   );
   for (const m of manifests) {
-    const rel = entryRel(m.key, platformDir(parsePlatform(m.platform)!), 'kubeadm');
+    const rel = entryRel(m.key, platformDir(platformFromText(m.platform)!), 'kubeadm');
     lines.push(
       `  ${m.gitVersion} (${m.gitCommit || 'commit unknown'}) ${m.platform}`,
       `    certificates ${m.validity.text}, CAs ${m.caValidity.text}; built with ${m.goVersion || 'Go ?'} in ${m.image}`,

@@ -1,5 +1,5 @@
 import { inputDigests, platformCacheKey } from '../../core/plan.js';
-import { formatPlatform } from '../../core/version.js';
+import { formatPlatform } from '../../core/platform.js';
 import type { BuildPlan, Platform } from '../../core/types.js';
 import { KfError, messageOf } from '../../core/errors.js';
 import { reporter, type Progress } from '../../core/progress.js';

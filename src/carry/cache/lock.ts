@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
+import { isProcessAlive } from '../../adapters/process.js';
 
 /**
  * A cross-process lock: a file created with O_EXCL holding {pid, host, token}. It is held
@@ -49,17 +50,6 @@ export interface Lock {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Whether a process with this pid exists on this host. */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function readHolder(file: string): Promise<{ holder: LockHolder | null; mtimeMs: number } | null> {
   try {
     const [text, st] = await Promise.all([fs.readFile(file, 'utf8'), fs.stat(file)]);
@@ -81,7 +71,7 @@ async function readHolder(file: string): Promise<{ holder: LockHolder | null; mt
 function isStale(info: { holder: LockHolder | null; mtimeMs: number }, staleMs: number): boolean {
   if (Date.now() - info.mtimeMs > staleMs) return true;
   const h = info.holder;
-  return h !== null && h.host === os.hostname() && h.pid !== process.pid && !pidAlive(h.pid);
+  return h !== null && h.host === os.hostname() && h.pid !== process.pid && !isProcessAlive(h.pid);
 }
 
 /**

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { sourceContentText, type FilledEntry } from '../../core/source-volume.js';
 import { emptyTreeError } from '../../adapters/source-tree.js';
 import { KfError, messageOf } from '../../core/errors.js';
-import { sha256File } from './store.js';
+import { sha256File, sha256FileSync } from '../../adapters/fs.js';
+import { sha256Hex } from '../../core/digest.js';
 import type { SourceSpec } from '../../core/types.js';
 
 /**
@@ -247,25 +248,18 @@ export function newestFileTime(root: string): number {
   return Math.floor(newest);
 }
 
-/** sha256 of a file's bytes, read in 1 MiB pieces (memory bounded whatever its size). */
+/** sha256 of a source file, its OS error named with the path. */
 function hashFile(file: string): string {
-  const hash = crypto.createHash('sha256');
-  const buf = Buffer.allocUnsafe(1 << 20);
-  let fd: number;
   try {
-    fd = fs.openSync(file, 'r');
+    return sha256FileSync(file);
   } catch (err) {
-    throw new KfError(`cannot read ${file}: ${codeOf(err)}`, 'check the permissions of the source tree');
+    const code = codeOf(err);
+    const denied = code === 'EACCES' || code === 'EPERM';
+    throw new KfError(
+      `cannot read ${file}: ${code}`,
+      denied ? 'check the permissions of the source tree' : 'check the source tree',
+    );
   }
-  try {
-    let n: number;
-    while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) hash.update(buf.subarray(0, n));
-  } catch (err) {
-    throw new KfError(`cannot read ${file}: ${codeOf(err)}`, 'check the source tree');
-  } finally {
-    fs.closeSync(fd);
-  }
-  return hash.digest('hex');
 }
 
 function codeOf(err: unknown): string {
@@ -291,11 +285,7 @@ const MEMO_VERSION = 2;
 const MEMO_MAX_BYTES = 64 << 20;
 
 function memoFile(memoDir: string, root: string): string {
-  return path.join(
-    memoDir,
-    'source-digests',
-    `${crypto.createHash('sha256').update(root).digest('hex').slice(0, 32)}.json`,
-  );
+  return path.join(memoDir, 'source-digests', `${sha256Hex(root).slice(0, 32)}.json`);
 }
 
 function loadMemo(memoDir: string, root: string): Memo {

@@ -4,15 +4,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Platform } from '../../core/types.js';
 import { readBinaryHead, wrongMachine } from './elf.js';
-import { pidAlive, withLock, type LockOptions } from './lock.js';
+import { withLock, type LockOptions } from './lock.js';
+import { formatPlatform, parsePlatformDir, platformDir, platformFromText } from '../../core/platform.js';
+import { sha256File } from '../../adapters/fs.js';
+import { isProcessAlive } from '../../adapters/process.js';
 import {
   isValidKey,
   manifestProblem,
   parseManifest,
-  parsePlatform,
-  parsePlatformDir,
-  platformDir,
-  platformText,
   serializeManifest,
   type CacheManifest,
   type ManifestInput,
@@ -43,12 +42,6 @@ export interface ListResult {
   entries: CacheEntry[];
   /** entry directories whose manifest could not be read */
   problems: { dir: string; reason: string }[];
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const hash = crypto.createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -96,7 +89,7 @@ export async function checkEntryDir(
     return { problem: (err as Error).message };
   }
   if (manifest.key !== key) return { problem: `manifest.json is for key ${manifest.key}` };
-  if (manifest.platform !== platformText(platform))
+  if (manifest.platform !== formatPlatform(platform))
     return { problem: `manifest.json is for ${manifest.platform}` };
   const binary = path.join(dir, BINARY_NAME);
   let st;
@@ -215,7 +208,7 @@ export class BinaryCache {
    * inputs, same result); a corrupt one is moved aside.
    */
   async store(input: ManifestInput, binaryFile: string): Promise<CacheEntry> {
-    const platform = parsePlatform(input.platform);
+    const platform = platformFromText(input.platform);
     if (!platform) throw new Error(`invalid platform ${JSON.stringify(input.platform)}`);
     this.entryDir(input.key, platform); // validates the key before anything is written
     await fs.mkdir(this.root, { recursive: true });
@@ -315,7 +308,7 @@ export class BinaryCache {
         const dir = path.join(keyDir, name);
         try {
           const manifest = parseManifest(await fs.readFile(path.join(dir, MANIFEST_NAME), 'utf8'));
-          if (manifest.key !== key || manifest.platform !== platformText(platform)) {
+          if (manifest.key !== key || manifest.platform !== formatPlatform(platform)) {
             throw new Error(`manifest.json is for ${manifest.key} ${manifest.platform}`);
           }
           result.entries.push({ manifest, dir, binary: path.join(dir, BINARY_NAME) });
@@ -361,7 +354,7 @@ export class BinaryCache {
     const removedLeftovers: string[] = [];
     for (const name of await fs.readdir(this.root).catch(() => [] as string[])) {
       const m = /^\.(tmp|old|import)-(\d+)-[0-9a-f]+$/.exec(name);
-      const ownerAlive = m ? pidAlive(Number(m[2])) : false;
+      const ownerAlive = m ? isProcessAlive(Number(m[2])) : false;
       if (name === '.corrupt' || (m && !ownerAlive)) {
         await fs.rm(path.join(this.root, name), { recursive: true, force: true });
         removedLeftovers.push(name);

@@ -3,13 +3,13 @@ import 'reflect-metadata';
 import crypto, { X509Certificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { KfError } from '../../core/errors.js';
+import { HOUR_MS } from '../../core/validity.js';
 import { DerError, equalBytes, tbsParts } from './der.js';
 import { loadPrivateKey, type SigningKey } from './keys.js';
 
 // @peculiar/x509 builds certificates over node's own WebCrypto: no extra crypto dependency.
 x509.cryptoProvider.set(crypto.webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
-const HOUR_MS = 3_600_000;
 const OID_SKID = '2.5.29.14';
 
 /** A CA certificate with its key, both loaded and checked against each other. */

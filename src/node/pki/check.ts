@@ -3,11 +3,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isKfError, messageOf } from '../../core/errors.js';
 import { outlivesIssuerProblem } from '../../core/lifetime.js';
+import { YEAR_MS } from '../../core/validity.js';
 import { isIssuedBy, parseCertificatesPem } from './certs.js';
 import { certFilesUnder } from './files.js';
 import { decodeCertData, kubeconfigCertRefs, listKubeconfigs } from './kubeconfig.js';
-
-const YEAR_MS = 365 * 24 * 3_600_000;
+import { KUBELET_CURRENT } from './kubelet.js';
 
 export interface CheckOptions {
   pkiDir: string;
@@ -77,6 +77,184 @@ function keyFromPem(pem: string): KeyObject | undefined {
   return m ? crypto.createPrivateKey(m[0]) : undefined;
 }
 
+/** What the walk over the directories gathers before the rows are made. */
+interface Collected {
+  found: Found[];
+  errors: CheckReport['errors'];
+  missing: string[];
+  /** file (links resolved) # certificate fingerprint: the same certificate is listed once */
+  seen: Set<string>;
+}
+
+/** A key beside a certificate or embedded, read; its problem as text when it cannot be. */
+function readKey(read: () => KeyObject | undefined): { key?: KeyObject; keyError?: string } {
+  try {
+    return { key: read() };
+  } catch (err) {
+    return { keyError: `key unreadable: ${messageOf(err).split('\n')[0]}` };
+  }
+}
+
+/** Every certificate of one PEM file (a bundle gives several rows), with the key beside it. */
+function collectFile(
+  c: Collected,
+  file: string,
+  source: string,
+  extra: { keyFile?: string; informational?: string; embedded?: CheckRow['embedded'] } = {},
+): void {
+  let real: string;
+  let pem: string;
+  try {
+    real = fs.realpathSync(file);
+    pem = fs.readFileSync(real, 'utf8');
+  } catch (err) {
+    c.errors.push({ file: source, message: messageOf(err) });
+    return;
+  }
+  let certs: X509Certificate[];
+  try {
+    certs = parseCertificatesPem(pem, file);
+  } catch (err) {
+    c.errors.push({ file: source, message: isKfError(err) ? err.what : messageOf(err) });
+    return;
+  }
+  const { keyFile } = extra;
+  const { key, keyError } = readKey(
+    () =>
+      keyFromPem(pem) ??
+      (keyFile && fs.existsSync(keyFile) ? crypto.createPrivateKey(fs.readFileSync(keyFile)) : undefined),
+  );
+  certs.forEach((cert, i) => {
+    const id = `${real}#${cert.fingerprint256}`;
+    if (c.seen.has(id)) return;
+    c.seen.add(id);
+    const label = certs.length > 1 ? `${source} [${i + 1}/${certs.length}]` : source;
+    c.found.push({
+      source: label,
+      file,
+      embedded: extra.embedded,
+      cert,
+      key: i === 0 ? key : undefined,
+      keyError: i === 0 ? keyError : undefined,
+      informational: extra.informational,
+    });
+  });
+}
+
+/** Whether a directory to read is there; a missing one is noted, not an error. */
+function present(c: Collected, dir: string): boolean {
+  if (fs.existsSync(dir)) return true;
+  c.missing.push(dir);
+  return false;
+}
+
+function collectPkiDir(c: Collected, pkiDir: string): void {
+  for (const file of certFilesUnder(pkiDir)) {
+    const keyFile = file.endsWith('.crt') ? file.replace(/\.crt$/, '.key') : undefined;
+    collectFile(c, file, file, { keyFile });
+  }
+}
+
+/** The kubelet's client certificate, and its serving one (shown, not counted). */
+function collectKubeletDir(c: Collected, kubeletDir: string): void {
+  const current = path.join(kubeletDir, KUBELET_CURRENT);
+  if (fs.existsSync(current)) collectFile(c, current, current);
+  const serving = path.join(kubeletDir, 'kubelet.crt');
+  if (fs.existsSync(serving)) {
+    collectFile(c, serving, serving, {
+      keyFile: path.join(kubeletDir, 'kubelet.key'),
+      informational: "kubelet's self-signed serving certificate: 1 year, not configurable; not counted",
+    });
+  }
+}
+
+/** Each kubeconfig's CA and client certificate, embedded or referenced by file. */
+function collectKubeconfigs(c: Collected, kubeconfigDir: string): void {
+  for (const conf of listKubeconfigs(kubeconfigDir)) {
+    let refs;
+    try {
+      refs = kubeconfigCertRefs(fs.readFileSync(conf, 'utf8'), conf);
+    } catch (err) {
+      c.errors.push({ file: conf, message: isKfError(err) ? err.what : messageOf(err) });
+      continue;
+    }
+    for (const ref of refs) {
+      const source = `${conf}: ${ref.entry}`;
+      const embedded = {
+        kind: ref.kind === 'ca' ? 'cluster' : 'user',
+        name: ref.entry.replace(/^(cluster|user) /, ''),
+      } as const;
+      if (ref.data !== undefined) {
+        const cert = decodeCertData(ref.data);
+        if (!cert) {
+          c.errors.push({ file: source, message: 'embedded certificate data does not parse' });
+          continue;
+        }
+        const { key, keyError } = readKey(() => {
+          if (ref.keyData) return crypto.createPrivateKey(Buffer.from(ref.keyData, 'base64'));
+          if (ref.keyFile) return crypto.createPrivateKey(fs.readFileSync(ref.keyFile));
+          return undefined;
+        });
+        c.found.push({ source, file: conf, embedded, cert, key, keyError });
+      } else if (ref.file !== undefined) {
+        collectFile(c, ref.file, `${source} -> ${ref.file}`, { keyFile: ref.keyFile, embedded });
+      }
+    }
+  }
+}
+
+/** One certificate's row: years left, key match, the CA it chains to, and what is wrong with it. */
+function rowOf(f: Found, cas: Found[], now: Date, minYears: number): CheckRow {
+  const notAfter = new Date(f.cert.validTo);
+  const yearsLeft = Math.floor(((notAfter.getTime() - now.getTime()) / YEAR_MS) * 100) / 100;
+  const problems: string[] = [];
+  let keyMatches: boolean | null = null;
+  if (f.key) keyMatches = f.cert.checkPrivateKey(f.key);
+  if (f.keyError) {
+    keyMatches = false;
+    problems.push(f.keyError);
+  } else if (keyMatches === false) problems.push('private key does not match');
+  let chainsTo: string | null = null;
+  if (f.cert.ca && isIssuedBy(f.cert, f.cert)) chainsTo = 'self';
+  // of several CAs that verify it (a bundle holding the same CA twice), the longest-lived counts
+  const issuer =
+    chainsTo === 'self'
+      ? undefined
+      : cas
+          .filter((c) => c !== f && isIssuedBy(f.cert, c.cert))
+          .sort((a, b) => new Date(b.cert.validTo).getTime() - new Date(a.cert.validTo).getTime())[0];
+  if (chainsTo !== 'self') chainsTo = issuer?.source ?? null;
+  const validNow = new Date(f.cert.validFrom) <= now && now <= notAfter;
+  if (!f.informational) {
+    if (!validNow) problems.push(notAfter < now ? 'expired' : 'not valid yet');
+    else if (yearsLeft < minYears) problems.push(`${yearsLeft} years left, under --min-years ${minYears}`);
+    if (!f.cert.ca && chainsTo === null) problems.push('does not chain to any CA found');
+    const outlives =
+      issuer &&
+      outlivesIssuerProblem(
+        { name: f.source, notAfter },
+        { name: issuer.source, notAfter: new Date(issuer.cert.validTo) },
+      );
+    if (outlives) problems.push(outlives);
+  }
+  return {
+    source: f.source,
+    file: f.file,
+    ...(f.embedded ? { embedded: f.embedded } : {}),
+    serialNumber: f.cert.serialNumber,
+    notBefore: new Date(f.cert.validFrom).toISOString(),
+    subject: oneLine(f.cert.subject),
+    issuer: oneLine(f.cert.issuer),
+    notAfter: notAfter.toISOString(),
+    yearsLeft,
+    kind: f.cert.ca ? 'ca' : 'leaf',
+    keyMatches,
+    chainsTo,
+    ...(f.informational ? { informational: f.informational } : {}),
+    problems,
+  };
+}
+
 /**
  * The expiry report: every certificate under `pkiDir` (recursively), the kubelet's
  * certificates and every kubeconfig's CA and client certificate, each with years left, CA or
@@ -85,185 +263,27 @@ function keyFromPem(pem: string): KeyObject | undefined {
 export function checkPki(opts: CheckOptions): CheckReport {
   const now = opts.now ?? new Date();
   const minYears = opts.minYears ?? 0;
-  const errors: CheckReport['errors'] = [];
-  const missing: string[] = [];
-  const found: Found[] = [];
-  const seen = new Set<string>();
+  const c: Collected = { found: [], errors: [], missing: [], seen: new Set() };
+  if (present(c, opts.pkiDir)) collectPkiDir(c, opts.pkiDir);
+  if (opts.kubeletDir !== undefined && present(c, opts.kubeletDir)) collectKubeletDir(c, opts.kubeletDir);
+  if (opts.kubeconfigDir !== undefined && present(c, opts.kubeconfigDir))
+    collectKubeconfigs(c, opts.kubeconfigDir);
 
-  const addFile = (
-    file: string,
-    source: string,
-    keyFile?: string,
-    informational?: string,
-    embedded?: CheckRow['embedded'],
-  ) => {
-    let real: string;
-    let pem: string;
-    try {
-      real = fs.realpathSync(file);
-      pem = fs.readFileSync(real, 'utf8');
-    } catch (err) {
-      errors.push({ file: source, message: messageOf(err) });
-      return;
-    }
-    let certs: X509Certificate[];
-    try {
-      certs = parseCertificatesPem(pem, file);
-    } catch (err) {
-      errors.push({ file: source, message: isKfError(err) ? err.what : messageOf(err) });
-      return;
-    }
-    let key: KeyObject | undefined;
-    let keyError: string | undefined;
-    try {
-      key = keyFromPem(pem);
-      if (!key && keyFile && fs.existsSync(keyFile)) key = crypto.createPrivateKey(fs.readFileSync(keyFile));
-    } catch (err) {
-      keyError = `key unreadable: ${messageOf(err).split('\n')[0]}`;
-    }
-    certs.forEach((cert, i) => {
-      const id = `${real}#${cert.fingerprint256}`;
-      if (seen.has(id)) return;
-      seen.add(id);
-      const label = certs.length > 1 ? `${source} [${i + 1}/${certs.length}]` : source;
-      found.push({
-        source: label,
-        file,
-        embedded,
-        cert,
-        key: i === 0 ? key : undefined,
-        keyError: i === 0 ? keyError : undefined,
-        informational,
-      });
-    });
-  };
-
-  const dirExists = (dir: string) => {
-    if (fs.existsSync(dir)) return true;
-    missing.push(dir);
-    return false;
-  };
-
-  if (dirExists(opts.pkiDir)) {
-    for (const file of certFilesUnder(opts.pkiDir)) {
-      const keyFile = file.endsWith('.crt') ? file.replace(/\.crt$/, '.key') : undefined;
-      addFile(file, file, keyFile);
-    }
-  }
-  if (opts.kubeletDir !== undefined && dirExists(opts.kubeletDir)) {
-    const current = path.join(opts.kubeletDir, 'kubelet-client-current.pem');
-    if (fs.existsSync(current)) addFile(current, current);
-    const serving = path.join(opts.kubeletDir, 'kubelet.crt');
-    if (fs.existsSync(serving)) {
-      addFile(
-        serving,
-        serving,
-        path.join(opts.kubeletDir, 'kubelet.key'),
-        "kubelet's self-signed serving certificate: 1 year, not configurable; not counted",
-      );
-    }
-  }
-  if (opts.kubeconfigDir !== undefined && dirExists(opts.kubeconfigDir)) {
-    for (const conf of listKubeconfigs(opts.kubeconfigDir)) {
-      let refs;
-      try {
-        refs = kubeconfigCertRefs(fs.readFileSync(conf, 'utf8'), conf);
-      } catch (err) {
-        errors.push({ file: conf, message: isKfError(err) ? err.what : messageOf(err) });
-        continue;
-      }
-      for (const ref of refs) {
-        const source = `${conf}: ${ref.entry}`;
-        const embedded = {
-          kind: ref.kind === 'ca' ? 'cluster' : 'user',
-          name: ref.entry.replace(/^(cluster|user) /, ''),
-        } as const;
-        if (ref.data !== undefined) {
-          const cert = decodeCertData(ref.data);
-          if (!cert) {
-            errors.push({ file: source, message: 'embedded certificate data does not parse' });
-            continue;
-          }
-          let key: KeyObject | undefined;
-          let keyError: string | undefined;
-          try {
-            if (ref.keyData) key = crypto.createPrivateKey(Buffer.from(ref.keyData, 'base64'));
-            else if (ref.keyFile) key = crypto.createPrivateKey(fs.readFileSync(ref.keyFile));
-          } catch (err) {
-            keyError = `key unreadable: ${messageOf(err).split('\n')[0]}`;
-          }
-          found.push({ source, file: conf, embedded, cert, key, keyError });
-        } else if (ref.file !== undefined) {
-          addFile(ref.file, `${source} -> ${ref.file}`, ref.keyFile, undefined, embedded);
-        }
-      }
-    }
-  }
-
-  const cas = found.filter((f) => f.cert.ca);
-  const rows: CheckRow[] = found.map((f) => {
-    const notAfter = new Date(f.cert.validTo);
-    const yearsLeft = Math.floor(((notAfter.getTime() - now.getTime()) / YEAR_MS) * 100) / 100;
-    const problems: string[] = [];
-    let keyMatches: boolean | null = null;
-    if (f.key) keyMatches = f.cert.checkPrivateKey(f.key);
-    if (f.keyError) {
-      keyMatches = false;
-      problems.push(f.keyError);
-    } else if (keyMatches === false) problems.push('private key does not match');
-    let chainsTo: string | null = null;
-    if (f.cert.ca && isIssuedBy(f.cert, f.cert)) chainsTo = 'self';
-    // of several CAs that verify it (a bundle holding the same CA twice), the longest-lived counts
-    const issuer =
-      chainsTo === 'self'
-        ? undefined
-        : cas
-            .filter((c) => c !== f && isIssuedBy(f.cert, c.cert))
-            .sort((a, b) => new Date(b.cert.validTo).getTime() - new Date(a.cert.validTo).getTime())[0];
-    if (chainsTo !== 'self') chainsTo = issuer?.source ?? null;
-    const validNow = new Date(f.cert.validFrom) <= now && now <= notAfter;
-    if (!f.informational) {
-      if (!validNow) problems.push(notAfter < now ? 'expired' : 'not valid yet');
-      else if (yearsLeft < minYears) problems.push(`${yearsLeft} years left, under --min-years ${minYears}`);
-      if (!f.cert.ca && chainsTo === null) problems.push('does not chain to any CA found');
-      const outlives =
-        issuer &&
-        outlivesIssuerProblem(
-          { name: f.source, notAfter },
-          { name: issuer.source, notAfter: new Date(issuer.cert.validTo) },
-        );
-      if (outlives) problems.push(outlives);
-    }
-    return {
-      source: f.source,
-      file: f.file,
-      ...(f.embedded ? { embedded: f.embedded } : {}),
-      serialNumber: f.cert.serialNumber,
-      notBefore: new Date(f.cert.validFrom).toISOString(),
-      subject: oneLine(f.cert.subject),
-      issuer: oneLine(f.cert.issuer),
-      notAfter: notAfter.toISOString(),
-      yearsLeft,
-      kind: f.cert.ca ? 'ca' : 'leaf',
-      keyMatches,
-      chainsTo,
-      ...(f.informational ? { informational: f.informational } : {}),
-      problems,
-    };
-  });
-
+  const cas = c.found.filter((f) => f.cert.ca);
+  const rows = c.found.map((f) => rowOf(f, cas, now, minYears));
   const problems = [
     ...rows.flatMap((r) => r.problems.map((p) => `${r.source}: ${p}`)),
-    ...errors.map((e) => `${e.file}: ${e.message}`),
+    ...c.errors.map((e) => `${e.file}: ${e.message}`),
   ];
-  if (found.length === 0 && errors.length === 0) problems.push(`no certificates found under ${opts.pkiDir}`);
+  if (c.found.length === 0 && c.errors.length === 0)
+    problems.push(`no certificates found under ${opts.pkiDir}`);
   return {
     ok: problems.length === 0,
     minYears,
     checkedAt: now.toISOString(),
     rows,
-    errors,
-    missing,
+    errors: c.errors,
+    missing: c.missing,
     problems,
   };
 }

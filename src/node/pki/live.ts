@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
 import { UsageError, messageOf } from '../../core/errors.js';
+import { HOUR_MS, YEAR_MS } from '../../core/validity.js';
 import type { CheckReport } from './check.js';
 
 /**
@@ -12,9 +13,8 @@ import type { CheckReport } from './check.js';
  * with one year of validity and never renews (kubernetes#86552).
  */
 
-const YEAR_MS = 365 * 24 * 3_600_000;
 /** client-go's GenerateSelfSignedCertKey: valid from start - 1h for 365 days. */
-const LOOPBACK_VALID_MS = 365 * 24 * 3_600_000 - 3_600_000;
+const LOOPBACK_VALID_MS = YEAR_MS - HOUR_MS;
 /** Linux's USER_HZ, the unit of /proc/PID/stat's start time, is 100 on every architecture. */
 const USER_HZ = 100;
 

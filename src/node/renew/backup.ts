@@ -1,10 +1,10 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import type { StagedEntry } from '../../adapters/file-transaction.js';
+import { sha256Hex } from '../../core/digest.js';
 import { isSystemError, KfError, messageOf } from '../../core/errors.js';
 
 /**
@@ -36,10 +36,6 @@ export interface Snapshot {
   contents: Map<string, Buffer>;
 }
 
-export function sha256(data: Buffer | string): string {
-  return crypto.createHash('sha256').update(data).digest('hex');
-}
-
 /**
  * Reads the roots into a snapshot. A root that does not exist is left out; `skip` names
  * absolute paths not to descend into (our own backup and temp dirs).
@@ -68,7 +64,7 @@ export function snapshot(roots: Record<string, string>, skip: string[] = []): Sn
           type: 'file',
           mode: st.mode & 0o7777,
           size: data.length,
-          sha256: sha256(data),
+          sha256: sha256Hex(data),
         });
       }
     }
@@ -119,7 +115,7 @@ export async function writeBackup(opts: {
     const rel = `extra/${name}`;
     const data = Buffer.from(text);
     contents.set(rel, data);
-    entries.push({ path: rel, type: 'file', mode: 0o600, size: data.length, sha256: sha256(data) });
+    entries.push({ path: rel, type: 'file', mode: 0o600, size: data.length, sha256: sha256Hex(data) });
   }
   const manifest: BackupManifest = {
     kind: 'kubeadm-forever-backup',
@@ -357,7 +353,7 @@ export function verifyEntries(
     const m = members.get(e.path);
     if (!m) throw invalid(file, `${e.path} is missing`);
     if (e.type === 'file') {
-      if (m.data.length !== e.size || sha256(m.data) !== e.sha256)
+      if (m.data.length !== e.size || sha256Hex(m.data) !== e.sha256)
         throw invalid(file, `${e.path} has changed (sha256 mismatch)`);
     } else if (e.type === 'symlink') {
       if (m.type !== 'symlink' || m.linkname !== e.target)

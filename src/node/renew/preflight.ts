@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { KfError } from '../../core/errors.js';
+import { HOUR_MS } from '../../core/validity.js';
 import { enforceLifetimes, lifetimeViolations, outlivesIssuer } from '../../core/lifetime.js';
 import { decodeCertData, kubeconfigCertRefs } from '../pki/kubeconfig.js';
 import { probeKubeadm, type KubeadmBinary } from './kubeadm.js';
@@ -141,7 +142,7 @@ export async function preflight(
   warnings.push(...compareVersions(kubeadm.gitVersion, images, layout.manifestsDir));
 
   const now = opts.now ?? new Date();
-  const leafEnd = new Date(now.getTime() + opts.leafHours * 3_600_000);
+  const leafEnd = new Date(now.getTime() + opts.leafHours * HOUR_MS);
   const leafName = `${opts.leafText} leaf certificates renewed now`;
   const cas: CaExpiry[] = [];
   const violations: string[] = [];

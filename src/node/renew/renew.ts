@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KfError } from '../../core/errors.js';
 import { reporter, type Progress } from '../../core/progress.js';
+import { DEFAULT_KUBERNETES_DIR } from '../paths.js';
 import { changedFiles, snapshot, writeBackup, type Snapshot } from './backup.js';
 import {
   fixConfigFile,
@@ -24,6 +25,9 @@ import {
 } from '../../adapters/file-transaction.js';
 import { restartAsChosen, type RestartReport, type RestartStrategy } from './restart.js';
 import type { NodeCheck, NodeChecker } from './check.js';
+
+/** The options with their progress made complete, as renew's steps get them. */
+type Ready = RenewOptions & { progress: Required<Progress> };
 
 export interface Hours {
   hours: number;
@@ -83,7 +87,7 @@ export interface RenewReport {
 export function isEtcKubernetes(dir: string): boolean {
   try {
     const a = fs.statSync(dir);
-    const b = fs.statSync('/etc/kubernetes');
+    const b = fs.statSync(DEFAULT_KUBERNETES_DIR);
     return a.dev === b.dev && a.ino === b.ino;
   } catch {
     return false;
@@ -106,7 +110,7 @@ interface PlannedConfig {
 }
 
 /** 1.31+: where the ClusterConfiguration's validity fields are short, plan to set them. */
-async function planConfig(o: RenewOptions, pre: PreflightResult): Promise<PlannedConfig | undefined> {
+async function planConfig(o: Ready, pre: PreflightResult): Promise<PlannedConfig | undefined> {
   if (!needsConfigFix(pre.kubeadm)) return undefined;
   const asked = { certificateValidityPeriod: o.leaf.hours, caCertificateValidityPeriod: o.ca.hours };
   if (o.configFile) {
@@ -149,9 +153,9 @@ async function planConfig(o: RenewOptions, pre: PreflightResult): Promise<Planne
   };
 }
 
-export async function renew(o: RenewOptions): Promise<RenewReport> {
-  const { layout } = o;
-  const progress = reporter(o.progress);
+/** The preflight, refused off /etc/kubernetes unless a dry run; its findings told as they are. */
+async function checkBeforeRenew(o: Ready): Promise<{ pre: PreflightResult; warnings: string[] }> {
+  const { layout, progress } = o;
   progress.step('preflight: kubeadm binary, control-plane versions, PKI files, CA lifetimes');
   const onEtc = isEtcKubernetes(layout.kubernetesDir);
   if (!onEtc && !o.dryRun) {
@@ -178,46 +182,125 @@ export async function renew(o: RenewOptions): Promise<RenewReport> {
         .join(', ') || 'no images found'
     })`,
   );
+  return { pre, warnings };
+}
 
+function tellConfigPlan(planned: PlannedConfig | undefined, progress: Required<Progress>): void {
+  if (!planned) return;
+  const c = planned.change;
+  if (c.fixes.length === 0)
+    progress.info(`${c.name}: validity fields already long enough${c.note ? ` (${c.note})` : ''}`);
+  else
+    progress.info(
+      `${c.name}: ${c.fixes.map((f) => `${f.field} ${f.before ?? '(unset)'} -> ${f.after}`).join(', ')}\n${c.diff}`,
+    );
+}
+
+interface PlannedSigning {
+  report: NonNullable<RenewReport['kubeletSigning']>;
+  /** the manifest as it is, and as it is to be written (undefined: already set) */
+  before: string;
+  text?: string;
+}
+
+/** --kubelet-signing-duration: the controller-manager manifest's new --cluster-signing-duration. */
+function planSigning(o: Ready): PlannedSigning | undefined {
+  if (!o.kubeletSigningDuration) return undefined;
+  const file = path.join(o.layout.manifestsDir, 'kube-controller-manager.yaml');
+  if (!fs.existsSync(file))
+    throw new KfError(
+      `no ${file} to set --cluster-signing-duration in`,
+      'leave out --kubelet-signing-duration on nodes without kube-controller-manager',
+    );
+  const before = fs.readFileSync(file, 'utf8');
+  const after = `${o.kubeletSigningDuration.hours}h`;
+  const change = setClusterSigningDuration(before, after);
+  const report = {
+    file,
+    before: change.before,
+    after,
+    diff: unifiedDiff('kube-controller-manager.yaml', before, change.text),
+  };
+  if (change.changed) {
+    o.progress.info(
+      `kube-controller-manager --cluster-signing-duration ${change.before ?? '(default 8760h)'} -> ${after}\n${report.diff}`,
+    );
+    return { report, before, text: change.text };
+  }
+  o.progress.info(`kube-controller-manager already has --cluster-signing-duration=${after}`);
+  return { report, before };
+}
+
+function dryRunSummary(
+  o: RenewOptions,
+  command: string[],
+  planned: PlannedConfig | undefined,
+  signing: PlannedSigning | undefined,
+): string {
+  const { layout } = o;
+  return [
+    'dry run: nothing changed. renew would:',
+    `  1. back up ${layout.kubernetesDir} and ${layout.kubeletPkiDir} to ${o.backupDir}/kubeadm-forever-renew-<time>.tar.gz (0600)`,
+    ...(planned && planned.change.fixes.length > 0
+      ? [`  -. set the validity fields of ${planned.change.name} (diff above)`]
+      : []),
+    ...(signing?.text
+      ? ['  -. set --cluster-signing-duration in kube-controller-manager.yaml (diff above)']
+      : []),
+    `  2. run: ${command.join(' ')}`,
+    `  3. restart the control plane (--restart ${o.restart})`,
+    '  4. check the renewed certificates',
+  ].join('\n');
+}
+
+/**
+ * renew's own changes before kubeadm runs: the config file and the controller-manager manifest
+ * in one transaction, then the ConfigMap; a ConfigMap that cannot be replaced puts the files back.
+ */
+async function applyOwnChanges(
+  o: Ready,
+  planned: PlannedConfig | undefined,
+  signing: PlannedSigning | undefined,
+  backupFile: string,
+): Promise<void> {
+  const { progress } = o;
+  const files: StagedFile[] = [];
+  const originals: StagedFile[] = [];
+  if (planned?.write && planned.unwrite) {
+    files.push(planned.write);
+    originals.push(planned.unwrite);
+  }
+  if (signing?.text !== undefined) {
+    files.push(rewrite(signing.report.file, signing.text));
+    originals.push(rewrite(signing.report.file, signing.before));
+  }
+  if (files.length > 0) {
+    progress.step(`writing ${files.map((f) => path.basename(f.file)).join(', ')}`);
+    for (const line of describeRecovery(recoverInterrupted(files.map((f) => path.dirname(f.file)))))
+      progress.info(line);
+    replaceFiles(files, { backupDir: backupFile });
+  }
+  if (planned?.apply && planned.change.fixes.length > 0) {
+    progress.step(`setting the validity fields of ${planned.change.name}`);
+    try {
+      await planned.apply();
+    } catch (err) {
+      // the ConfigMap was not replaced: put the files back so that nothing changed
+      if (originals.length > 0) replaceFiles(originals, { backupDir: backupFile });
+      throw err;
+    }
+  }
+}
+
+export async function renew(given: RenewOptions): Promise<RenewReport> {
+  // every step below reports through the one complete reporter (absent members: no-ops)
+  const o: Ready = { ...given, progress: reporter(given.progress) };
+  const { layout, progress } = o;
+  const { pre, warnings } = await checkBeforeRenew(o);
   const planned = await planConfig(o, pre);
   const advice = planned ? upgradeAdvice(pre.kubeadm.gitVersion) : [];
-  if (planned) {
-    const c = planned.change;
-    if (c.fixes.length === 0)
-      progress.info(`${c.name}: validity fields already long enough${c.note ? ` (${c.note})` : ''}`);
-    else
-      progress.info(
-        `${c.name}: ${c.fixes.map((f) => `${f.field} ${f.before ?? '(unset)'} -> ${f.after}`).join(', ')}\n${c.diff}`,
-      );
-  }
-
-  let signing: RenewReport['kubeletSigning'];
-  let signingText: string | undefined;
-  let signingBefore: string | undefined;
-  if (o.kubeletSigningDuration) {
-    const file = path.join(layout.manifestsDir, 'kube-controller-manager.yaml');
-    if (!fs.existsSync(file))
-      throw new KfError(
-        `no ${file} to set --cluster-signing-duration in`,
-        'leave out --kubelet-signing-duration on nodes without kube-controller-manager',
-      );
-    const before = fs.readFileSync(file, 'utf8');
-    signingBefore = before;
-    const after = `${o.kubeletSigningDuration.hours}h`;
-    const change = setClusterSigningDuration(before, after);
-    signing = {
-      file,
-      before: change.before,
-      after,
-      diff: unifiedDiff('kube-controller-manager.yaml', before, change.text),
-    };
-    if (change.changed) {
-      signingText = change.text;
-      progress.info(
-        `kube-controller-manager --cluster-signing-duration ${change.before ?? '(default 8760h)'} -> ${after}\n${signing.diff}`,
-      );
-    } else progress.info(`kube-controller-manager already has --cluster-signing-duration=${after}`);
-  }
+  tellConfigPlan(planned, progress);
+  const signing = planSigning(o);
 
   const configArg = o.configFile ? path.resolve(o.configFile) : undefined;
   const renewArgs = certsRenewArgs(pre.kubeadm, { pkiDir: layout.pkiDir, configFile: configArg });
@@ -227,28 +310,14 @@ export async function renew(o: RenewOptions): Promise<RenewReport> {
     kubernetesDir: layout.kubernetesDir,
     commands: [[pre.kubeadm.path, ...renewArgs]],
     config: planned?.change,
-    kubeletSigning: signing,
+    kubeletSigning: signing?.report,
     changed: [],
     warnings,
     advice,
   };
 
   if (o.dryRun) {
-    progress.info(
-      [
-        'dry run: nothing changed. renew would:',
-        `  1. back up ${layout.kubernetesDir} and ${layout.kubeletPkiDir} to ${o.backupDir}/kubeadm-forever-renew-<time>.tar.gz (0600)`,
-        ...(planned && planned.change.fixes.length > 0
-          ? [`  -. set the validity fields of ${planned.change.name} (diff above)`]
-          : []),
-        ...(signingText
-          ? ['  -. set --cluster-signing-duration in kube-controller-manager.yaml (diff above)']
-          : []),
-        `  2. run: ${[pre.kubeadm.path, ...renewArgs].join(' ')}`,
-        `  3. restart the control plane (--restart ${o.restart})`,
-        '  4. check the renewed certificates',
-      ].join('\n'),
-    );
+    progress.info(dryRunSummary(o, [pre.kubeadm.path, ...renewArgs], planned, signing));
     for (const a of advice) progress.info(a);
     return report;
   }
@@ -262,33 +331,7 @@ export async function renew(o: RenewOptions): Promise<RenewReport> {
   report.backup = backup.file;
   progress.info(`backup: ${backup.file}`);
 
-  // renew's own files (config file, controller-manager manifest): one transaction
-  const files: StagedFile[] = [];
-  const originals: StagedFile[] = [];
-  if (planned?.write && planned.unwrite) {
-    files.push(planned.write);
-    originals.push(planned.unwrite);
-  }
-  if (signing && signingText !== undefined && signingBefore !== undefined) {
-    files.push(rewrite(signing.file, signingText));
-    originals.push(rewrite(signing.file, signingBefore));
-  }
-  if (files.length > 0) {
-    progress.step(`writing ${files.map((f) => path.basename(f.file)).join(', ')}`);
-    for (const line of describeRecovery(recoverInterrupted(files.map((f) => path.dirname(f.file)))))
-      progress.info(line);
-    replaceFiles(files, { backupDir: backup.file });
-  }
-  if (planned?.apply && planned.change.fixes.length > 0) {
-    progress.step(`setting the validity fields of ${planned.change.name}`);
-    try {
-      await planned.apply();
-    } catch (err) {
-      // the ConfigMap was not replaced: put the files back so that nothing changed
-      if (originals.length > 0) replaceFiles(originals, { backupDir: backup.file });
-      throw err;
-    }
-  }
+  await applyOwnChanges(o, planned, signing, backup.file);
 
   progress.step(`kubeadm ${renewArgs.join(' ')}`);
   await runCertsRenew(pre.kubeadm, renewArgs, (line) => progress.info(`  kubeadm: ${line}`));
