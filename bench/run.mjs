@@ -281,7 +281,7 @@ function watchEvents() {
 /** The name of the source volume the tool keeps for `tree` (its own code computes it). */
 async function toolSourceVolume(tree) {
   const dist = (m) => import(path.join(repoRoot, 'dist', m));
-  const { treeFingerprint } = await dist('cache/source-identity.js');
+  const { treeFingerprint } = await dist('carry/cache/source-identity.js');
   const { sourceContentId, sourceVolumeName } = await dist('core/source-volume.js');
   const { KUBEADM_PACKAGE } = await dist('core/plan.js');
   return sourceVolumeName(
