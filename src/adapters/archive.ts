@@ -2,11 +2,9 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import zlib from 'node:zlib';
 import tarFs from 'tar-fs';
 import tarStream from 'tar-stream';
-import { KfError, messageOf } from '../core/errors.js';
+import { KfError } from '../core/errors.js';
 
 export interface PackOptions {
   /** path prefix for every entry (no leading "/"), e.g. "go/src/k8s.io/kubernetes" */
@@ -213,96 +211,6 @@ export async function readOneFile(
     }
   }
   return text;
-}
-
-function isGzip(file: string): boolean {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const b = Buffer.alloc(2);
-    fs.readSync(fd, b, 0, 2, 0);
-    return b[0] === 0x1f && b[1] === 0x8b;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Whether a source tarball is gzipped; one that cannot be read is refused, naming it. */
-function sourceTarballIsGzip(file: string): boolean {
-  try {
-    return isGzip(file);
-  } catch (err) {
-    throw new KfError(
-      `cannot read source tarball ${file}: ${messageOf(err)}`,
-      'pass --source-tarball an existing .tar or .tar.gz file',
-    );
-  }
-}
-
-/**
- * Unpacks a source tarball (.tar or .tar.gz) into `dest` with the top folder stripped, as
- * `tar --strip-components=1` would; symlinks are kept (tar-fs refuses ones that escape dest).
- */
-export async function unpackTarball(file: string, dest: string): Promise<void> {
-  const gz = sourceTarballIsGzip(file);
-  fs.mkdirSync(dest, { recursive: true });
-  try {
-    const input = fs.createReadStream(file);
-    // chown: false — files belong to whoever runs the tool, not to the uids in the tarball
-    // (and skipping 22k chown calls makes unpacking the real tree several times faster).
-    const unpack = tarFs.extract(dest, { strip: 1, chown: false } as tarFs.ExtractOptions);
-    if (gz) await pipeline(input, zlib.createGunzip(), unpack);
-    else await pipeline(input, unpack);
-  } catch (err) {
-    throw new KfError(
-      `cannot unpack source tarball ${file}: ${messageOf(err)}`,
-      'pass a .tar or .tar.gz of a Kubernetes source tree (one top folder), or unpack it and use --source-dir',
-    );
-  }
-}
-
-/**
- * Small files of a source tarball by their path below the top folder (as `--strip-components=1`
- * sees them), without unpacking it: everything else is skipped as it streams by. Only regular
- * files of at most `maxBytes` are taken; missing ones are undefined.
- */
-export async function readTarballFiles(
-  file: string,
-  rels: readonly string[],
-  maxBytes = 1 << 20,
-): Promise<Record<string, string | undefined>> {
-  const out: Record<string, string | undefined> = {};
-  for (const r of rels) out[r] = undefined;
-  const gz = sourceTarballIsGzip(file);
-  const extract = tarStream.extract();
-  const input = fs.createReadStream(file);
-  const source: Readable = gz ? input.pipe(zlib.createGunzip()) : input;
-  input.on('error', (err) => extract.destroy(err));
-  source.on('error', (err) => extract.destroy(err));
-  source.pipe(extract as unknown as Writable);
-  try {
-    for await (const entry of extract) {
-      const rel = entry.header.name.replace(/^\.\//, '').split('/').slice(1).join('/');
-      if (
-        entry.header.type === 'file' &&
-        rel in out &&
-        out[rel] === undefined &&
-        (entry.header.size ?? 0) <= maxBytes
-      ) {
-        const chunks: Buffer[] = [];
-        for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
-        out[rel] = Buffer.concat(chunks).toString('utf8');
-      } else {
-        entry.resume();
-      }
-    }
-  } catch (err) {
-    input.destroy();
-    throw new KfError(
-      `cannot read source tarball ${file}: ${messageOf(err)}`,
-      'pass a .tar or .tar.gz of a Kubernetes source tree',
-    );
-  }
-  return out;
 }
 
 /**

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { isStandardImport, scanGoHeader } from '../core/go-imports.js';
+import { isStandardImport } from '../core/go-imports.js';
 import type { BuildMode } from '../core/types.js';
 import { KfError } from '../core/errors.js';
+import { diskTree, isTreeDir, isTreeFile, joinRel, readTreeText, realRel, type TreeFs } from './tree-fs.js';
 
 /**
  * The part of a Kubernetes tree one command needs: the files of every package it imports,
@@ -28,19 +29,22 @@ export interface SourceSelection {
 /** Files at the top that the go command reads in module mode (kept in GOPATH mode: they are small). */
 const MODULE_FILES = ['go.mod', 'go.sum', 'go.work', 'go.work.sum', 'vendor/modules.txt'];
 
+/** The closure of `pkg` in a tree on this host (its real path is taken first). */
 export function packageClosure(root: string, mode: BuildMode, pkg: string): SourceSelection {
-  const realRoot = fs.realpathSync(root);
+  return treePackageClosure(diskTree(fs.realpathSync(root)), mode, pkg);
+}
+
+/** The closure of `pkg` in any tree (a directory, a tarball read as a stream). */
+export function treePackageClosure(tree: TreeFs, mode: BuildMode, pkg: string): SourceSelection {
   const files = new Set<string>();
   const symlinks = new Set<string>();
-  const resolver = packageResolver(realRoot, mode, files);
-  const dirExists = resolver.dirExists;
-  const resolve = resolver.resolve;
-  for (const f of MODULE_FILES) if (isFile(path.join(realRoot, f))) files.add(f);
+  const { dirExists, resolve } = packageResolver(tree, mode, files);
+  for (const f of MODULE_FILES) if (isTreeFile(tree, f)) files.add(f);
 
   const start = pkg.replace(/^\.\//, '').replace(/\/+$/, '');
   if (!dirExists(start)) {
     throw new KfError(
-      `${path.join(root, start)} is missing, so the packages it needs cannot be found`,
+      `${tree.describe(start)} is missing, so the packages it needs cannot be found`,
       'pass a complete Kubernetes source tree',
     );
   }
@@ -48,16 +52,16 @@ export function packageClosure(root: string, mode: BuildMode, pkg: string): Sour
   const queue = [start];
   while (queue.length > 0) {
     const lexical = queue.shift()!;
-    const real = realRel(realRoot, lexical, symlinks);
+    const real = realRel(tree, lexical, symlinks);
     if (real === undefined || seen.has(real)) continue;
     seen.add(real);
     let embeds = false;
-    for (const e of fs.readdirSync(path.join(realRoot, real), { withFileTypes: true })) {
-      if (!e.isFile() || e.name.endsWith('_test.go')) continue;
+    for (const e of tree.readdir(real)) {
+      if (e.type !== 'file' || e.name.endsWith('_test.go')) continue;
       const rel = joinRel(real, e.name);
       files.add(rel);
       if (!e.name.endsWith('.go')) continue;
-      const header = scanGoHeader(fs.readFileSync(path.join(realRoot, rel), 'utf8'));
+      const header = tree.goHeader(rel);
       embeds ||= header.embeds;
       for (const imp of header.imports) {
         if (isStandardImport(imp)) continue;
@@ -65,7 +69,7 @@ export function packageClosure(root: string, mode: BuildMode, pkg: string): Sour
         if (dir !== undefined) queue.push(dir);
       }
     }
-    if (embeds) addTree(realRoot, real, files);
+    if (embeds) addTree(tree, real, files);
   }
   return { files: [...files].sort(), symlinks: [...symlinks].sort(), packages: seen.size };
 }
@@ -75,9 +79,9 @@ export function packageClosure(root: string, mode: BuildMode, pkg: string): Sour
  * package closure and for finding the file a patch target is compiled from). `files` collects
  * the go.mod files of the main modules read on the way.
  */
-function packageResolver(realRoot: string, mode: BuildMode, files: Set<string>) {
-  const dirExists = memo((rel: string) => isDir(path.join(realRoot, rel)));
-  const mainModules = mode === 'module' ? readMainModules(realRoot, files) : [];
+function packageResolver(tree: TreeFs, mode: BuildMode, files: Set<string>) {
+  const dirExists = memo((rel: string) => isTreeDir(tree, rel));
+  const mainModules = mode === 'module' ? readMainModules(tree, files) : [];
   /** The package dir (relative, lexical: may pass through symlinks) an import resolves to, or undefined. */
   const resolve = (importPath: string, fromDir: string): string | undefined => {
     if (mode === 'module') {
@@ -109,14 +113,13 @@ function packageResolver(realRoot: string, mode: BuildMode, files: Set<string>) 
  * vendored module is a copy. Undefined when it resolves outside the tree or nowhere.
  */
 export function compiledPackageDir(
-  root: string,
+  tree: TreeFs,
   mode: BuildMode,
   importPath: string,
   fromDir: string,
 ): string | undefined {
-  const realRoot = fs.realpathSync(root);
-  const lexical = packageResolver(realRoot, mode, new Set()).resolve(importPath, fromDir);
-  return lexical === undefined ? undefined : realRel(realRoot, lexical, new Set());
+  const lexical = packageResolver(tree, mode, new Set()).resolve(importPath, fromDir);
+  return lexical === undefined ? undefined : realRel(tree, lexical);
 }
 
 interface MainModule {
@@ -125,19 +128,19 @@ interface MainModule {
 }
 
 /** The root module and the workspace's modules (go.work `use`), by module path. */
-function readMainModules(realRoot: string, files: Set<string>): MainModule[] {
+function readMainModules(tree: TreeFs, files: Set<string>): MainModule[] {
   const modules: MainModule[] = [];
   const add = (dir: string) => {
     const goMod = joinRel(dir, 'go.mod');
-    const text = readIfFile(path.join(realRoot, goMod));
+    const text = readTreeText(tree, goMod);
     const m = text && /^module[ \t]+("?)([^"\s]+)\1[ \t]*$/m.exec(text);
     if (!m) return;
     modules.push({ path: m[2]!, dir });
     files.add(goMod);
-    if (isFile(path.join(realRoot, dir, 'go.sum'))) files.add(joinRel(dir, 'go.sum'));
+    if (isTreeFile(tree, joinRel(dir, 'go.sum'))) files.add(joinRel(dir, 'go.sum'));
   };
   add('');
-  const work = readIfFile(path.join(realRoot, 'go.work'));
+  const work = readTreeText(tree, 'go.work');
   if (work) {
     const uses: string[] = [];
     for (const m of work.matchAll(/^use[ \t]*\(([^)]*)\)/gm)) uses.push(...m[1]!.split('\n'));
@@ -156,41 +159,11 @@ function readMainModules(realRoot: string, files: Set<string>): MainModule[] {
   return modules;
 }
 
-/**
- * The path of a lexical relative path through no symlink, relative to the real root; every
- * symlink met on the way is recorded (by its real parent and name). Undefined when it leaves
- * the root or does not exist.
- */
-function realRel(realRoot: string, lexical: string, symlinks: Set<string>): string | undefined {
-  let real = '';
-  for (const part of lexical.split('/').filter(Boolean)) {
-    const next = joinRel(real, part);
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(path.join(realRoot, next));
-    } catch {
-      return undefined;
-    }
-    if (st.isSymbolicLink()) {
-      let target: string;
-      try {
-        target = path.relative(realRoot, fs.realpathSync(path.join(realRoot, next)));
-      } catch {
-        return undefined;
-      }
-      if (target.startsWith('..') || path.isAbsolute(target)) return undefined;
-      symlinks.add(next);
-      real = target.split(path.sep).join('/');
-    } else real = next;
-  }
-  return real;
-}
-
-function addTree(realRoot: string, rel: string, files: Set<string>): void {
-  for (const e of fs.readdirSync(path.join(realRoot, rel), { withFileTypes: true })) {
+function addTree(tree: TreeFs, rel: string, files: Set<string>): void {
+  for (const e of tree.readdir(rel)) {
     const child = joinRel(rel, e.name);
-    if (e.isDirectory()) addTree(realRoot, child, files);
-    else if (e.isFile() && !e.name.endsWith('_test.go')) files.add(child);
+    if (e.type === 'directory') addTree(tree, child, files);
+    else if (e.type === 'file' && !e.name.endsWith('_test.go')) files.add(child);
   }
 }
 
@@ -203,25 +176,4 @@ function memo(fn: (rel: string) => boolean): (rel: string) => boolean {
   };
 }
 
-const joinRel = (a: string, b: string) => (a && b ? `${a}/${b}` : a || b);
 const parentRel = (rel: string) => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
-
-function isDir(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-function isFile(p: string): boolean {
-  try {
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function readIfFile(p: string): string | undefined {
-  return isFile(p) ? fs.readFileSync(p, 'utf8') : undefined;
-}

@@ -9,6 +9,7 @@ import {
   type SourceFiles,
 } from '../core/patch-targets.js';
 import { compiledPackageDir } from './package-closure.js';
+import { diskTree, readTreeText, realRel, type TreeFs } from './tree-fs.js';
 import type { BuildMode, KubeVersion, PatchResult } from '../core/types.js';
 import {
   recoverInterrupted,
@@ -141,12 +142,23 @@ export async function readTreeFiles(
   return files;
 }
 
-/** Reads every file the patch may touch (missing ones are undefined). */
-export async function readPatchSources(root: string): Promise<SourceFiles> {
+/** A tree given as a directory path (its real path is read) or as a TreeFs. */
+export type TreeLike = string | TreeFs;
+
+export async function treeOf(tree: TreeLike): Promise<TreeFs> {
+  return typeof tree === 'string' ? diskTree(await fs.realpath(tree)) : tree;
+}
+
+/** Reads every file the patch may touch (missing ones are undefined), links followed inside the tree. */
+export async function readPatchSources(root: TreeLike): Promise<SourceFiles> {
+  const tree = await treeOf(root);
   const files: SourceFiles = {};
-  for (const rel of PATCH_FILES) files[rel] = await readIfExists(path.join(root, rel));
+  for (const rel of PATCH_FILES) files[rel] = readTreeText(tree, rel, MAX_PATCH_FILE);
   return files;
 }
+
+/** Generated constants files are large, a patch target is not: the bound is far above either. */
+const MAX_PATCH_FILE = 16 << 20;
 
 const INIT_SH = 'hack/lib/init.sh';
 
@@ -162,17 +174,17 @@ export interface PatchInputs {
  * through vendor/ like any import (core/patch-targets.ts PatchOptions.clientGoCertFile). `mode`
  * unknown: read from the tree, module-mode lookup when hack/lib/init.sh is missing.
  */
-export async function readPatchInputs(root: string, mode?: BuildMode): Promise<PatchInputs> {
-  const files = await readPatchSources(root);
+export async function readPatchInputs(root: TreeLike, mode?: BuildMode): Promise<PatchInputs> {
+  const tree = await treeOf(root);
+  const files = await readPatchSources(tree);
   let buildMode = mode;
   if (buildMode === undefined) {
-    buildMode =
-      (await readIfExists(path.join(root, INIT_SH))) === undefined ? 'module' : await readBuildMode(root);
+    buildMode = readTreeText(tree, INIT_SH) === undefined ? 'module' : await readBuildMode(tree);
   }
-  const dir = compiledPackageDir(root, buildMode, CLIENT_GO_CERT_PACKAGE, CLIENT_GO_CERT_IMPORTER);
+  const dir = compiledPackageDir(tree, buildMode, CLIENT_GO_CERT_PACKAGE, CLIENT_GO_CERT_IMPORTER);
   const clientGoCertFile = dir === undefined ? CLIENT_GO_CERT_FILE : `${dir}/cert.go`;
   if (!(clientGoCertFile in files))
-    files[clientGoCertFile] = await readIfExists(path.join(root, clientGoCertFile));
+    files[clientGoCertFile] = readTreeText(tree, clientGoCertFile, MAX_PATCH_FILE);
   return { files, clientGoCertFile };
 }
 
@@ -180,11 +192,12 @@ export async function readPatchInputs(root: string, mode?: BuildMode): Promise<P
  * GOPATH mode where hack/lib/init.sh exports GO111MODULE=off (the official build up to 1.29),
  * module mode otherwise.
  */
-export async function readBuildMode(root: string): Promise<BuildMode> {
-  const initSh = await readIfExists(path.join(root, INIT_SH));
+export async function readBuildMode(root: TreeLike): Promise<BuildMode> {
+  const tree = await treeOf(root);
+  const initSh = readTreeText(tree, INIT_SH);
   if (initSh === undefined) {
     throw new KfError(
-      `${path.join(root, INIT_SH)} is missing, so the build mode cannot be read`,
+      `${tree.describe(INIT_SH)} is missing, so the build mode cannot be read`,
       'pass a complete Kubernetes source tree',
     );
   }
@@ -195,16 +208,13 @@ export async function readBuildMode(root: string): Promise<BuildMode> {
  * The tree's major.minor from its changelog (CHANGELOG/CHANGELOG-1.N.md, or CHANGELOG-1.N.md at
  * the top in old trees): the highest N. Undefined when there is none. Only minor precision.
  */
-export async function readTreeVersion(root: string): Promise<KubeVersion | undefined> {
+export async function readTreeVersion(root: TreeLike): Promise<KubeVersion | undefined> {
+  const tree = await treeOf(root);
   let best = -1;
-  for (const dir of [path.join(root, 'CHANGELOG'), root]) {
-    let names: string[] = [];
-    try {
-      names = await fs.readdir(dir);
-    } catch {
-      continue;
-    }
-    for (const name of names) {
+  for (const dir of ['CHANGELOG', '']) {
+    const real = realRel(tree, dir);
+    if (real === undefined) continue;
+    for (const { name } of tree.readdir(real)) {
       const m = /^CHANGELOG-1\.(\d+)\.md$/.exec(name);
       if (m) best = Math.max(best, Number(m[1]));
     }

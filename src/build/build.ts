@@ -1,8 +1,6 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
-import { packDirectory, packFiles, packSelection } from '../adapters/archive.js';
+import { packFiles } from '../adapters/archive.js';
 import type { SourceSelection } from '../adapters/package-closure.js';
 import { withBuildContainer, type BuildContainer } from '../adapters/build-container.js';
 import type { BuildPlan, Platform } from '../core/types.js';
@@ -10,6 +8,7 @@ import { GO_CACHE_DIR, goBuildInvocation } from '../core/go-invocation.js';
 import { KfError } from '../core/errors.js';
 import { reporter, type Progress } from '../core/progress.js';
 import { checkMarker, SOURCE_MARKER_FILE, sourceMarker } from '../core/source-volume.js';
+import type { PreparedSource } from './source.js';
 
 /** The source volume one build mounts at the plan's container source dir. */
 export interface SourceVolumeUse {
@@ -32,8 +31,8 @@ export interface ContainerBuildInput {
   /** the image to run (already present on the engine) */
   image: string;
   platform: Platform;
-  /** the tree on this host */
-  sourceDir: string;
+  /** the tree: streamed into the volume or the container from where it is (a directory, a tarball) */
+  source: Pick<PreparedSource, 'pack' | 'sizeOf'>;
   /**
    * every patch target file, patched or pristine (core/source-volume.ts overlayFiles), by path
    * relative to the tree: written over the source volume, or overlaid in the tar stream
@@ -70,21 +69,6 @@ function counted(tar: Readable, totalBytes: number, progress: Required<Progress>
   tar.on('error', (err) => through.destroy(err));
   return tar.pipe(through);
 }
-
-function totalSize(dir: string, files: readonly string[]): number {
-  let total = 0;
-  for (const f of files) {
-    try {
-      total += fs.lstatSync(path.join(dir, f)).size;
-    } catch {
-      /* the packer reports a missing file itself */
-    }
-  }
-  return total;
-}
-
-/** Top-level names never streamed into a container: git metadata and old build output. */
-const EXCLUDED = ['.git', '_output'];
 
 /**
  * build: one container per platform from the plan's image, `go build` with the plan's env and
@@ -140,23 +124,19 @@ export async function buildInContainer<T>(
         const selection = vol.selection;
         // the overlay files are in the closure of kubeadm; added anyway, should that change
         const files = [...new Set([...selection.files, ...input.overlay.keys()])].sort();
-        const tar = packSelection(
-          input.sourceDir,
-          { files, symlinks: selection.symlinks },
-          { prefix, overrides: input.overlay, extraDirs: [outDir] },
-        );
-        await container.putArchive(counted(tar, totalSize(input.sourceDir, files), progress), '/');
+        const tar = input.source.pack({
+          prefix,
+          selection: { files, symlinks: selection.symlinks },
+          overrides: input.overlay,
+          extraDirs: [outDir],
+        });
+        await container.putArchive(counted(tar, input.source.sizeOf(files), progress), '/');
         // the marker last: a fill cut short leaves no marker, so the next build fills again
         const marker = sourceMarker(vol.contentId, vol.filesDigest, files.length + selection.symlinks.length);
         await container.putArchive(packFiles(new Map([[`${prefix}/${SOURCE_MARKER_FILE}`, marker]])), '/');
       } else {
         // no volume: the whole tree and the output directory in one archive, into the container
-        const tar = packDirectory(input.sourceDir, {
-          prefix,
-          overrides: input.overlay,
-          exclude: EXCLUDED,
-          extraDirs: [outDir],
-        });
+        const tar = input.source.pack({ prefix, overrides: input.overlay, extraDirs: [outDir] });
         await container.putArchive(tar, '/');
       }
       // with -v, each package name line is one package compiled (cached ones are not printed)

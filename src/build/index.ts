@@ -4,7 +4,7 @@ import type Docker from 'dockerode';
 import { KfError } from '../core/errors.js';
 import { onInterrupt } from '../adapters/interrupt.js';
 import { reporter, type Progress } from '../core/progress.js';
-import { packageClosure } from '../adapters/package-closure.js';
+import { treePackageClosure } from '../adapters/package-closure.js';
 import { formatPlatform } from '../core/platform.js';
 import type { BuildPlan, PatchResult, Platform, VersionInfo } from '../core/types.js';
 import type { BuildDate } from '../core/reproducible.js';
@@ -20,7 +20,7 @@ import {
 } from '../core/source-volume.js';
 import { selectionEntries } from '../carry/cache/source-identity.js';
 import { makeSourceWorkDir, prepareSource, type PreparedSource } from './source.js';
-import { prepareBuild, settleOnTree, type Preparation } from './prepare.js';
+import { prepareBuild, settleOnTree, tarballEvents, type Preparation } from './prepare.js';
 import type { SourceVolumeUse } from './build.js';
 import { EXTRA_VERSION_FIELDS, verifyBinary, type VerifyReport } from './verify.js';
 import { assertMachine } from '../carry/cache/build-cache.js';
@@ -39,7 +39,7 @@ export { outputPath } from './types.js';
  */
 export async function runBuildPipeline(req: BuildRequest, events: Progress = {}): Promise<BuildResult> {
   const { step } = reporter(events);
-  const prep = await prepareBuild({ ...req, env: req.env ?? process.env, buildable: true });
+  const prep = await prepareBuild({ ...req, env: req.env ?? process.env, buildable: true, events });
   // store, first half: keys from the preparation alone, so a hit needs no source, engine or container
   const keyed = req.cache ? cacheKeys(prep, req.cache) : undefined;
   const hits = new Map<string, BuiltBinary>();
@@ -94,7 +94,7 @@ async function buildAll(
   const unregisterTree = onInterrupt({ next: 'run the build again; nothing was written', run: removeTree });
   let source: PreparedSource | undefined;
   try {
-    source = await prepareSource(prep.source!, { cacheDir: req.cacheDir, workDir });
+    source = await prepareSource(prep.source!, { cacheDir: req.cacheDir, workDir, ...tarballEvents(events) });
     // a directory's tree was read by the preparation; a tarball's or commit's only now
     step('patching the validity constants');
     const { plan, patch, date, tree } = await settleOnTree(prep, source, req.env ?? process.env);
@@ -153,9 +153,9 @@ async function sourceVolumeOf(
   const { step } = reporter(events);
   const contentId = sourceContentId(source.provenance, plan.package);
   const name = sourceVolumeName(contentId);
-  const closure = packageClosure(source.dir, plan.buildMode, plan.package);
+  const closure = treePackageClosure(source.tree, plan.buildMode, plan.package);
   const selection = { ...closure, files: [...new Set([...closure.files, ...overlay.keys()])].sort() };
-  const filesDigest = filledDigest(selectionEntries(source.dir, selection, prep.source?.scan));
+  const filesDigest = filledDigest(selectionEntries(source.tree, selection, prep.source?.scan));
   await ensure(name, { [SOURCE_VOLUME_LABEL]: contentId });
   return {
     name,
@@ -183,7 +183,7 @@ async function buildPlatform(b: PlatformBuild, platform: Platform): Promise<Buil
       plan,
       image: b.image.name,
       platform,
-      sourceDir: b.source.dir,
+      source: b.source,
       overlay: b.overlay,
       sourceVolume: b.sourceVolume,
       goCacheVolume: req.goCacheVolume,

@@ -1,10 +1,17 @@
-import { readBuildMode, readPatchInputs, readTreeVersion } from '../adapters/source-tree.js';
+import {
+  readBuildMode,
+  readPatchInputs,
+  readTreeVersion,
+  treeOf,
+  type TreeLike,
+} from '../adapters/source-tree.js';
 import { identifySource, type IdentifiedSource } from '../carry/cache/source-identity.js';
 import { decideBuild, type BuildDecision, type TreeFacts } from '../core/build-decision.js';
 import { assertBuildable, type PlanInput } from '../core/plan.js';
 import { selectBuildDate, type BuildDate } from '../core/reproducible.js';
 import type { PatchResult, Platform, SourceSpec, Validities, VersionInfo } from '../core/types.js';
 import { envBuildDate } from './provenance.js';
+import { reporter, type Progress } from '../core/progress.js';
 import { prepareSource, resolveSource, type PreparedSource } from './source.js';
 
 /**
@@ -32,6 +39,8 @@ export interface PrepareRequest {
   env: NodeJS.ProcessEnv;
   /** build and audit: refuse a plan that lacks what a build needs (commit, Go version) */
   buildable?: boolean;
+  /** where the one pass over a tarball shows (its step and how far it is) */
+  events?: Progress;
 }
 
 export interface Preparation extends BuildDecision {
@@ -45,17 +54,20 @@ export interface Preparation extends BuildDecision {
 }
 
 /** What a tree says: build mode (required for a build), newest changelog, the patch inputs. */
-export async function readTreeFacts(dir: string, opts: { buildMode: boolean }): Promise<TreeFacts> {
-  const buildMode = opts.buildMode ? await readBuildMode(dir) : undefined;
-  const kube = await readTreeVersion(dir);
-  const inputs = await readPatchInputs(dir, buildMode);
+export async function readTreeFacts(root: TreeLike, opts: { buildMode: boolean }): Promise<TreeFacts> {
+  const tree = await treeOf(root);
+  const buildMode = opts.buildMode ? await readBuildMode(tree) : undefined;
+  const kube = await readTreeVersion(tree);
+  const inputs = await readPatchInputs(tree, buildMode);
   return { buildMode, kube, files: inputs.files, clientGoCertFile: inputs.clientGoCertFile };
 }
 
 export async function prepareBuild(req: PrepareRequest): Promise<Preparation> {
   // every local path resolved, and an empty or missing tree refused, before anything reads it
   const spec = req.source && (await resolveSource(req.source));
-  const source = spec && (await identifySource(spec, { given: req.source, memoDir: req.cacheDir }));
+  const source =
+    spec &&
+    (await identifySource(spec, { given: req.source, memoDir: req.cacheDir, ...tarballEvents(req.events) }));
   const tree = spec?.kind === 'dir' ? await readTreeFacts(spec.dir, { buildMode: true }) : undefined;
   const sourceDateEpoch = req.env.SOURCE_DATE_EPOCH;
   // reproducible: buildDate from SOURCE_DATE_EPOCH or the source itself, never the clock
@@ -80,6 +92,17 @@ export async function prepareBuild(req: PrepareRequest): Promise<Preparation> {
   return { ...decision, source, tree, input, date };
 }
 
+/** The step and progress of a tarball's one pass. */
+export function tarballEvents(events: Progress = {}) {
+  const { step, progress } = reporter(events);
+  const mb = (n: number) => (n / 2 ** 20).toFixed(1);
+  return {
+    onTarballRead: (file: string) =>
+      step(`reading source tarball ${file} (one pass: its sha256 and the files a build needs)`),
+    onTarballProgress: (bytes: number, total: number) => progress(`${mb(bytes)}/${mb(total)} MB`),
+  };
+}
+
 /**
  * The decision for the prepared tree: the preparation's own when the tree was read then (a
  * directory), else the same decision made again with the tree's facts and the source's time.
@@ -102,7 +125,7 @@ export async function settleOnTree(
     sourceTime: source.time,
     sourceOrigin: source.timeOrigin,
   });
-  const tree = await readTreeFacts(source.dir, { buildMode: true });
+  const tree = await readTreeFacts(source.tree, { buildMode: true });
   const decision = decideBuild({ ...prep.input, buildDate: date.buildDate }, tree);
   if (prep.buildable !== false) assertBuildable(decision.plan);
   return { ...decision, patch: decision.patch!, tree, date };
@@ -110,14 +133,14 @@ export async function settleOnTree(
 
 /**
  * `plan`'s preparation: build's, plus the tree of a tarball read as build would read it after a
- * miss (unpacked into a temp dir, removed after), so plan shows the same build mode and patch,
- * or the same refusal. Its cache key stays the one build looks up (made before the tree is read).
+ * miss (streamed, never unpacked), so plan shows the same build mode and patch, or the same
+ * refusal. Its cache key stays the one build looks up (made before the tree is read).
  * A git source's tree is not fetched for a plan.
  */
 export async function prepareForPlan(req: PrepareRequest): Promise<Preparation> {
   const prep = await prepareBuild(req);
   if (!prep.source || prep.tree || prep.source.spec.kind !== 'tarball') return prep;
-  const source = await prepareSource(prep.source, { cacheDir: req.cacheDir });
+  const source = await prepareSource(prep.source, { cacheDir: req.cacheDir, ...tarballEvents(req.events) });
   try {
     const settled = await settleOnTree({ ...prep, buildable: false }, source, req.env);
     return { ...prep, ...settled, plan: { ...settled.plan, cacheKey: prep.plan.cacheKey } };

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import fs from 'node:fs';
-import { readTarballFiles } from '../adapters/archive.js';
+import { readTarballFiles } from '../adapters/tarball-tree.js';
 import { readTreeFiles } from '../adapters/source-tree.js';
 import { goVersionFromTree, TREE_GO_VERSION_FILES } from '../core/tree-go-version.js';
 import type { VersionInfo } from '../core/types.js';

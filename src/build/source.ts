@@ -1,10 +1,18 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { unpackTarball } from '../adapters/archive.js';
-import { assertSourceTree, resolveSourceTree } from '../adapters/source-tree.js';
-import { UsageError } from '../core/errors.js';
-import { newestFileTime, type IdentifiedSource } from '../carry/cache/source-identity.js';
+import type { Readable } from 'node:stream';
+import { packDirectory, packSelection } from '../adapters/archive.js';
+import { assertSourceTree, emptyTreeError, resolveSourceTree } from '../adapters/source-tree.js';
+import { entrySizes, packTarball, type TarballIndex } from '../adapters/tarball-tree.js';
+import { diskTree, type TreeFs } from '../adapters/tree-fs.js';
+import { KfError, UsageError } from '../core/errors.js';
+import {
+  forgetTarballDigest,
+  readTarball,
+  type IdentifiedSource,
+  type ScanOptions,
+} from '../carry/cache/source-identity.js';
 import type { BuildDateOrigin } from '../core/reproducible.js';
 import type { SourceSpec } from '../core/types.js';
 
@@ -12,8 +20,14 @@ import type { SourceSpec } from '../core/types.js';
 export const DEFAULT_REPO = 'https://github.com/kubernetes/kubernetes.git';
 
 export interface PreparedSource {
-  /** the tree on this host; never modified (patched files are overlaid in the tar stream) */
-  dir: string;
+  /** the tree, read only (patched files are overlaid in the tar stream) */
+  tree: TreeFs;
+  /** its directory on this host (a directory or git source); a tarball has none: it is never unpacked */
+  dir?: string;
+  /** a tar stream of the tree for a build: `selection` (absent: the whole tree but .git and _output) */
+  pack(opts: SourcePackOptions): Readable;
+  /** the bytes of the given files, for progress */
+  sizeOf(files: readonly string[]): number;
   /** for people, e.g. "git file:///src/k8s @ faecb19" */
   description: string;
   /** removes temp trees (unpacked tarball, git worktree); a no-op for --source-dir */
@@ -36,6 +50,37 @@ export interface SourceProvenance {
   fingerprint?: string;
   /** where it was read: the repository URL, the tarball's or directory's real path (to rebuild from) */
   location: string;
+}
+
+export interface SourcePackOptions {
+  prefix: string;
+  selection?: { files: readonly string[]; symlinks: readonly string[] };
+  overrides: ReadonlyMap<string, string>;
+  extraDirs: readonly string[];
+}
+
+/** Top-level names never streamed into a container: git metadata and old build output. */
+const EXCLUDED = ['.git', '_output'];
+
+/** pack and sizeOf of a tree on this host. */
+function onDisk(dir: string): Pick<PreparedSource, 'tree' | 'dir' | 'pack' | 'sizeOf'> {
+  return {
+    tree: diskTree(dir),
+    dir,
+    pack: ({ selection, ...opts }) =>
+      selection ? packSelection(dir, selection, opts) : packDirectory(dir, { ...opts, exclude: EXCLUDED }),
+    sizeOf(files) {
+      let total = 0;
+      for (const f of files) {
+        try {
+          total += fs.lstatSync(path.join(dir, f)).size;
+        } catch {
+          /* the packer reports a missing file itself */
+        }
+      }
+      return total;
+    },
+  };
 }
 
 /** A fresh temp dir for one run's source (the caller may remove it on Ctrl-C). */
@@ -84,7 +129,7 @@ export async function resolveSource(spec: SourceSpec): Promise<SourceSpec> {
  */
 export async function prepareSource(
   source: IdentifiedSource,
-  opts: { cacheDir: string; workDir?: string },
+  opts: Pick<ScanOptions, 'onTarballRead' | 'onTarballProgress'> & { cacheDir: string; workDir?: string },
 ): Promise<PreparedSource> {
   const { spec, given } = source;
   const tempDir = () => {
@@ -98,7 +143,7 @@ export async function prepareSource(
       const scan = source.scan;
       if (!scan) throw new Error('a directory source comes with its walk (identifySource)');
       return {
-        dir,
+        ...onDisk(dir),
         description:
           given.kind === 'dir' && given.dir !== dir
             ? `directory ${dir} (given as ${given.dir})`
@@ -111,25 +156,30 @@ export async function prepareSource(
     }
     case 'tarball': {
       const file = spec.file;
-      const tmp = tempDir();
-      const dispose = async () => fs.rmSync(tmp, { recursive: true, force: true });
-      try {
-        const digest = source.sha256;
-        if (!digest) throw new Error('a tarball source comes with its sha256 (identifySource)');
-        await unpackTarball(file, tmp);
-        await assertSourceTree(tmp);
-        return {
-          dir: tmp,
-          description: `tarball ${file}`,
-          dispose,
-          time: newestFileTime(tmp),
-          timeOrigin: 'newest tarball entry',
-          provenance: { kind: 'tarball', sha256: digest, location: file },
-        };
-      } catch (err) {
-        await dispose();
-        throw err;
+      const digest = source.sha256;
+      if (!digest) throw new Error('a tarball source comes with its sha256 (identifySource)');
+      // read in this run already (identifySource), or now: its sha256 was taken from the record
+      // of an unchanged file, which this pass checks
+      const tarball =
+        source.tarball ?? (await readTarball(file, { onTarballProgress: opts.onTarballProgress }));
+      if (tarball.sha256 !== digest) {
+        forgetTarballDigest(opts.cacheDir, file);
+        throw new KfError(
+          `source tarball ${file} is not the file whose sha256 was recorded (${digest.slice(0, 12)}…): it reads ${tarball.sha256.slice(0, 12)}… with the same size, times and inode`,
+          'build again: the record is dropped and the tarball is hashed afresh; nothing was built',
+        );
       }
+      assertTarballTree(tarball, source.given.kind === 'tarball' ? source.given.file : file);
+      return {
+        tree: tarball,
+        pack: ({ selection, ...rest }) => packTarball(tarball, { ...rest, selection, exclude: EXCLUDED }),
+        sizeOf: (files) => entrySizes(tarball, files),
+        description: `tarball ${file}`,
+        dispose: async () => undefined,
+        time: tarball.newestFile,
+        timeOrigin: 'newest tarball entry',
+        provenance: { kind: 'tarball', sha256: digest, location: file },
+      };
     }
     case 'git': {
       // simple-git is loaded only when a git source is used (start-up time of the other paths)
@@ -155,7 +205,7 @@ export async function prepareSource(
           throw err;
         }
         return {
-          dir: dest,
+          ...onDisk(dest),
           description: `git ${url} @ ${spec.commit.slice(0, 12)}`,
           dispose,
           time: checkout.commitTime,
@@ -168,4 +218,14 @@ export async function prepareSource(
       }
     }
   }
+}
+
+/** A tarball's tree refused as a directory's would be: no files, or no cmd/kubeadm. */
+function assertTarballTree(tarball: TarballIndex, given: string): void {
+  if (![...tarball.entries.values()].some((e) => e.type === 'file')) throw emptyTreeError(given);
+  if (tarball.lstat('cmd/kubeadm')?.type !== 'directory')
+    throw new UsageError(
+      `${JSON.stringify(given)} is not a Kubernetes source tree: it has no cmd/kubeadm`,
+      'pass the tarball of the Kubernetes source (with go.mod and cmd/ below its top folder)',
+    );
 }

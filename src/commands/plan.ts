@@ -103,6 +103,7 @@ const command = defineCommand({
         source: named ? source : undefined,
         cacheDir: args.cacheDir,
         env: process.env,
+        events: out,
       });
       out.result(planDocument(plan, patch, resolved), planText(plan, patch, args.verbose, resolved));
     }),

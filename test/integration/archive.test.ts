@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { packDirectory, takeOneFile, unpackTarball } from '../../src/adapters/archive.js';
+import { packDirectory, takeOneFile } from '../../src/adapters/archive.js';
 import { discardBinary, extractBinary, goVersionOf, placeBinary } from '../../src/build/extract.js';
 
 // tar streams against the system tar as the independent reader/writer.
@@ -67,29 +67,6 @@ describe('packDirectory', () => {
     expect(fs.readFileSync(path.join(dir, 'staging/src/k8s.io/client-go/cert.go'), 'utf8')).toBe(
       'original\n',
     );
-  });
-});
-
-describe('unpackTarball', () => {
-  it('strips the top folder and keeps symlinks', async () => {
-    tree();
-    const tgz = path.join(work, 'src.tar.gz');
-    execFileSync('tar', ['-czf', tgz, '-C', work, 'tree']);
-    const dest = path.join(work, 'dest');
-    await unpackTarball(tgz, dest);
-    expect(fs.readFileSync(path.join(dest, 'main.go'), 'utf8')).toBe('package main\n');
-    expect(fs.readlinkSync(path.join(dest, 'vendor/k8s.io/client-go'))).toBe(
-      '../../staging/src/k8s.io/client-go',
-    );
-  });
-
-  it('refuses a file that is not a tarball with a two-part error', async () => {
-    const bad = path.join(work, 'bad.tar.gz');
-    fs.writeFileSync(bad, Buffer.from([0x1f, 0x8b, 1, 2, 3]));
-    await expect(unpackTarball(bad, path.join(work, 'd'))).rejects.toMatchObject({
-      name: 'KfError',
-      next: expect.stringContaining('--source-dir'),
-    });
   });
 });
 

@@ -158,13 +158,14 @@ describe.skipIf(skipDockerTests)('build faults on a real Docker engine', () => {
   );
 
   it(
-    'SIGINT while the source tarball is unpacked: the temp tree is removed, two-line error, exit 130',
+    'SIGINT while the source tarball is read: nothing unpacked or left, two-line error, exit 130',
     async () => {
       requireFile(k8sTarball, "Debian's kubernetes source tarball");
-      const childTmp = path.join(work, 'tmp-unpack');
+      const childTmp = path.join(work, 'tmp-read');
       fs.mkdirSync(childTmp);
       const versionFile = path.join(work, 'version.json');
       fs.writeFileSync(versionFile, k8s1202.versionJson);
+      const cacheDir = path.join(work, 'cache-read');
       const child = spawn(
         process.execPath,
         [
@@ -179,26 +180,38 @@ describe.skipIf(skipDockerTests)('build faults on a real Docker engine', () => {
           '--out',
           path.join(outDir, 'kubeadm-custom'),
           '--cache-dir',
-          path.join(work, 'cache'),
+          cacheDir,
         ],
         { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: childTmp } },
       );
       let stderr = '';
       child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      // the pass is under way while the tool holds the tarball open (about 3 s on the real one)
+      const reading = () => {
+        try {
+          return fs
+            .readdirSync(`/proc/${child.pid}/fd`)
+            .some((fd) => fs.readlinkSync(`/proc/${child.pid}/fd/${fd}`) === fs.realpathSync(k8sTarball));
+        } catch {
+          return false;
+        }
+      };
       const deadline = Date.now() + 60_000;
-      let unpacking = false;
-      while (!unpacking && Date.now() < deadline) {
-        const [dir] = fs.readdirSync(childTmp);
-        unpacking = dir !== undefined && fs.existsSync(path.join(childTmp, dir, 'api'));
-        if (!unpacking) await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(unpacking).toBe(true);
+      while (!reading() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(reading()).toBe(true);
+      // no temp tree is ever made for it
+      expect(fs.readdirSync(childTmp)).toEqual([]);
       child.kill('SIGINT');
       expect(await exited).toBe(130);
-      expect(stderr).toMatch(/error: interrupted by SIGINT\nnext: .+\n$/);
+      expect(stderr).toMatch(
+        /error: interrupted by SIGINT; stopping the read of source tarball .+\nnext: .+\n$/,
+      );
       expect(fs.readdirSync(childTmp)).toEqual([]);
       expect(listDir(outDir)).toEqual([]);
+      // no record of a pass cut short
+      const records = path.join(cacheDir, 'source-digests');
+      expect(fs.existsSync(records) ? fs.readdirSync(records) : []).toEqual([]);
     },
     3 * 60_000,
   );

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,7 +16,7 @@ import { parseKubeVersion, versionInfoFromFlags } from '../../src/core/version.j
 import type { KubeVersion } from '../../src/core/types.js';
 import { prepareBuild, prepareForPlan, readTreeFacts, settleOnTree } from '../../src/build/prepare.js';
 import { prepareSource } from '../../src/build/source.js';
-import { identifySource, scanTree } from '../../src/carry/cache/source-identity.js';
+import { scanTree } from '../../src/carry/cache/source-identity.js';
 import { certGo, constants115, constants131, pkiHelpers120, pkiHelpers131 } from './fixtures/go-sources.js';
 import { makeMiniTree } from './fixtures/mini-tree.js';
 
@@ -161,38 +162,83 @@ describe('prepareBuild: once per run', () => {
     );
   });
 
-  it('a tarball: its sha256 computed once and passed to the source stage, which does not hash it again', async () => {
+  it('a tarball: read once (its sha256 and index in one pass), never unpacked; the source stage reads it no more', async () => {
     const root = temp(makeMiniTree());
     const dir = temp(fs.mkdtempSync(path.join(os.tmpdir(), 'kf-prep-tgz-')));
     const tgz = path.join(dir, 'k.tar.gz');
     execFileSync('tar', ['-czf', tgz, '-C', path.dirname(root), path.basename(root)]);
-    const prep = await prepareBuild({
+    const sha = crypto.createHash('sha256').update(fs.readFileSync(tgz)).digest('hex');
+    const req = {
       version: version('v1.20.2'),
       validity,
       platforms: [],
-      source: { kind: 'tarball', file: tgz },
+      source: { kind: 'tarball' as const, file: tgz },
       cacheDir: dir,
       env,
       buildable: true,
-    });
-    const sha = prep.source!.sha256!;
+    };
+    const prep = await prepareBuild(req);
+    expect(prep.source!.sha256).toBe(sha);
     expect(prep.source!.identity).toBe(`tarball:sha256:${sha}`);
+    expect(prep.source!.tarball?.sha256).toBe(sha);
     expect(prep.plan.buildModeSource).toBe('inferred');
-    // a stand-in digest: were it hashed again, the provenance would have the real one
-    const fake = { ...prep.source!, sha256: 'f'.repeat(64) };
-    const prepared = await prepareSource(fake, { cacheDir: dir, workDir: path.join(dir, 'work') });
+    // the file moved away: the source stage and the tree's reading use the pass already made
+    fs.renameSync(tgz, `${tgz}.away`);
+    const work = path.join(dir, 'work');
+    const prepared = await prepareSource(prep.source!, { cacheDir: dir, workDir: work });
     try {
-      expect(prepared.provenance.sha256).toBe('f'.repeat(64));
+      expect(prepared.provenance.sha256).toBe(sha);
+      expect(prepared.dir).toBeUndefined();
       const settled = await settleOnTree(prep, prepared, env);
       expect(settled.plan.buildModeSource).toBe('tree');
       expect(settled.date.origin).toBe('newest tarball entry');
       expect(settled.patch.files.length).toBe(2);
-      // the tree is read with the same reader a directory is
-      expect(settled.tree).toEqual(await readTreeFacts(prepared.dir, { buildMode: true }));
+      // the tarball's tree reads as the directory it was made from
+      expect(settled.tree).toEqual(await readTreeFacts(root, { buildMode: true }));
+      expect(fs.existsSync(work) ? fs.readdirSync(work) : []).toEqual([]);
     } finally {
       await prepared.dispose();
     }
-    expect((await identifySource({ kind: 'tarball', file: tgz })).sha256).toBe(sha);
+  });
+
+  it('a tarball seen before with the same stamp: its sha256 from the record, read only on a miss, which checks it', async () => {
+    const root = temp(makeMiniTree());
+    const dir = temp(fs.mkdtempSync(path.join(os.tmpdir(), 'kf-prep-rec-')));
+    const tgz = path.join(dir, 'k.tar.gz');
+    execFileSync('tar', ['-czf', tgz, '-C', path.dirname(root), path.basename(root)]);
+    const sha = crypto.createHash('sha256').update(fs.readFileSync(tgz)).digest('hex');
+    // a stamp is recorded only once it is older than the pass (a file changed within the
+    // timestamp granularity could keep it)
+    await new Promise((r) => setTimeout(r, 2500));
+    const req = {
+      version: version('v1.20.2'),
+      validity,
+      platforms: [],
+      source: { kind: 'tarball' as const, file: tgz },
+      cacheDir: dir,
+      env,
+    };
+    expect((await prepareBuild(req)).source!.tarball).toBeDefined();
+    const again = await prepareBuild(req);
+    expect(again.source!.sha256).toBe(sha);
+    expect(again.source!.tarball).toBeUndefined();
+    // on a miss the source stage reads it, and the sha256 it reads must be the recorded one
+    const prepared = await prepareSource(again.source!, { cacheDir: dir });
+    expect(prepared.provenance.sha256).toBe(sha);
+    const [record] = fs.readdirSync(path.join(dir, 'source-digests')).filter((f) => f.startsWith('tarball-'));
+    const recordFile = path.join(dir, 'source-digests', record!);
+    const doc = JSON.parse(fs.readFileSync(recordFile, 'utf8'));
+    fs.writeFileSync(recordFile, JSON.stringify({ ...doc, sha256: 'e'.repeat(64) }));
+    const forged = await prepareBuild(req);
+    expect(forged.source!.sha256).toBe('e'.repeat(64));
+    await expect(prepareSource(forged.source!, { cacheDir: dir })).rejects.toMatchObject({
+      what: expect.stringMatching(/is not the file whose sha256 was recorded \(eeeeeeeeeeee…\): it reads/),
+      next: expect.stringMatching(/^build again/),
+    });
+    expect(fs.existsSync(recordFile)).toBe(false);
+    const fresh = await prepareBuild(req);
+    expect(fresh.source!.sha256).toBe(sha);
+    expect(fresh.source!.tarball).toBeDefined();
   });
 
   it("plan's preparation reads a tarball's tree as build does after a miss, keeps build's key, and leaves no temp tree", async () => {

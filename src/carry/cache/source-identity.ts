@@ -5,7 +5,9 @@ import path from 'node:path';
 import { sourceContentText, type FilledEntry } from '../../core/source-volume.js';
 import { emptyTreeError } from '../../adapters/source-tree.js';
 import { KfError, messageOf } from '../../core/errors.js';
-import { sha256File, sha256FileSync } from '../../adapters/fs.js';
+import { sha256FileSync } from '../../adapters/fs.js';
+import { indexTarball, type TarballIndex } from '../../adapters/tarball-tree.js';
+import { diskTree, realRel, type TreeFs } from '../../adapters/tree-fs.js';
 import { sha256Hex } from '../../core/digest.js';
 import type { SourceSpec } from '../../core/types.js';
 
@@ -32,6 +34,11 @@ export interface IdentifiedSource {
   scan?: TreeScan;
   /** a tarball's sha256 hex */
   sha256?: string;
+  /**
+   * a tarball read in this run (its one pass: sha256 and index); absent when its sha256 came
+   * from the record of an unchanged file (rememberedTarballDigest), so a cache hit reads nothing
+   */
+  tarball?: TarballIndex;
 }
 
 /**
@@ -48,8 +55,12 @@ export async function identifySource(
     case 'git':
       return { given, spec, identity: undefined };
     case 'tarball': {
-      const sha256 = await sha256File(path.resolve(spec.file));
-      return { given, spec, identity: sourceContentText({ kind: 'tarball', sha256 }), sha256 };
+      const file = path.resolve(spec.file);
+      const identity = (sha256: string) => sourceContentText({ kind: 'tarball', sha256 });
+      const remembered = opts.memoDir ? rememberedTarballDigest(opts.memoDir, file) : undefined;
+      if (remembered) return { given, spec, identity: identity(remembered), sha256: remembered };
+      const tarball = await readTarball(file, opts);
+      return { given, spec, identity: identity(tarball.sha256), sha256: tarball.sha256, tarball };
     }
     case 'dir': {
       const scan = opts.scan ?? scanTree(spec.dir, opts);
@@ -88,6 +99,10 @@ export interface TreeScan {
 }
 
 export interface ScanOptions {
+  /** a tarball's pass begins */
+  onTarballRead?: (file: string) => void;
+  /** a tarball's pass: bytes read of its size */
+  onTarballProgress?: (bytes: number, total: number) => void;
   /**
    * A directory for the per-file digest memo (the cache dir): a file whose (device, inode,
    * size, mtime, ctime) are what they were when it was hashed is not read again. Absent: every
@@ -234,20 +249,6 @@ export function treeFingerprint(root: string, opts: ScanOptions = {}): string {
   return scanTree(root, opts).fingerprint;
 }
 
-/**
- * The newest modification time (seconds) of the regular files under `root`, the unread
- * top-level names left out: the buildDate of an unpacked tarball (tar keeps each entry's
- * mtime). 0 when there is none.
- */
-export function newestFileTime(root: string): number {
-  let newest = 0;
-  const f = listTree(root);
-  for (let i = 0; i + LISTED_FIELDS <= f.length; i += LISTED_FIELDS) {
-    if (f[i] === 'f') newest = Math.max(newest, Number(f[i + 6]));
-  }
-  return Math.floor(newest);
-}
-
 /** sha256 of a source file, its OS error named with the path. */
 function hashFile(file: string): string {
   try {
@@ -324,26 +325,97 @@ function saveMemo(memoDir: string, root: string, files: Memo): void {
 
 /**
  * What a source volume is filled with (core/source-volume.ts filledDigest): every selected file
- * with its permission bits and content digest (from `scan` when it covered the file, else read
- * now) and every selected link with its target.
+ * with its permission bits and content digest (from `scan` when it covered the file, else the
+ * tree's) and every selected link with its target. `root`: a directory, or any TreeFs.
  */
 export function selectionEntries(
-  root: string,
+  root: string | TreeFs,
   selection: { files: readonly string[]; symlinks: readonly string[] },
   scan?: TreeScan,
 ): FilledEntry[] {
+  const tree = typeof root === 'string' ? diskTree(fs.realpathSync(root)) : root;
   const entries: FilledEntry[] = [];
   for (const f of selection.files) {
-    const abs = path.join(root, f);
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(abs);
-    } catch (err) {
-      throw new KfError(`cannot read ${abs}: ${codeOf(err)}`, 'check the source tree');
-    }
-    entries.push({ path: f, kind: 'file', mode: st.mode, sha256: scan?.files.get(f) ?? hashFile(abs) });
+    const real = realRel(tree, f);
+    const st = real === undefined ? undefined : tree.lstat(real);
+    if (real === undefined || st?.type !== 'file')
+      throw new KfError(`cannot read ${tree.describe(f)}: ENOENT`, 'check the source tree');
+    entries.push({ path: f, kind: 'file', mode: st.mode, sha256: scan?.files.get(f) ?? tree.digest(real) });
   }
-  for (const l of selection.symlinks)
-    entries.push({ path: l, kind: 'symlink', target: fs.readlinkSync(path.join(root, l)) });
+  for (const l of selection.symlinks) entries.push({ path: l, kind: 'symlink', target: tree.readlink(l) });
   return entries;
+}
+
+// The tarball record: <memoDir>/source-digests/tarball-<sha256(path)>.json holds the sha256 of
+// the tarball at that path with the stamp (device, inode, size, mtime, ctime, to the ns) it had.
+// A later run whose file has the same stamp takes the sha256 from it: a cache hit then reads
+// none of the tarball. On a miss the build reads it anyway, and its pass checks the recorded
+// sha256 (build/source.ts): a file changed under an unchanged stamp is refused, never built.
+
+const TARBALL_RECORD_VERSION = 1;
+
+function tarballRecordFile(memoDir: string, file: string): string {
+  return path.join(memoDir, 'source-digests', `tarball-${sha256Hex(file).slice(0, 32)}.json`);
+}
+
+function stampOf(file: string): string | undefined {
+  try {
+    const st = fs.statSync(file, { bigint: true });
+    return `${st.dev} ${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The recorded sha256 of a tarball whose stamp is unchanged, else undefined. */
+export function rememberedTarballDigest(memoDir: string, file: string): string | undefined {
+  try {
+    const record = tarballRecordFile(memoDir, file);
+    if (fs.statSync(record).size > 4096) return undefined;
+    const doc = JSON.parse(fs.readFileSync(record, 'utf8')) as Record<string, unknown>;
+    const stamp = stampOf(file);
+    if (
+      doc.version !== TARBALL_RECORD_VERSION ||
+      doc.file !== file ||
+      stamp === undefined ||
+      doc.stamp !== stamp
+    )
+      return undefined;
+    return typeof doc.sha256 === 'string' && /^[0-9a-f]{64}$/.test(doc.sha256) ? doc.sha256 : undefined;
+  } catch {
+    return undefined; // no record, or not one we can use: the tarball is read
+  }
+}
+
+/** Drops a tarball's record (its content no longer matched it). */
+export function forgetTarballDigest(memoDir: string, file: string): void {
+  fs.rmSync(tarballRecordFile(memoDir, file), { force: true });
+}
+
+/**
+ * One pass over a tarball (adapters/tarball-tree.ts indexTarball), and its sha256 recorded
+ * under the memo dir when the file's stamp did not move during the pass and is older than it
+ * (racy: a change within the timestamp granularity could keep the stamp).
+ */
+export async function readTarball(file: string, opts: ScanOptions = {}): Promise<TarballIndex> {
+  const started = Date.now() / 1000;
+  const before = stampOf(file);
+  opts.onTarballRead?.(file);
+  const tarball = await indexTarball(file, { onProgress: opts.onTarballProgress });
+  if (opts.memoDir && before !== undefined && stampOf(file) === before) {
+    const [, , , mtimeNs, ctimeNs] = before.split(' ').map(Number);
+    if (mtimeNs! / 1e9 < started - 2 && ctimeNs! / 1e9 < started - 2) {
+      const record = tarballRecordFile(opts.memoDir, file);
+      const tmp = `${record}.${process.pid}.tmp`;
+      try {
+        fs.mkdirSync(path.dirname(record), { recursive: true });
+        const doc = { version: TARBALL_RECORD_VERSION, file, stamp: before, sha256: tarball.sha256 };
+        fs.writeFileSync(tmp, JSON.stringify(doc), { mode: 0o600 });
+        fs.renameSync(tmp, record);
+      } catch {
+        fs.rmSync(tmp, { force: true }); // best effort: a read-only cache dir still builds
+      }
+    }
+  }
+  return tarball;
 }
