@@ -804,7 +804,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
     if (interrupted) return;
     interrupted = true;
-    log(`interrupted by ${signal}: removing containers, volume and temp dirs`);
+    log(`interrupted by ${signal}: removing containers, volumes and temp dirs`);
     void cleanup().finally(() => {
       process.stderr.write(`error: interrupted by ${signal}\nnext: run npm run bench again\n`);
       process.exit(signal === 'SIGINT' ? 130 : 143);
