@@ -1,33 +1,48 @@
 #!/usr/bin/env node
 // Benchmark of kubeadm-forever against a plain `go build` of the same tree in the same image.
 //
-//   npm run bench -- [--tree DIR --version-file FILE] [--image IMG] [--json] [--strict]
+//   npm run bench -- [--tree DIR --version-file FILE] [--tarball FILE] [--image IMG] [--json] [--strict]
 //
 // Prerequisites (Debian 12): a running Docker engine with the Go image (default
-// local/golang:1.19.8, see shared/environment.md), the `docker` client, and GNU time for the
-// peak RSS (`apt-get install -y time`, giving /usr/bin/time). The default tree is Debian's
+// local/golang:1.19.8, see shared/environment.md), the `docker` client, GNU tar, and GNU time for
+// the peak RSS (`apt-get install -y time`, giving /usr/bin/time). The default tree is Debian's
 // kubernetes 1.20.2 (test/.fixtures/kubernetes-1.20.2, unpacked from the .orig.tar.gz into a
-// temp dir when absent).
+// temp dir when absent) and the default tarball that .orig.tar.gz; with --tree the bench packs
+// the tree into a .tar.gz with one top folder (like a release tarball) unless --tarball is given.
 //
-// Steps, in one run, sharing one fresh Go cache volume, one empty binary cache dir and the
-// tool's source volume for the tree (removed before (b), so (b) fills it, and at the end):
+// Steps, in one run, each with its ratio to (a). Every tool build gets --no-verify and its own
+// binary cache dir per group, so each cold build is a miss:
 //   (a) baseline: `docker run ... go build ./cmd/kubeadm` of the tree (bind-mounted read-only at
 //       /go/src/k8s.io/kubernetes, GO111MODULE=off, CGO_ENABLED=0, an empty GOCACHE), as the
 //       manual procedure does it;
-//   (b) the tool's cold build (fresh --go-cache-volume, empty --cache-dir);
-//   (c) the tool's rebuild with another validity (same volume);
+//   (b) the tool's cold build from --source-dir (a fresh Go cache volume, an empty cache dir, the
+//       tool's source volume for the tree removed first);
+//   (c) the tool's rebuild with another validity (same volumes);
 //   (d) the same inputs as (c) again: a cache hit, which must start no container;
-//   (e) the tool's peak RSS, max over (b)-(d) (GNU time's "Maximum resident set size").
+//   (e) the tool's peak RSS (GNU time's "Maximum resident set size"), max over every tool run of
+//       the bench, (b) to (h);
+//   (f1) the tool's cold build from --source-tarball (another fresh Go cache volume, another empty
+//       cache dir, the tool's source volume for the tarball, named from its sha256, removed
+//       first); (f2) its rebuild with another validity; (f3) its cache hit (no container);
+//   (g1) start-up: `kubeadm-forever --help`, best of 5; (g2) `kubeadm-forever check` of a PKI the
+//       tool made itself (`ca init`: three CAs; empty kubeconfig and kubelet dirs, --apiserver
+//       none), best of 5;
+//   (h1) ONE build of the tree for linux/amd64 and linux/arm64 (--platform twice, a fresh Go
+//       cache volume; 2 containers); (h2) two single builds, amd64 then arm64, sharing another
+//       fresh Go cache volume (1 container each); h1 is also given as a ratio to h2's sum. Both
+//       reuse the tree's source volume (b) filled.
 // Containers are counted from `docker events` (label kubeadm-forever.pid = the tool's pid),
 // which also gives the breakdown of each tool build: before the container, streaming the tree
 // in (create -> start: putArchive), compiling (start -> die), copying out and removing.
 //
-// Exit: 0 when every step ran (targets missed are shown as FAIL; --strict makes them exit 3),
-// 1 when a step failed to run, 2 on bad arguments, 130 on Ctrl-C. Everything it made
-// (containers, the volume, temp dirs) is removed in every case.
+// Exit: 0 when every step ran (targets missed, or a build with an unexpected number of
+// containers, are shown as FAIL; --strict makes them exit 3), 1 when a step failed to run, 2 on
+// bad arguments, 130 on Ctrl-C. Everything it made (containers, volumes, temp dirs, the tarball)
+// is removed in every case.
 
 import { Buffer } from 'node:buffer';
 import { spawn, execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,12 +61,18 @@ const TIME_BIN = '/usr/bin/time';
 // `kubeadm version -o json` of Debian's 1.20.2 (shared/environment.md), for the default tree.
 const K8S_1202_VERSION_FILE = path.join(repoRoot, 'test/fixtures/kubeadm-version-v1.20.2.json');
 
+// issue 17's targets (same machine, same run)
 const TARGETS = {
   cold: { ratio: 1.25, text: '<= 1.25 x (a)' },
   rebuild: { ratio: 0.25, text: '<= 0.25 x (a)' },
-  hit: { seconds: 1.5, text: '<= 1.5 s, 0 containers' },
-  rss: { mb: 250, text: '<= 250 MB' },
+  hit: { seconds: 0.3, text: '<= 0.30 s, 0 containers' },
+  rss: { mb: 200, text: '<= 200 MB' },
+  tarballCold: { ratio: 1.15, text: '<= 1.15 x (a)' },
+  tarballRebuild: { ratio: 0.3, text: '<= 0.30 x (a)' },
+  help: { seconds: 0.2, text: '<= 0.20 s' },
 };
+/** Start-up rows: the best of this many runs. */
+const STARTUP_RUNS = 5;
 
 class BenchError extends Error {
   constructor(what, next, code = 1) {
@@ -61,9 +82,11 @@ class BenchError extends Error {
   }
 }
 
-const USAGE = `usage: node bench/run.mjs [--tree DIR --version-file FILE] [--image IMG] [--json] [--strict]
+const USAGE = `usage: node bench/run.mjs [--tree DIR --version-file FILE] [--tarball FILE] [--image IMG] [--json] [--strict]
   --tree DIR           Kubernetes source tree (default: Debian's kubernetes 1.20.2)
   --version-file FILE  saved \`kubeadm version\` of that tree (required with --tree)
+  --tarball FILE       .tar.gz of the same tree for (f) (default: Debian's .orig.tar.gz; with
+                       --tree, a .tar.gz the bench packs from DIR)
   --image IMG          Go image on the engine (default local/golang:1.19.8)
   --json               also print the table as one JSON document on stdout
   --strict             exit 3 when a target is missed`;
@@ -72,6 +95,7 @@ export function parseArgs(argv) {
   const opts = {
     tree: undefined,
     versionFile: undefined,
+    tarball: undefined,
     image: 'local/golang:1.19.8',
     json: false,
     strict: false,
@@ -85,6 +109,7 @@ export function parseArgs(argv) {
     };
     if (a === '--tree') opts.tree = value();
     else if (a === '--version-file') opts.versionFile = value();
+    else if (a === '--tarball') opts.tarball = value();
     else if (a === '--image') opts.image = value();
     else if (a === '--json') opts.json = true;
     else if (a === '--strict') opts.strict = true;
@@ -278,15 +303,56 @@ function watchEvents() {
   };
 }
 
-/** The name of the source volume the tool keeps for `tree` (its own code computes it). */
-async function toolSourceVolume(tree) {
+/**
+ * The name of the source volume the tool keeps for a source (its own code computes it):
+ * `{ dir }` by the tree's fingerprint, `{ sha256 }` for a tarball by the file's digest.
+ */
+async function toolSourceVolume(source) {
   const dist = (m) => import(path.join(repoRoot, 'dist', m));
-  const { treeFingerprint } = await dist('carry/cache/source-identity.js');
   const { sourceContentId, sourceVolumeName } = await dist('core/source-volume.js');
   const { KUBEADM_PACKAGE } = await dist('core/plan.js');
-  return sourceVolumeName(
-    sourceContentId({ kind: 'dir', fingerprint: await treeFingerprint(tree) }, KUBEADM_PACKAGE),
-  );
+  let content;
+  if (source.dir !== undefined) {
+    const { treeFingerprint } = await dist('carry/cache/source-identity.js');
+    content = { kind: 'dir', fingerprint: await treeFingerprint(source.dir) };
+  } else content = { kind: 'tarball', sha256: source.sha256 };
+  return sourceVolumeName(sourceContentId(content, KUBEADM_PACKAGE));
+}
+
+/** A fresh Go cache volume of the bench (removed at the end; the smoke test looks for the prefix). */
+function freshGoCacheVolume(what) {
+  const volume = `kf-bench-gocache-${what}-${process.pid}-${Date.now()}`;
+  made.volumes.push(volume);
+  return volume;
+}
+
+async function sha256File(file) {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk);
+  return hash.digest('hex');
+}
+
+/** The tarball for (f): --tarball, else Debian's for the default tree, else `tree` packed. */
+async function sourceTarball(opts, tree, work) {
+  if (opts.tarball !== undefined) {
+    const file = path.resolve(opts.tarball);
+    if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile())
+      throw new BenchError(`--tarball ${file} is not a file`, 'pass a .tar.gz of the same tree', 2);
+    return file;
+  }
+  if (opts.tree === undefined) {
+    if (!fs.existsSync(k8sTarball))
+      throw new BenchError(
+        `Debian's kubernetes source tarball missing at ${k8sTarball}`,
+        "run 'sudo bash scripts/test-env.sh up' first, or pass --tarball",
+      );
+    return k8sTarball;
+  }
+  // one top folder, like a release tarball: the tree's own name
+  const file = path.join(work, 'source.tar.gz');
+  log(`packing ${tree} into ${file}`);
+  await run('tar', ['-czf', file, '-C', path.dirname(tree), '--', path.basename(tree)]);
+  return file;
 }
 
 /** (a): the manual way, `docker run` of a plain go build with an empty Go cache. */
@@ -331,9 +397,15 @@ async function baseline(tree, image, outDir) {
   return seconds;
 }
 
-/** One run of the tool under GNU time: wall seconds, peak RSS, its containers and their phases. */
-async function toolBuild(label, toolArgs, watcher) {
-  const rssFile = path.join(made.work, `rss-${label}`);
+/** Peak RSS of every tool run, for (e). */
+const toolRss = [];
+
+/**
+ * One run of the tool under GNU time: wall seconds, peak RSS, and (with a watcher: builds) its
+ * containers and their phases.
+ */
+async function toolRun(label, toolArgs, watcher, what = 'build') {
+  const rssFile = path.join(made.work, `rss-${label}-${toolRss.length}`);
   const start = performance.now();
   const { child, done } = spawnChild(TIME_BIN, [
     '-f',
@@ -351,16 +423,18 @@ async function toolBuild(label, toolArgs, watcher) {
   const seconds = (performance.now() - start) / 1000;
   if (r.code !== 0) {
     throw new BenchError(
-      `(${label}) the tool's build failed (exit ${r.code ?? r.signal}):\n${tail(r.stderr)}`,
-      'run the same build by hand with --verbose to see why',
+      `(${label}) the tool's ${what} failed (exit ${r.code ?? r.signal}):\n${tail(r.stderr)}`,
+      `run the same ${what} by hand${what === 'build' ? ' with --verbose' : ''} to see why`,
     );
   }
-  if (!toolPid)
+  if (!toolPid && watcher)
     throw new BenchError(
       `(${label}) could not find the tool's pid under ${TIME_BIN}`,
       'report it: the container count needs the pid',
     );
   const rssKb = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop());
+  toolRss.push({ label, rssMb: rssKb / 1024 });
+  if (!watcher) return { seconds, rssMb: rssKb / 1024, stdout: r.stdout, stderr: r.stderr };
   await sleep(700); // the engine delivers the last events asynchronously
   const mine = watcher.events.filter((e) => e.pid === String(toolPid));
   const at = (id, action) => mine.find((e) => e.id === id && e.action === action)?.t;
@@ -384,6 +458,24 @@ async function toolBuild(label, toolArgs, watcher) {
   return { seconds, rssMb: rssKb / 1024, containers: ids.length, phases, stderr: r.stderr };
 }
 
+/** Start-up: the best wall time of STARTUP_RUNS runs of the tool (no container expected). */
+async function startupRun(label, toolArgs) {
+  let best = Infinity;
+  for (let i = 0; i < STARTUP_RUNS; i++)
+    best = Math.min(best, (await toolRun(label, toolArgs, undefined, 'run')).seconds);
+  return { seconds: best };
+}
+
+/** (h2): several single builds, summed: seconds, containers, and each build's own count. */
+function sumBuilds(builds) {
+  return {
+    seconds: builds.reduce((t, b) => t + b.seconds, 0),
+    containers: builds.reduce((t, b) => t + b.containers, 0),
+    containersEach: builds.map((b) => b.containers),
+    phases: builds.flatMap((b) => b.phases),
+  };
+}
+
 async function childPidOf(pid) {
   for (let i = 0; i < 500; i++) {
     try {
@@ -399,52 +491,104 @@ async function childPidOf(pid) {
 
 const round = (x, d = 2) => (x === null || x === undefined ? null : Math.round(x * 10 ** d) / 10 ** d);
 
+/**
+ * The rows, each with its ratio to (a). `pass`: true/false against the row's target; null when
+ * it has none. A build whose container count is not the expected one fails (its comparison
+ * would not be the one the row names).
+ */
 export function makeTable(m) {
   const ratio = (s) => round(s / m.baseline, 3);
-  return [
-    { step: '(a) plain go build (baseline)', seconds: round(m.baseline), ratio: 1, target: '-', pass: null },
+  const build = (id, step, r, target, meets, expectedContainers) => {
+    const containersOk = r.containers === expectedContainers;
+    return {
+      id,
+      step,
+      seconds: round(r.seconds),
+      ratio: ratio(r.seconds),
+      target: target ?? '-',
+      pass: target === undefined ? (containersOk ? null : false) : meets(r.seconds) && containersOk,
+      containers: r.containers,
+      expectedContainers,
+      phases: r.phases,
+    };
+  };
+  const startup = (id, step, r, target) => ({
+    id,
+    step,
+    seconds: round(r.seconds, 3),
+    ratio: ratio(r.seconds),
+    target: target?.text ?? '-',
+    pass: target ? r.seconds <= target.seconds : null,
+  });
+  const underRatio = (t) => (s) => s <= t.ratio * m.baseline;
+  const underSeconds = (t) => (s) => s <= t.seconds;
+  const rows = [
     {
-      step: '(b) tool cold build',
-      seconds: round(m.cold.seconds),
-      ratio: ratio(m.cold.seconds),
-      target: TARGETS.cold.text,
-      pass: m.cold.seconds <= TARGETS.cold.ratio * m.baseline,
-      containers: m.cold.containers,
-      phases: m.cold.phases,
+      id: 'a',
+      step: '(a) plain go build (baseline)',
+      seconds: round(m.baseline),
+      ratio: 1,
+      target: '-',
+      pass: null,
     },
+    build('b', '(b) tool cold build, dir', m.cold, TARGETS.cold.text, underRatio(TARGETS.cold), 1),
+    build(
+      'c',
+      '(c) tool rebuild, dir, other validity',
+      m.rebuild,
+      TARGETS.rebuild.text,
+      underRatio(TARGETS.rebuild),
+      1,
+    ),
+    build('d', '(d) tool cache hit, dir', m.hit, TARGETS.hit.text, underSeconds(TARGETS.hit), 0),
     {
-      step: '(c) tool rebuild, other validity',
-      seconds: round(m.rebuild.seconds),
-      ratio: ratio(m.rebuild.seconds),
-      target: TARGETS.rebuild.text,
-      pass: m.rebuild.seconds <= TARGETS.rebuild.ratio * m.baseline,
-      containers: m.rebuild.containers,
-      phases: m.rebuild.phases,
-    },
-    {
-      step: '(d) tool cache hit',
-      seconds: round(m.hit.seconds),
-      ratio: ratio(m.hit.seconds),
-      target: TARGETS.hit.text,
-      pass: m.hit.seconds <= TARGETS.hit.seconds && m.hit.containers === 0,
-      containers: m.hit.containers,
-      phases: m.hit.phases,
-    },
-    {
-      step: '(e) tool peak RSS, max of (b)-(d)',
+      id: 'e',
+      step: '(e) tool peak RSS, max of all tool runs',
       seconds: null,
       ratio: null,
-      rssMb: round(m.rssMb, 1),
+      rssMb: round(m.rss.rssMb, 1),
+      rssAt: m.rss.label,
       target: TARGETS.rss.text,
-      pass: m.rssMb <= TARGETS.rss.mb,
+      pass: m.rss.rssMb <= TARGETS.rss.mb,
+    },
+    build(
+      'f1',
+      '(f1) tool cold build, tarball',
+      m.tarballCold,
+      TARGETS.tarballCold.text,
+      underRatio(TARGETS.tarballCold),
+      1,
+    ),
+    build(
+      'f2',
+      '(f2) tool rebuild, tarball, other validity',
+      m.tarballRebuild,
+      TARGETS.tarballRebuild.text,
+      underRatio(TARGETS.tarballRebuild),
+      1,
+    ),
+    build('f3', '(f3) tool cache hit, tarball', m.tarballHit, TARGETS.hit.text, underSeconds(TARGETS.hit), 0),
+    startup('g1', `(g1) start-up: --help, best of ${STARTUP_RUNS}`, m.help, TARGETS.help),
+    startup('g2', `(g2) start-up: check, best of ${STARTUP_RUNS}`, m.check, undefined),
+    {
+      ...build('h1', '(h1) tool amd64+arm64, one build', m.multi, undefined, undefined, 2),
+      ratioToH2: round(m.multi.seconds / m.singles.seconds, 3),
+    },
+    {
+      ...build('h2', '(h2) tool amd64, then arm64: 2 builds', m.singles, undefined, undefined, 2),
+      containersEach: m.singles.containersEach,
     },
   ];
+  // h2 is two builds of one container each, not one build of two
+  const h2 = rows.at(-1);
+  if (h2.containersEach.some((n) => n !== 1)) h2.pass = false;
+  return rows;
 }
 
 function formatTable(rows, machine) {
   const cells = rows.map((r) => [
     r.step,
-    r.seconds === null ? `${r.rssMb} MB` : `${r.seconds.toFixed(2)} s`,
+    r.seconds === null ? `${r.rssMb} MB` : `${r.seconds.toFixed(r.seconds < 1 ? 3 : 2)} s`,
     r.ratio === null ? '-' : `${r.ratio.toFixed(3)}`,
     r.target,
     r.pass === null ? '-' : r.pass ? 'pass' : 'FAIL',
@@ -459,16 +603,32 @@ function formatTable(rows, machine) {
     `machine: ${machine.cores} cores, ${machine.memoryGiB} GiB; load average at start ${machine.loadAtStart.join(' ')}, at end ${machine.loadAtEnd.join(' ')}`,
   );
   out.push(`tree: ${machine.tree} (${machine.treeMiB} MiB read); image ${machine.image}; ${machine.when}`);
+  out.push(
+    `tarball: ${machine.tarball} (${machine.tarballMiB} MiB, sha256 ${machine.tarballSha256.slice(0, 16)}...)`,
+  );
   for (const r of rows.filter((x) => x.phases?.length)) {
     for (const p of r.phases) {
       out.push(
-        `${r.step.slice(0, 3)} container phases: before ${p.beforeContainer} s, stream tree in ${p.streamTree} s, go build ${p.goBuild} s, copy out + remove ${p.copyOutAndRemove} s`,
+        `(${r.id}) container phases: before ${p.beforeContainer} s, stream tree in ${p.streamTree} s, go build ${p.goBuild} s, copy out + remove ${p.copyOutAndRemove} s`,
       );
     }
   }
+  const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
+  out.push(`(e) peak RSS at (${byId.e.rssAt})`);
+  out.push(`(h1) / (h2): ${byId.h1.ratioToH2.toFixed(3)}`);
+  for (const r of rows.filter((x) => x.expectedContainers !== undefined)) {
+    const each = r.containersEach ? ` (${r.containersEach.join(' + ')})` : '';
+    if (r.containers !== r.expectedContainers || r.containersEach?.some((n) => n !== 1))
+      out.push(
+        `WARNING: (${r.id}) ran ${r.containers} container(s)${each}, expected ${r.expectedContainers}`,
+      );
+  }
   out.push('baseline: tree bind-mounted read-only at /go/src/k8s.io/kubernetes');
   out.push(
-    "tool: (b) streams the files of kubeadm's packages into a new source volume, (c) only the patched files (the 'stream' phase)",
+    "tool: (b) streams the files of kubeadm's packages into a new source volume, (c) only the patched files (the 'stream' phase); (f) the same from the tarball",
+  );
+  out.push(
+    `(g) wall seconds of the whole process, best of ${STARTUP_RUNS}; check reads a PKI of three CAs made by \`ca init\``,
   );
   if (machine.loaded)
     out.push(
@@ -506,6 +666,10 @@ async function main() {
   let versionFile = opts.versionFile && path.resolve(opts.versionFile);
   if (!versionFile) versionFile = K8S_1202_VERSION_FILE;
 
+  const tarball = await sourceTarball(opts, tree, work);
+  const tarballSha256 = await sha256File(tarball);
+  log(`tarball ${tarball}: sha256 ${tarballSha256}`);
+
   const loadAtStart = os.loadavg().map((x) => round(x));
   if (loadAtStart[0] > 1.5)
     log(`WARNING: 1-minute load average is ${loadAtStart[0]} (> 1.5): the numbers will not be trustworthy`);
@@ -514,47 +678,100 @@ async function main() {
 
   const watcher = watchEvents();
   try {
-    const volume = `kf-bench-gocache-${process.pid}-${Date.now()}`;
-    made.volumes.push(volume);
-    // (b) must be cold: the tool's source volume for this tree is removed first, and at the end
-    const sourceVolume = await toolSourceVolume(tree);
-    made.volumes.push(sourceVolume);
-    await run('docker', ['volume', 'rm', '-f', sourceVolume]);
-    const cacheDir = path.join(work, 'cache');
-    const out = path.join(work, 'kubeadm-out');
-    const common = [
+    // (b) and (f1) must be cold: the tool's source volumes for the tree and the tarball are
+    // removed first, and at the end
+    const sourceVolume = await toolSourceVolume({ dir: tree });
+    const tarballSourceVolume = await toolSourceVolume({ sha256: tarballSha256 });
+    for (const v of [sourceVolume, tarballSourceVolume]) {
+      made.volumes.push(v);
+      await run('docker', ['volume', 'rm', '-f', v]);
+    }
+    /** The tool's build flags of one group of rows: its own binary cache dir, output and Go cache volume. */
+    const buildArgs = (group, source, goCacheVolume) => [
       'build',
       '--verbose',
-      '--source-dir',
-      tree,
+      ...source,
       '--version-file',
       versionFile,
       '--image',
       opts.image,
       '--out',
-      out,
+      path.join(work, `kubeadm-${group}`),
       '--cache-dir',
-      cacheDir,
+      path.join(work, `cache-${group}`),
       '--go-cache-volume',
-      volume,
+      goCacheVolume,
       '--no-verify',
     ];
+    const dirSource = ['--source-dir', tree];
+    const common = buildArgs('dir', dirSource, freshGoCacheVolume('dir'));
+    const fromTarball = buildArgs('tarball', ['--source-tarball', tarball], freshGoCacheVolume('tarball'));
 
     log('(a) plain go build in the image, empty Go cache ...');
     const baseOut = path.join(work, 'baseline-out');
     fs.mkdirSync(baseOut);
     const m = { baseline: await baseline(tree, opts.image, baseOut) };
     log(`(a) ${m.baseline.toFixed(1)} s`);
-    log('(b) tool cold build ...');
-    m.cold = await toolBuild('b', common, watcher);
+    log('(b) tool cold build from the directory ...');
+    m.cold = await toolRun('b', common, watcher);
     log(`(b) ${m.cold.seconds.toFixed(1)} s`);
     log('(c) tool rebuild with --validity 198y ...');
-    m.rebuild = await toolBuild('c', [...common, '--validity', '198y'], watcher);
+    m.rebuild = await toolRun('c', [...common, '--validity', '198y'], watcher);
     log(`(c) ${m.rebuild.seconds.toFixed(1)} s`);
     log('(d) tool cache hit (same inputs as (c)) ...');
-    m.hit = await toolBuild('d', [...common, '--validity', '198y'], watcher);
-    log(`(d) ${m.hit.seconds.toFixed(1)} s, ${m.hit.containers} container(s)`);
-    m.rssMb = Math.max(m.cold.rssMb, m.rebuild.rssMb, m.hit.rssMb);
+    m.hit = await toolRun('d', [...common, '--validity', '198y'], watcher);
+    log(`(d) ${m.hit.seconds.toFixed(2)} s, ${m.hit.containers} container(s)`);
+
+    log('(f1) tool cold build from the tarball ...');
+    m.tarballCold = await toolRun('f1', fromTarball, watcher);
+    log(`(f1) ${m.tarballCold.seconds.toFixed(1)} s`);
+    log('(f2) tool rebuild from the tarball with --validity 198y ...');
+    m.tarballRebuild = await toolRun('f2', [...fromTarball, '--validity', '198y'], watcher);
+    log(`(f2) ${m.tarballRebuild.seconds.toFixed(1)} s`);
+    log('(f3) tool cache hit from the tarball (same inputs as (f2)) ...');
+    m.tarballHit = await toolRun('f3', [...fromTarball, '--validity', '198y'], watcher);
+    log(`(f3) ${m.tarballHit.seconds.toFixed(2)} s, ${m.tarballHit.containers} container(s)`);
+
+    log(`(g1) start-up: --help, ${STARTUP_RUNS} runs ...`);
+    m.help = await startupRun('g1', ['--help']);
+    log(`(g1) ${m.help.seconds.toFixed(3)} s`);
+    const pki = path.join(work, 'pki');
+    await toolRun('g2-setup', ['ca', 'init', '--out', pki], undefined, 'ca init');
+    const emptyDir = (name) => {
+      const d = path.join(work, name);
+      fs.mkdirSync(d);
+      return d;
+    };
+    const checkArgs = [
+      'check',
+      '--pki-dir',
+      pki,
+      '--kubeconfig-dir',
+      emptyDir('kubeconfigs'),
+      '--kubelet-dir',
+      emptyDir('kubelet-pki'),
+      '--apiserver',
+      'none',
+    ];
+    log(`(g2) start-up: check, ${STARTUP_RUNS} runs ...`);
+    m.check = await startupRun('g2', checkArgs);
+    log(`(g2) ${m.check.seconds.toFixed(3)} s`);
+
+    const platforms = ['linux/amd64', 'linux/arm64'];
+    log(`(h1) tool build for ${platforms.join(' and ')} in one run ...`);
+    const multi = buildArgs('h1', dirSource, freshGoCacheVolume('h1'));
+    m.multi = await toolRun('h1', [...multi, ...platforms.flatMap((p) => ['--platform', p])], watcher);
+    log(`(h1) ${m.multi.seconds.toFixed(1)} s, ${m.multi.containers} container(s)`);
+    const h2Volume = freshGoCacheVolume('h2');
+    const singles = [];
+    for (const p of platforms) {
+      log(`(h2) tool build for ${p} ...`);
+      const single = buildArgs(`h2-${p.replace('/', '-')}`, dirSource, h2Volume);
+      singles.push(await toolRun('h2', [...single, '--platform', p], watcher));
+      log(`(h2) ${p}: ${singles.at(-1).seconds.toFixed(1)} s, ${singles.at(-1).containers} container(s)`);
+    }
+    m.singles = sumBuilds(singles);
+    m.rss = toolRss.reduce((max, r) => (r.rssMb > max.rssMb ? r : max));
 
     const rows = makeTable(m);
     const machine = {
@@ -565,6 +782,9 @@ async function main() {
       loaded: loadAtStart[0] > 1.5,
       tree,
       treeMiB: Math.round(treeBytes / 2 ** 20),
+      tarball,
+      tarballMiB: round(fs.statSync(tarball).size / 2 ** 20, 1),
+      tarballSha256,
       image: opts.image,
       when: new Date().toISOString(),
     };
@@ -584,7 +804,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
     if (interrupted) return;
     interrupted = true;
-    log(`interrupted by ${signal}: removing containers, volume and temp dirs`);
+    log(`interrupted by ${signal}: removing containers, volumes and temp dirs`);
     void cleanup().finally(() => {
       process.stderr.write(`error: interrupted by ${signal}\nnext: run npm run bench again\n`);
       process.exit(signal === 'SIGINT' ? 130 : 143);
