@@ -199,6 +199,19 @@ describe('source identity for the cache key', () => {
     expect(cold.hashed).toBe(1);
     const warm = scanTree(tree, { memoDir });
     expect(warm).toMatchObject({ fingerprint: cold.fingerprint, hashed: 0 });
+    // a repeat of the same listing is taken whole from the memo, its digests included
+    expect([...warm.files].sort()).toEqual([...cold.files].sort());
+    // a link pointed elsewhere, or a folder added, changes the listing: looked at again
+    fs.rmSync(path.join(tree, 'link'));
+    fs.symlinkSync('cmd/kubeadm', path.join(tree, 'link'));
+    const relinked = scanTree(tree, { memoDir });
+    expect(relinked.fingerprint).not.toBe(cold.fingerprint);
+    fs.rmSync(path.join(tree, 'link'));
+    fs.symlinkSync('cmd', path.join(tree, 'link'));
+    expect(scanTree(tree, { memoDir }).fingerprint).toBe(cold.fingerprint);
+    fs.mkdirSync(path.join(tree, 'cmd/new'));
+    expect(scanTree(tree, { memoDir }).fingerprint).not.toBe(cold.fingerprint);
+    fs.rmdirSync(path.join(tree, 'cmd/new'));
     // same size and mtime, other bytes: its ctime moves, so it is read again
     fs.writeFileSync(file, 'package mai\n\n');
     fs.utimesSync(file, 1_600_000_000, 1_600_000_000);

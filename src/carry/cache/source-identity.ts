@@ -129,14 +129,25 @@ export const FINGERPRINT_SCHEME = 'tree2';
  */
 export function scanTree(root: string, opts: ScanOptions = {}): TreeScan {
   const started = Date.now() / 1000;
-  const memo = opts.memoDir ? loadMemo(opts.memoDir, root) : {};
+  const memoDoc = opts.memoDir ? loadMemo(opts.memoDir, root) : undefined;
+  const memo = memoDoc?.files ?? {};
+  const listing = listTree(root);
+  // the whole listing as it was when every file in it was last hashed (each file's device,
+  // inode, size, mtime and ctime, every link's target, every folder's times): nothing can
+  // have changed, so the fingerprint is the one recorded then and no entry is looked at
+  const listingDigest = sha256Hex(listing.raw);
+  const known = memoDoc?.listing;
+  if (known && known.digest === listingDigest && Object.keys(memo).length > 0) {
+    return withLazyFiles({ fingerprint: known.fingerprint, newestFile: known.newestFile, hashed: 0 }, memo);
+  }
   const fresh: Memo = {};
   const files = new Map<string, string>();
   // "path NUL type NUL what it holds": sorted as text, that is by path (NUL sorts first)
   const lines: string[] = [];
   let newest = 0;
   let hashed = 0;
-  const f = listTree(root);
+  let racy = false;
+  const f = listing.fields;
   for (let i = 0; i + LISTED_FIELDS <= f.length; i += LISTED_FIELDS) {
     const type = f[i]!;
     const rel = f[i + 1]!;
@@ -153,6 +164,7 @@ export function scanTree(root: string, opts: ScanOptions = {}): TreeScan {
       // racy: a file changed within the timestamp granularity of its hashing could keep its
       // stamp; only stamps older than the scan are remembered
       if (Number(f[i + 7]) < started - 2 && mtime < started - 2) fresh[memoKey] = digest;
+      else racy = true;
       files.set(rel, digest);
       if (mtime > newest) newest = mtime;
       lines.push(`${rel}\0f\0${f[i + 3]}\0${size}\0${digest}`);
@@ -165,8 +177,28 @@ export function scanTree(root: string, opts: ScanOptions = {}): TreeScan {
   const hash = crypto.createHash('sha256');
   for (const line of lines) hash.update(`${line}\n`);
   hash.update(`newest-file-time\0${newestFile}`);
-  if (opts.memoDir && hashed > 0) saveMemo(opts.memoDir, root, fresh);
-  return { fingerprint: `${FINGERPRINT_SCHEME}:${hash.digest('hex')}`, newestFile, files, hashed };
+  const fingerprint = `${FINGERPRINT_SCHEME}:${hash.digest('hex')}`;
+  if (opts.memoDir && (hashed > 0 || !known || known.digest !== listingDigest)) {
+    // the listing is remembered only when no file in it was racy
+    const listingMemo = racy ? undefined : { digest: listingDigest, fingerprint, newestFile };
+    saveMemo(opts.memoDir, root, fresh, listingMemo);
+  }
+  return { fingerprint, newestFile, files, hashed };
+}
+
+/** A scan taken whole from the memo: each file's digest is read from it only if asked for. */
+function withLazyFiles(scan: Omit<TreeScan, 'files'>, memo: Memo): TreeScan {
+  let files: Map<string, string> | undefined;
+  return Object.defineProperty(scan, 'files', {
+    enumerable: true,
+    get: () => {
+      if (!files) {
+        files = new Map();
+        for (const [key, digest] of Object.entries(memo)) files.set(key.slice(0, key.indexOf('\0')), digest);
+      }
+      return files;
+    },
+  }) as TreeScan;
 }
 
 /**
@@ -184,7 +216,7 @@ const FIND_FORMAT = '%y\\0%P\\0%s\\0%m\\0%D\\0%i\\0%T@\\0%C@\\0%l\\0';
  * -printf (busybox) or fails (an unreadable directory), the walk gives the same listing (times
  * in another notation: the memo then misses, never errs) and names what it cannot read.
  */
-function listTree(root: string): string[] {
+function listTree(root: string): { raw: string; fields: string[] } {
   let out: string;
   try {
     const prune = UNREAD_TOP_LEVEL.flatMap((n, i) => [...(i ? ['-o'] : []), '-path', `./${n}`]);
@@ -199,9 +231,10 @@ function listTree(root: string): string[] {
       },
     );
   } catch {
-    return walkTree(root);
+    const fields = walkTree(root);
+    return { raw: fields.join('\0'), fields };
   }
-  return out.split('\0');
+  return { raw: out, fields: out.split('\0') };
 }
 
 function walkTree(root: string): string[] {
@@ -282,21 +315,32 @@ function listingError(root: string, at: string, err: unknown): KfError {
 
 /** "path NUL stamp" → sha256 hex */
 type Memo = Record<string, string>;
-const MEMO_VERSION = 2;
+/** The whole listing's digest when every file in it was in the memo, and what it fingerprinted to. */
+interface ListingMemo {
+  digest: string;
+  fingerprint: string;
+  newestFile: number;
+}
+interface MemoDoc {
+  files: Memo;
+  listing?: ListingMemo;
+}
+const MEMO_VERSION = 3;
 const MEMO_MAX_BYTES = 64 << 20;
 
 function memoFile(memoDir: string, root: string): string {
   return path.join(memoDir, 'source-digests', `${sha256Hex(root).slice(0, 32)}.json`);
 }
 
-function loadMemo(memoDir: string, root: string): Memo {
+function loadMemo(memoDir: string, root: string): MemoDoc {
   try {
     const file = memoFile(memoDir, root);
-    if (fs.statSync(file).size > MEMO_MAX_BYTES) return {};
+    if (fs.statSync(file).size > MEMO_MAX_BYTES) return { files: {} };
     const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as {
       version?: unknown;
       root?: unknown;
       files?: unknown;
+      listing?: Partial<ListingMemo>;
     };
     if (
       doc.version !== MEMO_VERSION ||
@@ -304,19 +348,28 @@ function loadMemo(memoDir: string, root: string): Memo {
       typeof doc.files !== 'object' ||
       doc.files === null
     )
-      return {};
-    return doc.files as Memo;
+      return { files: {} };
+    const l = doc.listing;
+    const listing =
+      l &&
+      typeof l.digest === 'string' &&
+      typeof l.fingerprint === 'string' &&
+      l.fingerprint.startsWith(`${FINGERPRINT_SCHEME}:`) &&
+      typeof l.newestFile === 'number'
+        ? { digest: l.digest, fingerprint: l.fingerprint, newestFile: l.newestFile }
+        : undefined;
+    return { files: doc.files as Memo, listing };
   } catch {
-    return {}; // no memo yet, or not one we can use: every file is read
+    return { files: {} }; // no memo yet, or not one we can use: every file is read
   }
 }
 
-function saveMemo(memoDir: string, root: string, files: Memo): void {
+function saveMemo(memoDir: string, root: string, files: Memo, listing: ListingMemo | undefined): void {
   const file = memoFile(memoDir, root);
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(tmp, JSON.stringify({ version: MEMO_VERSION, root, files }), { mode: 0o600 });
+    fs.writeFileSync(tmp, JSON.stringify({ version: MEMO_VERSION, root, listing, files }), { mode: 0o600 });
     fs.renameSync(tmp, file);
   } catch {
     fs.rmSync(tmp, { force: true });
