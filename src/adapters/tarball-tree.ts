@@ -129,11 +129,18 @@ function linkStaysInside(rel: string, target: string): boolean {
 /** Any //go:embed counts (more files shipped, never fewer). */
 const EMBED = Buffer.from('//go:embed');
 /** How much of a .go file is held before checking whether its imports are complete. */
-const GO_PREFIX = 64 << 10;
+const GO_PREFIX = 8 << 10;
 
-/** Whether a top-level declaration other than import has begun: the imports are all before it. */
+/**
+ * Whether a top-level declaration other than import has begun after the last import: Go puts
+ * every import before it. A wrong "yes" (a comment line starting with "func" between import
+ * blocks) could only lose packages, which `go build` reports as missing, never a wrong binary.
+ */
 function importsComplete(head: Buffer): boolean {
-  return /^(func|type|var|const)\b/m.test(head.toString('latin1'));
+  const text = head.toString('latin1');
+  let from = 0;
+  for (const m of text.matchAll(/^import\b/gm)) from = m.index;
+  return /^(func|type|var|const)\b/m.test(text.slice(from));
 }
 
 const maskFile = (mode: number) => mode & 0o755;
@@ -217,8 +224,11 @@ export async function indexTarball(
       for await (const chunk of entry as AsyncIterable<Buffer>) {
         fileHash.update(chunk);
         if (isGo && !embeds) {
-          embeds = Buffer.concat([tail, chunk]).includes(EMBED);
-          tail = chunk.subarray(Math.max(0, chunk.length - EMBED.length));
+          // the chunk itself, and the few bytes across its boundary with the one before
+          embeds =
+            chunk.includes(EMBED) ||
+            (tail.length > 0 && Buffer.concat([tail, chunk.subarray(0, EMBED.length - 1)]).includes(EMBED));
+          tail = chunk.subarray(Math.max(0, chunk.length - (EMBED.length - 1)));
         }
         if (holding) {
           chunks.push(chunk);
