@@ -6,6 +6,7 @@ import { DEFAULT_CA_VALIDITY, parseValidity } from '../core/validity.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
 import { describeRecovery } from '../adapters/file-transaction.js';
 import { defineCommand, type GlobalFlags } from './options.js';
+import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 import { validityOption } from './validity-options.js';
 
@@ -132,8 +133,7 @@ const extend = defineCommand({
 });
 
 const command: CommandModule<GlobalFlags, GlobalFlags> = {
-  command: 'ca',
-  describe: 'long-lived cluster CAs: create new ones, or extend the existing ones with their own keys',
+  ...commandSummaries.ca,
   builder: (y) => y.command(init).command(extend).demandCommand(1, 'Name a subcommand: init or extend.'),
   handler: () => undefined,
 };

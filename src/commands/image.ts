@@ -5,6 +5,7 @@ import { UsageError } from '../core/errors.js';
 import { makeGoImage, type ToolchainSource } from '../build/go-image.js';
 import type { Output } from '../ui/output.js';
 import { defineCommand, type GlobalFlags } from './options.js';
+import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 
 type ImageArgs = BuilderArguments<typeof builder>;
@@ -87,9 +88,7 @@ const builder = (y: Argv<GlobalFlags>) =>
     });
 
 const command = defineCommand({
-  command: 'image',
-  describe:
-    "make a Go builder image from a local Go toolchain (a GOROOT or Debian's golang-1.NN .debs), no registry",
+  ...commandSummaries.image,
   builder,
   handler: (argv) => runCommand(argv, image),
 });

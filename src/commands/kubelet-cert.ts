@@ -4,13 +4,12 @@ import { DEFAULT_LEAF_VALIDITY, parseValidity } from '../core/validity.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
 import { describeRecovery } from '../adapters/file-transaction.js';
 import { defineCommand } from './options.js';
+import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 import { validityOption } from './validity-options.js';
 
 const command = defineCommand({
-  command: 'kubelet-cert',
-  describe:
-    'issue a kubelet client certificate (system:node:NAME) and point kubelet-client-current.pem at it',
+  ...commandSummaries['kubelet-cert'],
   builder: (y) =>
     y
       .option('node', {

@@ -8,6 +8,7 @@ import { renew, type RenewReport } from '../node/renew/renew.js';
 import { restartStrategies, type RestartStrategy } from '../node/renew/restart.js';
 import { rollback, type RollbackReport } from '../node/renew/rollback.js';
 import { defineCommand, requireFlagFile } from './options.js';
+import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 import { resolveValidities, validityOptions } from './validity-options.js';
 
@@ -33,9 +34,7 @@ function humanRollback(r: RollbackReport): string {
 }
 
 const command = defineCommand({
-  command: 'renew',
-  describe:
-    'on a control-plane node: back up, `kubeadm certs renew all` with the custom kubeadm, restart, check',
+  ...commandSummaries.renew,
   builder: (y) =>
     y
       .option('kubeadm', {
