@@ -1,6 +1,5 @@
 import type { CommandModule } from 'yargs';
 import { UsageError } from '../core/errors.js';
-import { caExtend, caInit } from '../node/pki/ca.js';
 import { KEY_TYPES, type KeyType } from '../node/pki/keys.js';
 import { DEFAULT_CA_VALIDITY, parseValidity } from '../core/validity.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
@@ -40,6 +39,8 @@ const init = defineCommand({
         throw new UsageError(`invalid --key ${JSON.stringify(a.key)}`, `pass --key ${KEY_TYPES.join(', ')}`);
       }
       out.step(`creating three ${a.key} CAs valid ${validity.text} in ${a.out}`);
+      // x509 and the PKI code only when a CA is made, not for `ca --help`
+      const { caInit } = await import('../node/pki/ca.js');
       const r = await caInit({
         outDir: a.out,
         validity,
@@ -97,6 +98,7 @@ const extend = defineCommand({
           ? `installing the extended CAs from ${a.newCaDir} into ${a.pkiDir}`
           : `re-signing the CAs in ${a.pkiDir} with their own keys for ${validity.text}`,
       );
+      const { caExtend } = await import('../node/pki/ca.js');
       const r = await caExtend({
         pkiDir: a.pkiDir,
         kubeconfigDir: a.kubeconfigDir,

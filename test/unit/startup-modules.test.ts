@@ -63,6 +63,16 @@ describe('start-up loads only what the command uses', () => {
     expectNone(r.packages, [...ENGINE, ...PKI, ...GIT, ...ARCHIVES, ...SPINNER]);
   });
 
+  it.each(['ca', 'ca init', 'kubelet-cert', 'renew', 'image', 'cache', 'version'])(
+    '%s --help loads neither the engine nor x509 nor ora',
+    (words) => {
+      const r = loadedModules([...words.split(' '), '--help']);
+      expect(r.status).toBe(0);
+      expect(r.own.has(`commands/${words.split(' ')[0]}.js`)).toBe(true);
+      expectNone(r.packages, [...ENGINE, ...PKI, ...GIT, ...SPINNER]);
+    },
+  );
+
   it('check of a PKI dir loads x509 (it uses it), but no engine, git or spinner off a terminal', () => {
     const pki = path.join(work, 'pki');
     expect(loadedModules(['ca', 'init', '--out', pki]).status).toBe(0);
