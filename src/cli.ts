@@ -1,10 +1,4 @@
 #!/usr/bin/env node
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { jsonFromEnv, withGlobalOptions } from './commands/options.js';
-import { loadCommands } from './commands/index.js';
-import { reportFailure } from './commands/run.js';
-import { UsageError } from './core/errors.js';
 import { TOOL_VERSION } from './adapters/tool-version.js';
 
 // yargs wiring only: each command lives in src/commands/<name>.ts.
@@ -15,6 +9,23 @@ if (process.argv.length === 3 && process.argv[2] === '--version') {
   process.stdout.write(`${TOOL_VERSION}\n`);
   process.exit(0);
 }
+
+// Loaded only past `--version`: static imports would all load before the line above runs.
+const [
+  { default: yargs },
+  { hideBin },
+  { jsonFromEnv, withGlobalOptions },
+  { loadCommands },
+  { reportFailure },
+  { UsageError },
+] = await Promise.all([
+  import('yargs'),
+  import('yargs/helpers'),
+  import('./commands/options.js'),
+  import('./commands/index.js'),
+  import('./commands/run.js'),
+  import('./core/errors.js'),
+]);
 
 const cli = withGlobalOptions(yargs(hideBin(process.argv)))
   .scriptName('kubeadm-forever')

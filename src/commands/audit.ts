@@ -16,6 +16,7 @@ import type { Output } from '../ui/output.js';
 import { assertVolumeName, goCacheVolumeOptions } from './build-options.js';
 import { sourceSpec, withSourceOptions } from './target-options.js';
 import { defineCommand, type GlobalFlags } from './options.js';
+import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 
 type AuditArgs = BuilderArguments<typeof builder>;
@@ -158,8 +159,7 @@ const builder = (y: Argv<GlobalFlags>) =>
   ).options(goCacheVolumeOptions('named Docker volume for the Go build cache (it never changes the bytes)'));
 
 const command = defineCommand({
-  command: 'audit <binary>',
-  describe: 'rebuild a kubeadm from the inputs its manifest records (no cache) and compare sha256',
+  ...commandSummaries.audit,
   builder,
   handler: (argv) => runCommand(argv, audit),
 });

@@ -6,6 +6,7 @@ import { runBuildPipeline, VerifyError, type BuildResult } from '../build/index.
 import { describeVerify } from '../build/verify.js';
 import type { Output } from '../ui/output.js';
 import { defineCommand, type GlobalFlags } from './options.js';
+import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 import { assertVolumeName, goCacheVolumeOptions } from './build-options.js';
 import { BuildCache } from '../carry/cache/build-cache.js';
@@ -139,8 +140,7 @@ const builder = (y: Argv<GlobalFlags>) =>
     });
 
 const command = defineCommand({
-  command: 'build',
-  describe: 'build a kubeadm with long-lived certificates for the exact version (Docker)',
+  ...commandSummaries.build,
   builder,
   handler: (argv) => runCommand(argv, build),
 });

@@ -8,6 +8,7 @@ import { BundleError, readBundle } from '../carry/bundle/read.js';
 import { KfError, UsageError } from '../core/errors.js';
 import { TOOL_VERSION } from '../adapters/tool-version.js';
 import { defineCommand, requireFlagFile, type GlobalFlags } from './options.js';
+import { commandSummaries } from './catalog.js';
 import { parsePlatformList } from '../core/plan.js';
 import { runCommand } from './run.js';
 
@@ -148,8 +149,7 @@ const importCmd = defineCommand({
 });
 
 const command: CommandModule<GlobalFlags, GlobalFlags> = {
-  command: 'bundle <action>',
-  describe: 'carry binaries into an air gap: export, verify FILE, import FILE',
+  ...commandSummaries.bundle,
   builder: (y) =>
     y
       .command(exportCmd)

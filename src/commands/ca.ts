@@ -1,11 +1,11 @@
 import type { CommandModule } from 'yargs';
 import { UsageError } from '../core/errors.js';
-import { caExtend, caInit } from '../node/pki/ca.js';
 import { KEY_TYPES, type KeyType } from '../node/pki/keys.js';
 import { DEFAULT_CA_VALIDITY, parseValidity } from '../core/validity.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
 import { describeRecovery } from '../adapters/file-transaction.js';
 import { defineCommand, type GlobalFlags } from './options.js';
+import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 import { validityOption } from './validity-options.js';
 
@@ -39,6 +39,8 @@ const init = defineCommand({
         throw new UsageError(`invalid --key ${JSON.stringify(a.key)}`, `pass --key ${KEY_TYPES.join(', ')}`);
       }
       out.step(`creating three ${a.key} CAs valid ${validity.text} in ${a.out}`);
+      // x509 and the PKI code only when a CA is made, not for `ca --help`
+      const { caInit } = await import('../node/pki/ca.js');
       const r = await caInit({
         outDir: a.out,
         validity,
@@ -96,6 +98,7 @@ const extend = defineCommand({
           ? `installing the extended CAs from ${a.newCaDir} into ${a.pkiDir}`
           : `re-signing the CAs in ${a.pkiDir} with their own keys for ${validity.text}`,
       );
+      const { caExtend } = await import('../node/pki/ca.js');
       const r = await caExtend({
         pkiDir: a.pkiDir,
         kubeconfigDir: a.kubeconfigDir,
@@ -132,8 +135,7 @@ const extend = defineCommand({
 });
 
 const command: CommandModule<GlobalFlags, GlobalFlags> = {
-  command: 'ca',
-  describe: 'long-lived cluster CAs: create new ones, or extend the existing ones with their own keys',
+  ...commandSummaries.ca,
   builder: (y) => y.command(init).command(extend).demandCommand(1, 'Name a subcommand: init or extend.'),
   handler: () => undefined,
 };

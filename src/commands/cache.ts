@@ -3,7 +3,7 @@ import { BinaryCache, type CacheEntry } from '../carry/cache/store.js';
 import { formatPlatform, platformFromText } from '../core/platform.js';
 import { KfError, UsageError } from '../core/errors.js';
 import { defineCommand, type GlobalFlags } from './options.js';
-import { parsePlatformList } from '../core/plan.js';
+import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 import { SOURCE_VOLUME_LABEL } from '../core/source-volume.js';
 
@@ -125,7 +125,8 @@ const pathCmd = defineCommand({
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
       const cache = new BinaryCache(a.cacheDir);
-      const platforms = a.platform ? parsePlatformList(a.platform) : [];
+      // core/plan brings yaml (version parsing): only `cache path --platform` needs it
+      const platforms = a.platform ? (await import('../core/plan.js')).parsePlatformList(a.platform) : [];
       const key = await resolveKey(cache, a.key);
       const { entries } = await cache.list();
       const found = entries.filter(
@@ -230,8 +231,7 @@ const volumes = defineCommand({
 });
 
 const command: CommandModule<GlobalFlags, GlobalFlags> = {
-  command: 'cache <action>',
-  describe: 'the binary cache: ls, path KEY, rm KEY, prune [--keep N]; volumes [--remove] on the engine',
+  ...commandSummaries.cache,
   builder: (y) =>
     y
       .command(ls)

@@ -1,19 +1,13 @@
 import { UsageError } from '../core/errors.js';
-import { checkPki, formatCheckReport } from '../node/pki/check.js';
 import { DEFAULT_KUBELET_PKI_DIR, DEFAULT_KUBERNETES_DIR, DEFAULT_PKI_DIR } from '../node/paths.js';
-import { toKubeadmExpirationInfo } from '../node/pki/check-report-kubeadm.js';
-import { formatPrometheus } from '../node/pki/check-report-prometheus.js';
-import { replaceFiles } from '../adapters/file-transaction.js';
-import { checkLiveApiserver, formatLive, withLive } from '../node/pki/live.js';
 import { defineCommand } from './options.js';
+import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 
 const OUTPUTS = ['table', 'json', 'prometheus', 'kubeadm-json'] as const;
 
 const command = defineCommand({
-  command: 'check',
-  describe:
-    'expiry, key match and chain of every certificate in a PKI dir, the kubelet dir and the kubeconfigs',
+  ...commandSummaries.check,
   builder: (y) =>
     y
       .option('pki-dir', {
@@ -74,6 +68,20 @@ const command = defineCommand({
           'pass a file, e.g. --textfile /var/lib/node_exporter/textfile_collector/kubeadm_forever.prom',
         );
       }
+      // the PKI modules (x509, asn1, tsyringe…) only when a check runs, not for `check --help`
+      const [
+        { checkPki, formatCheckReport },
+        { toKubeadmExpirationInfo },
+        { formatPrometheus },
+        { replaceFiles },
+        { checkLiveApiserver, formatLive, withLive },
+      ] = await Promise.all([
+        import('../node/pki/check.js'),
+        import('../node/pki/check-report-kubeadm.js'),
+        import('../node/pki/check-report-prometheus.js'),
+        import('../adapters/file-transaction.js'),
+        import('../node/pki/live.js'),
+      ]);
       const live = await checkLiveApiserver({
         apiserver: a.apiserver,
         pkiDir: a.pkiDir,

@@ -1,10 +1,10 @@
 import type { Argv, BuilderArguments } from 'yargs';
-import { connectDocker } from '../adapters/docker.js';
 import { goImageFor } from '../core/plan.js';
 import { UsageError } from '../core/errors.js';
-import { makeGoImage, type ToolchainSource } from '../build/go-image.js';
+import type { ToolchainSource } from '../build/go-image.js';
 import type { Output } from '../ui/output.js';
 import { defineCommand, type GlobalFlags } from './options.js';
+import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 
 type ImageArgs = BuilderArguments<typeof builder>;
@@ -29,6 +29,11 @@ function toolchainSource(argv: ImageArgs): ToolchainSource {
 
 async function image(argv: ImageArgs, out: Output): Promise<number> {
   const source = toolchainSource(argv);
+  // dockerode and the image builder only when an image is made, not for `image --help`
+  const [{ connectDocker }, { makeGoImage }] = await Promise.all([
+    import('../adapters/docker.js'),
+    import('../build/go-image.js'),
+  ]);
   const docker = await connectDocker();
   const r = await makeGoImage(docker, {
     source,
@@ -87,9 +92,7 @@ const builder = (y: Argv<GlobalFlags>) =>
     });
 
 const command = defineCommand({
-  command: 'image',
-  describe:
-    "make a Go builder image from a local Go toolchain (a GOROOT or Debian's golang-1.NN .debs), no registry",
+  ...commandSummaries.image,
   builder,
   handler: (argv) => runCommand(argv, image),
 });

@@ -1,16 +1,14 @@
-import { issueKubeletCert } from '../node/pki/kubelet.js';
 import { DEFAULT_KUBELET_PKI_DIR } from '../node/paths.js';
 import { DEFAULT_LEAF_VALIDITY, parseValidity } from '../core/validity.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
 import { describeRecovery } from '../adapters/file-transaction.js';
 import { defineCommand } from './options.js';
+import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 import { validityOption } from './validity-options.js';
 
 const command = defineCommand({
-  command: 'kubelet-cert',
-  describe:
-    'issue a kubelet client certificate (system:node:NAME) and point kubelet-client-current.pem at it',
+  ...commandSummaries['kubelet-cert'],
   builder: (y) =>
     y
       .option('node', {
@@ -38,6 +36,8 @@ const command = defineCommand({
     runCommand(argv, async (a, out) => {
       const validity = parseValidity(a.validity, '--validity');
       out.step(`issuing a kubelet client certificate for node ${a.node}`);
+      // x509 and the PKI code only when a certificate is issued, not for `kubelet-cert --help`
+      const { issueKubeletCert } = await import('../node/pki/kubelet.js');
       const r = await issueKubeletCert({
         nodeName: a.node,
         pkiDir: a.pkiDir,

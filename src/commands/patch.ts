@@ -6,6 +6,7 @@ import { readTreeFacts } from '../build/prepare.js';
 import type { PatchResult } from '../core/types.js';
 import { describeValidity } from '../core/validity.js';
 import { defineCommand } from './options.js';
+import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 import { resolveValidities, withValidityOptions } from './validity-options.js';
 
@@ -17,9 +18,7 @@ function changesText(result: PatchResult): string[] {
 }
 
 const command = defineCommand({
-  command: 'patch <dir>',
-  describe:
-    'patch a Kubernetes source tree in place for long-lived certificates (--check: print the diff, write nothing)',
+  ...commandSummaries.patch,
   builder: (y) =>
     withValidityOptions(y)
       .positional('dir', { type: 'string', demandOption: true, describe: 'the Kubernetes source tree' })

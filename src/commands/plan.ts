@@ -3,6 +3,7 @@ import type { BuildPlan, PatchResult } from '../core/types.js';
 import { describeValidity } from '../core/validity.js';
 import { formatPlatform } from '../core/platform.js';
 import { defineCommand } from './options.js';
+import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 import type { CompletedTarget } from '../build/resolve.js';
 import {
@@ -78,8 +79,7 @@ export function planText(
 }
 
 const command = defineCommand({
-  command: 'plan',
-  describe: 'show everything build would do, without Docker (with --source-dir, also the patch as a diff)',
+  ...commandSummaries.plan,
   builder: (y) => withSourceOptions(withValidityOptions(withTargetOptions(y))),
   handler: (argv) =>
     runCommand(argv, async (args, out) => {

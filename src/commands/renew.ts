@@ -1,13 +1,13 @@
 import { parseValidity } from '../core/validity.js';
 import { UsageError } from '../core/errors.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
-import { checkNode } from '../node/renew/check.js';
 import { nodeLayout } from '../node/renew/node.js';
 import { DEFAULT_KUBELET_PKI_DIR, DEFAULT_KUBERNETES_DIR } from '../node/paths.js';
-import { renew, type RenewReport } from '../node/renew/renew.js';
+import type { RenewReport } from '../node/renew/renew.js';
 import { restartStrategies, type RestartStrategy } from '../node/renew/restart.js';
-import { rollback, type RollbackReport } from '../node/renew/rollback.js';
+import type { RollbackReport } from '../node/renew/rollback.js';
 import { defineCommand, requireFlagFile } from './options.js';
+import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 import { resolveValidities, validityOptions } from './validity-options.js';
 
@@ -33,9 +33,7 @@ function humanRollback(r: RollbackReport): string {
 }
 
 const command = defineCommand({
-  command: 'renew',
-  describe:
-    'on a control-plane node: back up, `kubeadm certs renew all` with the custom kubeadm, restart, check',
+  ...commandSummaries.renew,
   builder: (y) =>
     y
       .option('kubeadm', {
@@ -117,6 +115,8 @@ const command = defineCommand({
         );
       const layout = nodeLayout(a.kubernetesDir, a.kubeletPkiDir);
       if (a.rollback !== undefined) {
+        // the backup, restart and PKI code (tar-stream, x509) only when they run, not for `renew --help`
+        const { rollback } = await import('../node/renew/rollback.js');
         const r = await rollback({
           layout,
           backupFile: a.rollback,
@@ -140,6 +140,10 @@ const command = defineCommand({
         a.kubeletSigningDuration === undefined
           ? undefined
           : parseValidity(a.kubeletSigningDuration, '--kubelet-signing-duration');
+      const [{ renew }, { checkNode }] = await Promise.all([
+        import('../node/renew/renew.js'),
+        import('../node/renew/check.js'),
+      ]);
       const r = await renew({
         layout,
         kubeadm: a.kubeadm,

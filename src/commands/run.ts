@@ -1,5 +1,5 @@
 import { asKfError, escapeControl, messageOf } from '../core/errors.js';
-import { Output } from '../ui/output.js';
+import { openOutput, type Output } from '../ui/output.js';
 import type { GlobalArgs } from './options.js';
 
 /**
@@ -26,7 +26,7 @@ export async function runCommand<A extends GlobalArgs>(
   argv: A,
   body: (argv: A, out: Output) => Promise<number | void>,
 ): Promise<void> {
-  const out = new Output({ json: argv.json, verbose: argv.verbose });
+  const out = await openOutput({ json: argv.json, verbose: argv.verbose });
   try {
     const code = await body(argv, out);
     process.exitCode = code ?? 0;

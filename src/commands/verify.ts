@@ -4,6 +4,7 @@ import { KfError } from '../core/errors.js';
 import { describeVerify, verifyBinary } from '../build/verify.js';
 import type { Output } from '../ui/output.js';
 import { defineCommand, type GlobalFlags } from './options.js';
+import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 import { resolveTarget, withTargetOptions } from './target-options.js';
 import { resolveValidities, withValidityOptions } from './validity-options.js';
@@ -45,9 +46,7 @@ const builder = (y: Argv<GlobalFlags>) =>
   });
 
 const command = defineCommand({
-  command: 'verify <binary>',
-  describe:
-    'run a kubeadm: version and `init phase certs all`, every certificate against the expected validity',
+  ...commandSummaries.verify,
   builder,
   handler: (argv) => runCommand(argv, verify),
 });

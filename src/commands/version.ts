@@ -1,14 +1,14 @@
 import { isKfError, messageOf, UsageError } from '../core/errors.js';
 import { dependencyVersion, TOOL_VERSION } from '../adapters/tool-version.js';
 import { defineCommand } from './options.js';
+import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 
 /** How long `version` waits for the engine by default: it must answer fast on a dead DOCKER_HOST. */
 const DEFAULT_ENGINE_TIMEOUT_S = 3;
 
 const command = defineCommand({
-  command: 'version',
-  describe: 'the tool version, Node, dockerode and (when reachable) the Docker engine and its API version',
+  ...commandSummaries.version,
   builder: (y) =>
     y.option('timeout', {
       type: 'number',

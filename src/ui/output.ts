@@ -1,4 +1,4 @@
-import ora, { type Ora } from 'ora';
+import type { Options as OraOptions, Ora } from 'ora';
 import { escapeControl } from '../core/errors.js';
 
 /**
@@ -20,6 +20,8 @@ export interface OutputOptions {
   env?: NodeJS.ProcessEnv;
   /** milliseconds clock (tests) */
   now?: () => number;
+  /** ora: without it progress is plain lines (openOutput loads it when a spinner is drawn) */
+  spinner?: (options: OraOptions) => Ora;
 }
 
 /** Narrower than this (or 0: unknown, as on serial consoles and `ssh -t` without a size) gets plain lines. */
@@ -60,6 +62,17 @@ interface Phase {
 }
 
 /**
+ * An Output for a command: ora (with chalk, cli-cursor and the rest it brings) is loaded only
+ * when a spinner will be drawn, not by every command that might show progress.
+ */
+export async function openOutput(opts: OutputOptions): Promise<Output> {
+  const stream = opts.stream ?? process.stderr;
+  const drawsSpinner = !opts.json && progressMode(stream, opts.env ?? process.env) === 'spinner';
+  const spinner = opts.spinner ?? (drawsSpinner ? (await import('ora')).default : undefined);
+  return new Output({ ...opts, spinner });
+}
+
+/**
  * Human text and progress go to stderr; stdout carries only the single `--json` result
  * document (or, without --json, the human result). Progress: a spinner with the elapsed time
  * (and how far, where a stage reports it) on a terminal that can draw one; without one, a line
@@ -72,6 +85,7 @@ export class Output {
   private readonly stream: NodeJS.WriteStream;
   private mode: 'spinner' | 'lines';
   private readonly now: () => number;
+  private readonly ora: ((options: OraOptions) => Ora) | undefined;
   private spinner: Ora | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private phase: Phase | undefined;
@@ -81,7 +95,8 @@ export class Output {
     this.json = opts.json;
     this.verbose = opts.verbose;
     this.stream = opts.stream ?? process.stderr;
-    this.mode = progressMode(this.stream, opts.env ?? process.env);
+    this.ora = opts.spinner;
+    this.mode = this.ora ? progressMode(this.stream, opts.env ?? process.env) : 'lines';
     this.now = opts.now ?? Date.now;
     // a terminal resized below MIN_SPINNER_COLUMNS (0 included) mid-run: ora would compute an
     // infinite number of lines to clear at its next frame. tty streams update `columns` and emit
@@ -104,8 +119,8 @@ export class Output {
     this.phase = { text, started: this.now() };
     // under --json no spinner and no elapsed-time lines; --verbose still names each phase on
     // stderr (stdout stays the one document)
-    if (this.mode === 'spinner' && !this.json) {
-      this.spinner = ora({ text, stream: this.stream, discardStdin: false }).start();
+    if (this.mode === 'spinner' && this.ora && !this.json) {
+      this.spinner = this.ora({ text, stream: this.stream, discardStdin: false }).start();
       // the elapsed time ticks on its own; unref: a forgotten step never keeps the process alive
       this.ticker = setInterval(() => this.render(), 1000);
       this.ticker.unref();
