@@ -65,4 +65,18 @@ const cli = withGlobalOptions(yargs(hideBin(process.argv)))
 
 for (const command of await loadCommands(hideBin(process.argv))) cli.command(command);
 
+// yargs renders a command's whole help text once its handler has started, to show it should
+// the handler fail (yargs/build/lib/command.js cacheHelpMessage). Our .fail prints the two-line
+// error instead, never that text, and `CMD --help` renders its own before any handler: the
+// 40-90 ms it costs every build, plan and check (a third of a cache hit) buy nothing here.
+// Internal API: where it is missing, yargs just keeps doing it.
+const usage = (
+  cli as unknown as {
+    getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } };
+  }
+)
+  .getInternalMethods?.()
+  .getUsageInstance?.();
+if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => undefined;
+
 await cli.parseAsync();
