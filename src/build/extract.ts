@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { takeOneFile } from '../adapters/archive.js';
 import { KfError, messageOf } from '../core/errors.js';
 
 export const DEFAULT_OUT = './kubeadm-custom';
@@ -49,6 +48,8 @@ export async function extractBinary(
   });
   file.on('error', (err) => sink.destroy(err));
   try {
+    // the tar reader is loaded only after a build, never for a cache hit
+    const { takeOneFile } = await import('../adapters/archive.js');
     const size = await takeOneFile(tar, fileName, sink);
     if (size === 0)
       throw new KfError(

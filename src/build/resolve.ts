@@ -1,6 +1,5 @@
 import path from 'node:path';
 import fs from 'node:fs';
-import { readTarballFiles } from '../adapters/tarball-tree.js';
 import { readTreeFiles } from '../adapters/source-tree.js';
 import { goVersionFromTree, TREE_GO_VERSION_FILES } from '../core/tree-go-version.js';
 import type { VersionInfo } from '../core/types.js';
@@ -76,6 +75,7 @@ async function treeGoVersion(spec: SourceSpec, cacheDir: string) {
           'pass the path of a Kubernetes source .tar.gz',
         );
       }
+      const { readTarballFiles } = await import('../adapters/tarball-tree.js');
       const found = goVersionFromTree(await readTarballFiles(file, TREE_GO_VERSION_FILES));
       return found && { ...found, from: `${found.from} in ${file}` };
     }

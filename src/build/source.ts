@@ -2,9 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { packDirectory, packSelection } from '../adapters/archive.js';
 import { assertSourceTree, emptyTreeError, resolveSourceTree } from '../adapters/source-tree.js';
-import { entrySizes, packTarball, type TarballIndex } from '../adapters/tarball-tree.js';
+import type { TarballIndex } from '../adapters/tarball-tree.js';
 import { diskTree, type TreeFs } from '../adapters/tree-fs.js';
 import { KfError, UsageError } from '../core/errors.js';
 import {
@@ -63,7 +62,9 @@ export interface SourcePackOptions {
 const EXCLUDED = ['.git', '_output'];
 
 /** pack and sizeOf of a tree on this host. */
-function onDisk(dir: string): Pick<PreparedSource, 'tree' | 'dir' | 'pack' | 'sizeOf'> {
+async function onDisk(dir: string): Promise<Pick<PreparedSource, 'tree' | 'dir' | 'pack' | 'sizeOf'>> {
+  // the tar writers are loaded once a source is prepared (a miss), never for a cache hit
+  const { packDirectory, packSelection } = await import('../adapters/archive.js');
   return {
     tree: diskTree(dir),
     dir,
@@ -143,7 +144,7 @@ export async function prepareSource(
       const scan = source.scan;
       if (!scan) throw new Error('a directory source comes with its walk (identifySource)');
       return {
-        ...onDisk(dir),
+        ...(await onDisk(dir)),
         description:
           given.kind === 'dir' && given.dir !== dir
             ? `directory ${dir} (given as ${given.dir})`
@@ -170,6 +171,7 @@ export async function prepareSource(
         );
       }
       assertTarballTree(tarball, source.given.kind === 'tarball' ? source.given.file : file);
+      const { entrySizes, packTarball } = await import('../adapters/tarball-tree.js');
       return {
         tree: tarball,
         pack: ({ selection, ...rest }) => packTarball(tarball, { ...rest, selection, exclude: EXCLUDED }),
@@ -205,7 +207,7 @@ export async function prepareSource(
           throw err;
         }
         return {
-          ...onDisk(dest),
+          ...(await onDisk(dest)),
           description: `git ${url} @ ${spec.commit.slice(0, 12)}`,
           dispose,
           time: checkout.commitTime,

@@ -6,7 +6,7 @@ import { sourceContentText, type FilledEntry } from '../../core/source-volume.js
 import { emptyTreeError } from '../../adapters/source-tree.js';
 import { KfError, messageOf } from '../../core/errors.js';
 import { sha256FileSync } from '../../adapters/fs.js';
-import { indexTarball, type TarballIndex } from '../../adapters/tarball-tree.js';
+import type { TarballIndex } from '../../adapters/tarball-tree.js';
 import { diskTree, realRel, type TreeFs } from '../../adapters/tree-fs.js';
 import { sha256Hex } from '../../core/digest.js';
 import type { SourceSpec } from '../../core/types.js';
@@ -454,6 +454,8 @@ export async function readTarball(file: string, opts: ScanOptions = {}): Promise
   const started = Date.now() / 1000;
   const before = stampOf(file);
   opts.onTarballRead?.(file);
+  // the tar reader is loaded only when a tarball is read: a cache hit from its record never is
+  const { indexTarball } = await import('../../adapters/tarball-tree.js');
   const tarball = await indexTarball(file, { onProgress: opts.onTarballProgress });
   if (opts.memoDir && before !== undefined && stampOf(file) === before) {
     const [, , , mtimeNs, ctimeNs] = before.split(' ').map(Number);
