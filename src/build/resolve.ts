@@ -1,7 +1,6 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { readTreeFiles } from '../adapters/source-tree.js';
-import { goVersionFromTree, TREE_GO_VERSION_FILES } from '../core/tree-go-version.js';
 import type { VersionInfo } from '../core/types.js';
 import { validateCommit } from '../core/version.js';
 import { UsageError } from '../core/errors.js';
@@ -62,6 +61,8 @@ export async function completeTarget(
 
 /** The Go version files of the source, read without unpacking or checking out anything. */
 async function treeGoVersion(spec: SourceSpec, cacheDir: string) {
+  // loaded only when the target lacks its Go version (it brings the yaml library)
+  const { goVersionFromTree, TREE_GO_VERSION_FILES } = await import('../core/tree-go-version.js');
   switch (spec.kind) {
     case 'dir': {
       const found = goVersionFromTree(await readTreeFiles(path.resolve(spec.dir), TREE_GO_VERSION_FILES));

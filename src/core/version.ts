@@ -1,4 +1,3 @@
-import { isPair, isScalar, parse as parseYaml, parseDocument, visit } from 'yaml';
 import { UsageError } from './errors.js';
 import { formatPlatform, platformFromText } from './platform.js';
 import type { KubeVersion, Platform, VersionInfo } from './types.js';
@@ -194,27 +193,57 @@ function refuseDuplicate(field: string, format: string): never {
   );
 }
 
-/** The first key that a JSON or YAML text repeats within one object (dotted path), if any. */
-export function duplicateKey(text: string): string | undefined {
-  let found: string | undefined;
-  visit(parseDocument(text, { uniqueKeys: false }), {
-    Map(_key, map, path) {
-      const seen = new Set<string>();
-      for (const item of map.items) {
-        const k = isScalar(item.key) ? String(item.key.value) : String(item.key);
-        if (seen.has(k)) {
-          const parents = path
-            .filter(isPair)
-            .map((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)));
-          found = [...parents, k].join('.');
-          return visit.BREAK;
-        }
-        seen.add(k);
+/**
+ * The first key that a JSON text (already known to parse) repeats within one object, as a
+ * dotted path of object keys (arrays add nothing), if any. JSON.parse keeps the last value of a
+ * repeated key silently; a version field given twice must be refused instead.
+ */
+export function duplicateJsonKey(text: string): string | undefined {
+  /** one per open object or array: the keys seen so far (objects) and the key now open */
+  const open: Array<{ keys?: Set<string>; key?: string }> = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const top = open[open.length - 1];
+      if (expectKey && top?.keys) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key))
+          return [
+            ...open.slice(0, -1).flatMap((f) => (f.keys && f.key !== undefined ? [f.key] : [])),
+            key,
+          ].join('.');
+        top.keys.add(key);
+        top.key = key;
+        expectKey = false;
       }
-      return undefined;
-    },
-  });
-  return found;
+      i = j;
+    } else if (c === '{') {
+      open.push({ keys: new Set() });
+      expectKey = true;
+    } else if (c === '[') open.push({});
+    else if (c === '}' || c === ']') open.pop();
+    else if (c === ',') expectKey = open[open.length - 1]?.keys !== undefined;
+  }
+  return undefined;
+}
+
+/** How YAML output is read (core/version-yaml.ts): loaded only for that format. */
+export interface YamlVersionReader {
+  /** the first key repeated within one mapping (dotted path), if any */
+  duplicateKey(text: string): string | undefined;
+  /** the document; throws on invalid YAML */
+  parse(text: string): unknown;
+}
+
+/** Whether a `kubeadm version` output is the `-o yaml` format (the one that needs a YAML reader). */
+export function isYamlVersionOutput(text: string): boolean {
+  const trimmed = text.replace(/^\uFEFF/, '').trim();
+  if (trimmed.startsWith('{')) return false;
+  const lines = trimmed.split(/\r?\n/);
+  return !lines.some((l) => l.includes('&version.Info{')) && lines.some((l) => /^clientVersion:\s*$/.test(l));
 }
 
 /** Go's `%#v` string literal body (`\"`, `\\`, `\n`...) decoded. */
@@ -275,7 +304,7 @@ function clientVersionOf(doc: unknown, format: 'json' | 'yaml'): RawFields {
  * Short output carries only the gitVersion: commit and Go version are then "" (unknown), as with
  * --kubernetes-version alone; plan says so and build refuses.
  */
-export function parseVersionOutput(text: string): ParsedVersion {
+export function parseVersionOutput(text: string, yaml?: YamlVersionReader): ParsedVersion {
   if (text.length > MAX_VERSION_OUTPUT) {
     throw new UsageError(
       `the kubeadm version output is larger than ${MAX_VERSION_OUTPUT} bytes`,
@@ -299,7 +328,7 @@ export function parseVersionOutput(text: string): ParsedVersion {
         'give the output of `kubeadm version -o json` unedited',
       );
     }
-    const dup = duplicateKey(trimmed);
+    const dup = duplicateJsonKey(trimmed);
     if (dup !== undefined) refuseDuplicate(dup, 'json');
     return { format: 'json', info: versionInfoFromFields(clientVersionOf(doc, 'json')) };
   }
@@ -308,11 +337,14 @@ export function parseVersionOutput(text: string): ParsedVersion {
   if (infoLine !== undefined)
     return { format: 'default', info: versionInfoFromFields(parseDefaultFormat(infoLine)) };
   if (lines.some((l) => /^clientVersion:\s*$/.test(l))) {
-    const dup = duplicateKey(trimmed);
+    // the caller loads the YAML reader for this format only (isYamlVersionOutput): it is the
+    // largest library a cache hit would otherwise load
+    if (!yaml) throw new Error('a YAML kubeadm version output needs the YAML reader (core/version-yaml.ts)');
+    const dup = yaml.duplicateKey(trimmed);
     if (dup !== undefined) refuseDuplicate(dup, 'yaml');
     let doc: unknown;
     try {
-      doc = parseYaml(trimmed);
+      doc = yaml.parse(trimmed);
     } catch (err) {
       throw new UsageError(
         `the kubeadm version output is not valid YAML: ${(err as Error).message.split('\n')[0]}`,

@@ -100,11 +100,12 @@ describe('start-up loads only what the command uses', () => {
     expectNone(r.packages, [...ENGINE, ...PKI, ...GIT, ...ARCHIVES, ...SPINNER, 'yaml']);
   });
 
-  it('plan without a source: no engine, git, x509 or spinner', () => {
+  it('plan without a source, from a JSON version file: no engine, git, x509, spinner or YAML reader', () => {
     const r = loadedModules(['plan', '--version-file', k8s1202VersionFile]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(r.packages.has('yaml')).toBe(true);
-    expectNone(r.packages, [...ENGINE, ...PKI, ...GIT, ...SPINNER]);
+    expect(r.packages.has('yargs')).toBe(true);
+    // the yaml library is the largest a cache hit would load: only -o yaml output needs it
+    expectNone(r.packages, [...ENGINE, ...PKI, ...GIT, ...SPINNER, 'yaml']);
   });
 });

@@ -1,12 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.js';
 import {
+  duplicateJsonKey,
+  isYamlVersionOutput,
   normalizeGoVersion,
   parseKubeVersion,
   parsePlatform,
-  parseVersionOutput,
+  parseVersionOutput as parseWith,
   versionInfoFromFlags,
 } from '../../src/core/version.js';
+import { yamlVersionReader } from '../../src/core/version-yaml.js';
+
+/** As the adapter reads it (adapters/kubeadm-version.ts parseAnyVersionOutput): YAML with its reader. */
+const parseVersionOutput = (text: string) => parseWith(text, yamlVersionReader);
 
 import {
   COMMIT,
@@ -287,5 +293,22 @@ describe('strict parsing: duplicate keys, impossible dates, empty flags, oversiz
     expect(usageErrorOf(() => parseVersionOutput(big)).what).toBe(
       'the kubeadm version output is larger than 65536 bytes',
     );
+  });
+});
+
+describe('reading the formats without the YAML library', () => {
+  it('JSON refuses a repeated key at any depth by its dotted path, as the YAML reader does', () => {
+    const json = '{"clientVersion":{"gitCommit":"a","x":[{"gitCommit":"b"}],"gitCommit":"c"}}';
+    expect(duplicateJsonKey(json)).toBe('clientVersion.gitCommit');
+    expect(yamlVersionReader.duplicateKey(json)).toBe('clientVersion.gitCommit');
+    expect(duplicateJsonKey('{"a":{"b":1},"c":{"b":2},"s":"{\\"a\\":1,\\"a\\":2}"}')).toBeUndefined();
+    expect(duplicateJsonKey('{"a":[{"k":1},{"k":2}],"b":{"k\\u0041":1,"kA":2}}')).toBe('b.kA');
+  });
+
+  it('only -o yaml output needs the YAML reader; without it, it is not misread as another format', () => {
+    expect(isYamlVersionOutput(V1202_YAML)).toBe(true);
+    for (const text of [V12415_JSON, V1330_DEFAULT]) expect(isYamlVersionOutput(text)).toBe(false);
+    expect(() => parseWith(V1202_YAML)).toThrow(/needs the YAML reader/);
+    expect(parseWith(V12415_JSON).format).toBe('json');
   });
 });

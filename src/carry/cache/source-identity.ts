@@ -129,17 +129,20 @@ export const FINGERPRINT_SCHEME = 'tree2';
  */
 export function scanTree(root: string, opts: ScanOptions = {}): TreeScan {
   const started = Date.now() / 1000;
-  const memoDoc = opts.memoDir ? loadMemo(opts.memoDir, root) : undefined;
-  const memo = memoDoc?.files ?? {};
   const listing = listTree(root);
   // the whole listing as it was when every file in it was last hashed (each file's device,
   // inode, size, mtime and ctime, every link's target, every folder's times): nothing can
-  // have changed, so the fingerprint is the one recorded then and no entry is looked at
+  // have changed, so the fingerprint is the one recorded then and no entry is looked at (nor
+  // the per-file memo read, unless a miss asks for the digests)
   const listingDigest = sha256Hex(listing.raw);
-  const known = memoDoc?.listing;
-  if (known && known.digest === listingDigest && Object.keys(memo).length > 0) {
-    return withLazyFiles({ fingerprint: known.fingerprint, newestFile: known.newestFile, hashed: 0 }, memo);
+  const known = opts.memoDir ? loadListingMemo(opts.memoDir, root) : undefined;
+  if (opts.memoDir && known?.digest === listingDigest) {
+    const memoDir = opts.memoDir;
+    return withLazyFiles({ fingerprint: known.fingerprint, newestFile: known.newestFile, hashed: 0 }, () =>
+      loadMemo(memoDir, root),
+    );
   }
+  const memo = opts.memoDir ? loadMemo(opts.memoDir, root) : {};
   const fresh: Memo = {};
   const files = new Map<string, string>();
   // "path NUL type NUL what it holds": sorted as text, that is by path (NUL sorts first)
@@ -178,23 +181,27 @@ export function scanTree(root: string, opts: ScanOptions = {}): TreeScan {
   for (const line of lines) hash.update(`${line}\n`);
   hash.update(`newest-file-time\0${newestFile}`);
   const fingerprint = `${FINGERPRINT_SCHEME}:${hash.digest('hex')}`;
-  if (opts.memoDir && (hashed > 0 || !known || known.digest !== listingDigest)) {
-    // the listing is remembered only when no file in it was racy
-    const listingMemo = racy ? undefined : { digest: listingDigest, fingerprint, newestFile };
-    saveMemo(opts.memoDir, root, fresh, listingMemo);
+  if (opts.memoDir) {
+    if (hashed > 0) saveMemo(opts.memoDir, root, fresh);
+    // the listing is remembered only when no file in it was racy (every digest is in the memo)
+    if (!racy) saveListingMemo(opts.memoDir, root, { digest: listingDigest, fingerprint, newestFile });
   }
   return { fingerprint, newestFile, files, hashed };
 }
 
-/** A scan taken whole from the memo: each file's digest is read from it only if asked for. */
-function withLazyFiles(scan: Omit<TreeScan, 'files'>, memo: Memo): TreeScan {
+/**
+ * A scan taken whole from the listing memo; each file's digest comes from the per-file memo,
+ * read only if asked for (a digest it lacks is read from the file by whoever needs it).
+ */
+function withLazyFiles(scan: Omit<TreeScan, 'files'>, loadFiles: () => Memo): TreeScan {
   let files: Map<string, string> | undefined;
   return Object.defineProperty(scan, 'files', {
     enumerable: true,
     get: () => {
       if (!files) {
         files = new Map();
-        for (const [key, digest] of Object.entries(memo)) files.set(key.slice(0, key.indexOf('\0')), digest);
+        for (const [key, digest] of Object.entries(loadFiles()))
+          files.set(key.slice(0, key.indexOf('\0')), digest);
       }
       return files;
     },
@@ -321,26 +328,22 @@ interface ListingMemo {
   fingerprint: string;
   newestFile: number;
 }
-interface MemoDoc {
-  files: Memo;
-  listing?: ListingMemo;
-}
-const MEMO_VERSION = 3;
+const MEMO_VERSION = 2;
+const LISTING_MEMO_VERSION = 1;
 const MEMO_MAX_BYTES = 64 << 20;
 
 function memoFile(memoDir: string, root: string): string {
   return path.join(memoDir, 'source-digests', `${sha256Hex(root).slice(0, 32)}.json`);
 }
 
-function loadMemo(memoDir: string, root: string): MemoDoc {
+function loadMemo(memoDir: string, root: string): Memo {
   try {
     const file = memoFile(memoDir, root);
-    if (fs.statSync(file).size > MEMO_MAX_BYTES) return { files: {} };
+    if (fs.statSync(file).size > MEMO_MAX_BYTES) return {};
     const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as {
       version?: unknown;
       root?: unknown;
       files?: unknown;
-      listing?: Partial<ListingMemo>;
     };
     if (
       doc.version !== MEMO_VERSION ||
@@ -348,28 +351,54 @@ function loadMemo(memoDir: string, root: string): MemoDoc {
       typeof doc.files !== 'object' ||
       doc.files === null
     )
-      return { files: {} };
-    const l = doc.listing;
-    const listing =
-      l &&
-      typeof l.digest === 'string' &&
-      typeof l.fingerprint === 'string' &&
-      l.fingerprint.startsWith(`${FINGERPRINT_SCHEME}:`) &&
-      typeof l.newestFile === 'number'
-        ? { digest: l.digest, fingerprint: l.fingerprint, newestFile: l.newestFile }
-        : undefined;
-    return { files: doc.files as Memo, listing };
+      return {};
+    return doc.files as Memo;
   } catch {
-    return { files: {} }; // no memo yet, or not one we can use: every file is read
+    return {}; // no memo yet, or not one we can use: every file is read
   }
 }
 
-function saveMemo(memoDir: string, root: string, files: Memo, listing: ListingMemo | undefined): void {
-  const file = memoFile(memoDir, root);
+function saveMemo(memoDir: string, root: string, files: Memo): void {
+  writeMemoFile(memoFile(memoDir, root), { version: MEMO_VERSION, root, files });
+}
+
+/** Beside the per-file memo, small: read first, so a hit of an unchanged tree parses nothing big. */
+function listingMemoFile(memoDir: string, root: string): string {
+  return memoFile(memoDir, root).replace(/\.json$/, '.listing.json');
+}
+
+function loadListingMemo(memoDir: string, root: string): ListingMemo | undefined {
+  try {
+    const file = listingMemoFile(memoDir, root);
+    if (fs.statSync(file).size > 4096) return undefined;
+    const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ListingMemo> & {
+      version?: unknown;
+      root?: unknown;
+    };
+    if (doc.version !== LISTING_MEMO_VERSION || doc.root !== root) return undefined;
+    if (
+      typeof doc.digest !== 'string' ||
+      typeof doc.fingerprint !== 'string' ||
+      !doc.fingerprint.startsWith(`${FINGERPRINT_SCHEME}:`) ||
+      typeof doc.newestFile !== 'number'
+    )
+      return undefined;
+    return { digest: doc.digest, fingerprint: doc.fingerprint, newestFile: doc.newestFile };
+  } catch {
+    return undefined;
+  }
+}
+
+function saveListingMemo(memoDir: string, root: string, listing: ListingMemo): void {
+  writeMemoFile(listingMemoFile(memoDir, root), { version: LISTING_MEMO_VERSION, root, ...listing });
+}
+
+/** Atomic and best effort: a read-only cache dir still builds. */
+function writeMemoFile(file: string, doc: object): void {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(tmp, JSON.stringify({ version: MEMO_VERSION, root, listing, files }), { mode: 0o600 });
+    fs.writeFileSync(tmp, JSON.stringify(doc), { mode: 0o600 });
     fs.renameSync(tmp, file);
   } catch {
     fs.rmSync(tmp, { force: true });
