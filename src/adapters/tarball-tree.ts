@@ -98,6 +98,15 @@ function entriesOf(file: string, onBytes?: (chunk: Buffer) => void) {
 /** Printable, for messages: control characters escaped. */
 const shown = (text: string) => JSON.stringify(text);
 
+/** A read that failed: our own refusal as it is, anything else (gzip, tar, the OS) named. */
+function unreadable(file: string, err: unknown): KfError {
+  if (err instanceof KfError) return err;
+  return new KfError(
+    `cannot read source tarball ${file}: ${messageOf(err)}`,
+    'pass a .tar or .tar.gz of a Kubernetes source tree (one top folder), or unpack it and use --source-dir',
+  );
+}
+
 function refused(file: string, why: string): KfError {
   return new KfError(
     `source tarball ${file} is refused: ${why}`,
@@ -261,11 +270,7 @@ export async function indexTarball(
     }
   } catch (err) {
     close();
-    if (err instanceof KfError) throw err;
-    throw new KfError(
-      `cannot read source tarball ${file}: ${messageOf(err)}`,
-      'pass a .tar or .tar.gz of a Kubernetes source tree (one top folder), or unpack it and use --source-dir',
-    );
+    throw unreadable(file, err);
   } finally {
     unregister();
   }
@@ -518,11 +523,7 @@ export async function readTarballFiles(
     }
   } catch (err) {
     close();
-    if (err instanceof KfError) throw err;
-    throw new KfError(
-      `cannot read source tarball ${file}: ${messageOf(err)}`,
-      'pass a .tar or .tar.gz of a Kubernetes source tree',
-    );
+    throw unreadable(file, err);
   }
   return out;
 }
