@@ -466,6 +466,19 @@ async function startupRun(label, toolArgs) {
   return { seconds: best };
 }
 
+/** The best wall time of STARTUP_RUNS runs of `node -e 0`: what (g) cannot go below. */
+async function bareNodeStartup() {
+  let best = Infinity;
+  for (let i = 0; i < STARTUP_RUNS; i++) {
+    const start = performance.now();
+    const r = await spawnChild(process.execPath, ['-e', '0']).done;
+    if (r.code !== 0)
+      throw new BenchError(`node -e 0 failed (exit ${r.code ?? r.signal})`, 'check the Node installation');
+    best = Math.min(best, (performance.now() - start) / 1000);
+  }
+  return best;
+}
+
 /** (h2): several single builds, summed: seconds, containers, and each build's own count. */
 function sumBuilds(builds) {
   return {
@@ -600,7 +613,7 @@ function formatTable(rows, machine) {
   const out = [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.map(line)];
   out.push('');
   out.push(
-    `machine: ${machine.cores} cores, ${machine.memoryGiB} GiB; load average at start ${machine.loadAtStart.join(' ')}, at end ${machine.loadAtEnd.join(' ')}`,
+    `machine: ${machine.cores} cores, ${machine.memoryGiB} GiB; load average at start ${machine.loadAtStart.join(' ')}, at end ${machine.loadAtEnd.join(' ')}; bare \`node -e 0\` ${machine.bareNodeSeconds} s (best of ${STARTUP_RUNS})`,
   );
   out.push(`tree: ${machine.tree} (${machine.treeMiB} MiB read); image ${machine.image}; ${machine.when}`);
   out.push(
@@ -732,6 +745,9 @@ async function main() {
     m.tarballHit = await toolRun('f3', [...fromTarball, '--validity', '198y'], watcher);
     log(`(f3) ${m.tarballHit.seconds.toFixed(2)} s, ${m.tarballHit.containers} container(s)`);
 
+    // the floor under (g): on a shared VM, bare Node's own start-up varies by 2x over a day
+    m.bareNode = await bareNodeStartup();
+    log(`bare node -e 0: ${m.bareNode.toFixed(3)} s (best of ${STARTUP_RUNS})`);
     log(`(g1) start-up: --help, ${STARTUP_RUNS} runs ...`);
     m.help = await startupRun('g1', ['--help']);
     log(`(g1) ${m.help.seconds.toFixed(3)} s`);
@@ -786,6 +802,7 @@ async function main() {
       tarballMiB: round(fs.statSync(tarball).size / 2 ** 20, 1),
       tarballSha256,
       image: opts.image,
+      bareNodeSeconds: round(m.bareNode, 3),
       when: new Date().toISOString(),
     };
     // --json: the table for people on stderr, one JSON document on stdout.

@@ -109,6 +109,11 @@ describe.skipIf(skipDockerTests)('npm run bench on the small fixture tree', () =
       expect(e.rssAt).toMatch(/^(b|c|d|f1|f2|f3|g1|g2|g2-setup|h1|h2)$/);
       expect(doc.machine.cores).toBeGreaterThan(0);
       expect(doc.machine.loadAtStart).toHaveLength(3);
+      // the floor under the start-up rows, measured in the same run
+      expect(doc.machine.bareNodeSeconds).toBeGreaterThan(0);
+      expect(doc.machine.bareNodeSeconds).toBeLessThan(
+        doc.rows.find((row: { id: string }) => row.id === 'g1').seconds,
+      );
       // the tarball the bench packed from the tree (in its temp dir, removed with it)
       expect(doc.machine.tarball).toMatch(/source\.tar\.gz$/);
       expect(doc.machine.tarballSha256).toMatch(/^[0-9a-f]{64}$/);

@@ -150,7 +150,7 @@ export function scanTree(root: string, opts: ScanOptions = {}): TreeScan {
   let newest = 0;
   let hashed = 0;
   let racy = false;
-  const f = listing.fields;
+  const f = listing.fields();
   for (let i = 0; i + LISTED_FIELDS <= f.length; i += LISTED_FIELDS) {
     const type = f[i]!;
     const rel = f[i + 1]!;
@@ -223,7 +223,7 @@ const FIND_FORMAT = '%y\\0%P\\0%s\\0%m\\0%D\\0%i\\0%T@\\0%C@\\0%l\\0';
  * -printf (busybox) or fails (an unreadable directory), the walk gives the same listing (times
  * in another notation: the memo then misses, never errs) and names what it cannot read.
  */
-function listTree(root: string): { raw: string; fields: string[] } {
+function listTree(root: string): { raw: string; fields: () => string[] } {
   let out: string;
   try {
     const prune = UNREAD_TOP_LEVEL.flatMap((n, i) => [...(i ? ['-o'] : []), '-path', `./${n}`]);
@@ -239,9 +239,10 @@ function listTree(root: string): { raw: string; fields: string[] } {
     );
   } catch {
     const fields = walkTree(root);
-    return { raw: fields.join('\0'), fields };
+    return { raw: fields.join('\0'), fields: () => fields };
   }
-  return { raw: out, fields: out.split('\0') };
+  // split only when the entries are looked at: a repeat of a known listing needs its digest alone
+  return { raw: out, fields: () => out.split('\0') };
 }
 
 function walkTree(root: string): string[] {
