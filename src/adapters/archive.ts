@@ -26,7 +26,7 @@ export interface PackOptions {
  * archive can then be put at "/" of any image (putArchive needs an existing target directory;
  * "/" always exists).
  */
-function leadingDirs(prefix: string, extraDirs: readonly string[] = []): Set<string> {
+export function leadingDirs(prefix: string, extraDirs: readonly string[] = []): Set<string> {
   const dirs = new Set<string>();
   const addParents = (p: string, self: boolean) => {
     const parts = p.split('/').filter(Boolean);

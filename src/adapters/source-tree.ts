@@ -100,15 +100,6 @@ export async function assertSourceTree(root: string, given = root): Promise<void
   }
 }
 
-async function readIfExists(file: string): Promise<string | undefined> {
-  try {
-    return await fs.readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new KfError(`cannot read ${file}: ${messageOf(err)}`, 'check the permissions of the source tree');
-  }
-}
-
 /**
  * Small files of a tree by relative path (e.g. .go-version): regular files of at most
  * `maxBytes`, read through no link out of the tree; missing ones are undefined.
@@ -118,27 +109,9 @@ export async function readTreeFiles(
   rels: readonly string[],
   maxBytes = 1 << 20,
 ): Promise<SourceFiles> {
+  const tree = await treeOf(root);
   const files: SourceFiles = {};
-  const realRoot = await fs.realpath(root);
-  for (const rel of rels) {
-    files[rel] = undefined;
-    let real: string;
-    try {
-      real = await fs.realpath(path.join(root, rel));
-    } catch {
-      continue;
-    }
-    if (path.relative(realRoot, real).startsWith('..')) continue;
-    const st = await fs.stat(real);
-    if (!st.isFile()) continue;
-    if (st.size > maxBytes) {
-      throw new KfError(
-        `${path.join(root, rel)} is ${st.size} bytes, more than ${maxBytes}`,
-        'check the source tree',
-      );
-    }
-    files[rel] = await readIfExists(real);
-  }
+  for (const rel of rels) files[rel] = readTreeText(tree, rel, maxBytes);
   return files;
 }
 
@@ -160,7 +133,8 @@ export async function readPatchSources(root: TreeLike): Promise<SourceFiles> {
 /** Generated constants files are large, a patch target is not: the bound is far above either. */
 const MAX_PATCH_FILE = 16 << 20;
 
-const INIT_SH = 'hack/lib/init.sh';
+/** Where the build mode is read (GO111MODULE=off up to 1.29). */
+export const INIT_SH = 'hack/lib/init.sh';
 
 /** The patch's inputs: the files it may read, and which cert.go the build compiles. */
 export interface PatchInputs {

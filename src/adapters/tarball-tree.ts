@@ -9,7 +9,9 @@ import { KfError, messageOf } from '../core/errors.js';
 import { scanGoHeader, type GoFileHeader } from '../core/go-imports.js';
 import { PATCH_FILES } from '../core/patch-targets.js';
 import { TREE_GO_VERSION_FILES } from '../core/tree-go-version.js';
+import { leadingDirs } from './archive.js';
 import { onInterrupt } from './interrupt.js';
+import { INIT_SH } from './source-tree.js';
 import { type TreeDirent, type TreeFs, type TreeStat } from './tree-fs.js';
 
 /**
@@ -56,7 +58,7 @@ export interface TarballIndex extends TreeFs {
 function keepsText(rel: string): boolean {
   if ((PATCH_FILES as readonly string[]).includes(rel)) return true;
   if ((TREE_GO_VERSION_FILES as readonly string[]).includes(rel)) return true;
-  if (rel === 'hack/lib/init.sh') return true;
+  if (rel === INIT_SH) return true;
   const base = rel.slice(rel.lastIndexOf('/') + 1);
   // go.mod/go.work: the main modules; a vendored client-go cert.go: the patch target `go build` compiles
   return base === 'go.mod' || base === 'go.work' || rel.endsWith('/util/cert/cert.go');
@@ -198,12 +200,14 @@ export async function indexTarball(
       }
       if (rel === '') throw refused(file, `its top entry ${shown(h.name)} is not a folder`);
       const mtime = (h.mtime?.getTime() ?? 0) / 1000;
+      const before = entries.get(rel);
+      if (before && (type !== 'directory' || before.type !== 'directory'))
+        throw refused(file, `${shown(rel)} appears twice`);
       if (type === 'directory') {
         entries.set(rel, { type: 'directory', mode: maskDir(h.mode ?? 0o755), size: 0, mtime });
         entry.resume();
         continue;
       }
-      if (entries.has(rel)) throw refused(file, `${shown(rel)} appears twice`);
       if (type === 'symlink') {
         const target = h.linkname ?? '';
         if (!linkStaysInside(rel, target))
@@ -296,7 +300,8 @@ function tarballTree(
         throw refused(file, `${shown(parent)} is a ${existing.type} and holds ${shown(rel)}`);
       if (!existing) entries.set(parent, { type: 'directory', mode: 0o755, size: 0, mtime: 0 });
       children.set(parent, (list = []));
-      if (parent !== '') addChild(parent, 'directory');
+      // a parent the tarball lists is added under its own parent when the loop reaches it
+      if (!existing && parent !== '') addChild(parent, 'directory');
     }
     list.push({ name: rel.slice(slash + 1), type });
   };
@@ -377,21 +382,11 @@ export function packTarball(index: TarballIndex, opts: TarballPackOptions = {}):
       else if (e.type === 'symlink') links.push(rel);
     }
   }
+  // the prefix and the extra directories with their parents, then every folder the entries need
+  const lead = leadingDirs(prefix, opts.extraDirs);
+  if (prefix) lead.add(prefix);
   const dirs = new Set<string>();
-  const addParents = (p: string, self: boolean) => {
-    const parts = p.split('/').filter(Boolean);
-    for (let i = 1; i <= (self ? parts.length : parts.length - 1); i++) dirs.add(parts.slice(0, i).join('/'));
-  };
-  const lead = new Set<string>();
-  if (prefix) {
-    const parts = prefix.split('/');
-    for (let i = 1; i <= parts.length; i++) lead.add(parts.slice(0, i).join('/'));
-  }
-  for (const d of opts.extraDirs ?? []) {
-    const parts = d.split('/').filter(Boolean);
-    for (let i = 1; i <= parts.length; i++) lead.add(parts.slice(0, i).join('/'));
-  }
-  for (const f of [...wanted, ...links]) addParents(f, false);
+  for (const f of [...wanted, ...links]) for (const d of leadingDirs(f)) dirs.add(d);
   if (!opts.selection)
     for (const [rel, e] of index.entries)
       if (e.type === 'directory' && !exclude.has(topOf(rel))) dirs.add(rel);

@@ -114,7 +114,8 @@ function typeOf(st: fs.Stats | fs.Dirent): TreeEntryType {
   return st.isFile() ? 'file' : st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'other';
 }
 
-function readError(file: string, err: unknown): KfError {
+/** A source file that cannot be read, its OS error named with the path. */
+export function sourceReadError(file: string, err: unknown): KfError {
   const code = (err as NodeJS.ErrnoException).code ?? messageOf(err);
   const denied = code === 'EACCES' || code === 'EPERM';
   return new KfError(
@@ -152,21 +153,21 @@ export function diskTree(root: string): TreeFs {
         return fs.readFileSync(abs(rel), 'utf8');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw readError(abs(rel), err);
+        throw sourceReadError(abs(rel), err);
       }
     },
     goHeader(rel) {
       try {
         return scanGoHeader(fs.readFileSync(abs(rel), 'utf8'));
       } catch (err) {
-        throw readError(abs(rel), err);
+        throw sourceReadError(abs(rel), err);
       }
     },
     digest(rel) {
       try {
         return sha256FileSync(abs(rel));
       } catch (err) {
-        throw readError(abs(rel), err);
+        throw sourceReadError(abs(rel), err);
       }
     },
   };

@@ -336,7 +336,7 @@ export function parseVersionOutput(text: string, yaml?: YamlVersionReader): Pars
   const infoLine = lines.find((l) => l.includes('&version.Info{'));
   if (infoLine !== undefined)
     return { format: 'default', info: versionInfoFromFields(parseDefaultFormat(infoLine)) };
-  if (lines.some((l) => /^clientVersion:\s*$/.test(l))) {
+  if (isYamlVersionOutput(trimmed)) {
     // the caller loads the YAML reader for this format only (isYamlVersionOutput): it is the
     // largest library a cache hit would otherwise load
     if (!yaml) throw new Error('a YAML kubeadm version output needs the YAML reader (core/version-yaml.ts)');

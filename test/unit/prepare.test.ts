@@ -13,7 +13,7 @@ import {
 } from '../../src/core/patch-targets.js';
 import { resolveValidityPair } from '../../src/core/validity.js';
 import { parseKubeVersion, versionInfoFromFlags } from '../../src/core/version.js';
-import type { KubeVersion } from '../../src/core/types.js';
+import type { KubeVersion, Platform } from '../../src/core/types.js';
 import { prepareBuild, prepareForPlan, readTreeFacts, settleOnTree } from '../../src/build/prepare.js';
 import { prepareSource } from '../../src/build/source.js';
 import { scanTree } from '../../src/carry/cache/source-identity.js';
@@ -122,6 +122,24 @@ describe('decideBuild / decidePatch', () => {
 describe('prepareBuild: once per run', () => {
   const env = {} as NodeJS.ProcessEnv;
 
+  /** A mini tree packed as a release tarball, its sha256, and a build request naming it. */
+  function tarballRequest(prefix: string) {
+    const root = temp(makeMiniTree());
+    const dir = temp(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
+    const tgz = path.join(dir, 'k.tar.gz');
+    execFileSync('tar', ['-czf', tgz, '-C', path.dirname(root), path.basename(root)]);
+    const sha = crypto.createHash('sha256').update(fs.readFileSync(tgz)).digest('hex');
+    const req = {
+      version: version('v1.20.2'),
+      validity,
+      platforms: [] as Platform[],
+      source: { kind: 'tarball' as const, file: tgz },
+      cacheDir: dir,
+      env,
+    };
+    return { root, dir, tgz, sha, req };
+  }
+
   it('a directory: identified once, its tree read, the plan final (its keys are the build plan)', async () => {
     const root = temp(makeMiniTree());
     const cacheDir = temp(fs.mkdtempSync(path.join(os.tmpdir(), 'kf-prep-cache-')));
@@ -163,20 +181,8 @@ describe('prepareBuild: once per run', () => {
   });
 
   it('a tarball: read once (its sha256 and index in one pass), never unpacked; the source stage reads it no more', async () => {
-    const root = temp(makeMiniTree());
-    const dir = temp(fs.mkdtempSync(path.join(os.tmpdir(), 'kf-prep-tgz-')));
-    const tgz = path.join(dir, 'k.tar.gz');
-    execFileSync('tar', ['-czf', tgz, '-C', path.dirname(root), path.basename(root)]);
-    const sha = crypto.createHash('sha256').update(fs.readFileSync(tgz)).digest('hex');
-    const req = {
-      version: version('v1.20.2'),
-      validity,
-      platforms: [],
-      source: { kind: 'tarball' as const, file: tgz },
-      cacheDir: dir,
-      env,
-      buildable: true,
-    };
+    const { root, dir, tgz, sha, req: plain } = tarballRequest('kf-prep-tgz-');
+    const req = { ...plain, buildable: true };
     const prep = await prepareBuild(req);
     expect(prep.source!.sha256).toBe(sha);
     expect(prep.source!.identity).toBe(`tarball:sha256:${sha}`);
@@ -202,22 +208,10 @@ describe('prepareBuild: once per run', () => {
   });
 
   it('a tarball seen before with the same stamp: its sha256 from the record, read only on a miss, which checks it', async () => {
-    const root = temp(makeMiniTree());
-    const dir = temp(fs.mkdtempSync(path.join(os.tmpdir(), 'kf-prep-rec-')));
-    const tgz = path.join(dir, 'k.tar.gz');
-    execFileSync('tar', ['-czf', tgz, '-C', path.dirname(root), path.basename(root)]);
-    const sha = crypto.createHash('sha256').update(fs.readFileSync(tgz)).digest('hex');
+    const { dir, sha, req } = tarballRequest('kf-prep-rec-');
     // a stamp is recorded only once it is older than the pass (a file changed within the
     // timestamp granularity could keep it)
     await new Promise((r) => setTimeout(r, 2500));
-    const req = {
-      version: version('v1.20.2'),
-      validity,
-      platforms: [],
-      source: { kind: 'tarball' as const, file: tgz },
-      cacheDir: dir,
-      env,
-    };
     expect((await prepareBuild(req)).source!.tarball).toBeDefined();
     const again = await prepareBuild(req);
     expect(again.source!.sha256).toBe(sha);

@@ -73,12 +73,19 @@ async function listing(tar: Readable): Promise<string[]> {
   return out.sort();
 }
 
+/** The gopath fixture shape and a .tar.gz of it with one top folder, as releases are packed. */
+function packedShape(prepare?: (tree: string) => void) {
+  const work = temp();
+  const tree = composeShape('gopath', path.join(work, 'kubernetes'));
+  prepare?.(tree);
+  const tgz = path.join(work, 'k.tar.gz');
+  execFileSync('tar', ['-czf', tgz, '-C', work, 'kubernetes']);
+  return { work, tree, tgz };
+}
+
 describe('a source tarball read as a stream', () => {
   it('reads as the directory it was made from: facts, closure, filled entries, and the same stream', async () => {
-    const work = temp();
-    const tree = composeShape('gopath', path.join(work, 'kubernetes'));
-    const tgz = path.join(work, 'k.tar.gz');
-    execFileSync('tar', ['-czf', tgz, '-C', work, 'kubernetes']);
+    const { tree, tgz } = packedShape();
     const index = await indexTarball(tgz);
     expect(index.sha256).toBe(crypto.createHash('sha256').update(fs.readFileSync(tgz)).digest('hex'));
     expect(await readTreeFacts(index, { buildMode: true })).toEqual(
@@ -88,6 +95,14 @@ describe('a source tarball read as a stream', () => {
     const fromTarball = treePackageClosure(index, 'gopath', 'cmd/kubeadm');
     expect(fromTarball).toEqual(fromDir);
     expect(fromDir.symlinks.length).toBeGreaterThan(0);
+    // each folder lists each of its entries once, as the directory does
+    for (const rel of ['', 'cmd', 'vendor/k8s.io'])
+      expect(
+        index
+          .readdir(rel)
+          .map((e) => e.name)
+          .sort(),
+      ).toEqual(fs.readdirSync(path.join(tree, rel)).sort());
     // the digests come from the pass; modes are the masked ones the volume gets
     const masked = selectionEntries(tree, fromDir).map((e) =>
       e.kind === 'file' ? { ...e, mode: e.mode & 0o755 } : e,
@@ -101,12 +116,10 @@ describe('a source tarball read as a stream', () => {
   });
 
   it('streams the whole tree but .git when no selection is given', async () => {
-    const work = temp();
-    const tree = composeShape('gopath', path.join(work, 'kubernetes'));
-    fs.mkdirSync(path.join(tree, '.git'));
-    fs.writeFileSync(path.join(tree, '.git/HEAD'), 'x\n');
-    const tgz = path.join(work, 'k.tar.gz');
-    execFileSync('tar', ['-czf', tgz, '-C', work, 'kubernetes']);
+    const { tree, tgz } = packedShape((t) => {
+      fs.mkdirSync(path.join(t, '.git'));
+      fs.writeFileSync(path.join(t, '.git/HEAD'), 'x\n');
+    });
     const all = await listing(packTarball(await indexTarball(tgz), { exclude: ['.git'] }));
     const files = execFileSync('find', ['.', '-path', './.git', '-prune', '-o', '-type', 'f', '-print'], {
       cwd: tree,
@@ -176,6 +189,14 @@ describe('a source tarball read as a stream', () => {
       /appears twice/,
     ],
     [
+      'a folder over a file',
+      [
+        { name: 'k/a', body: 'x' },
+        { name: 'k/a/', type: 'directory', mode: 0o755 },
+      ],
+      /"a" appears twice/,
+    ],
+    [
       'a file that holds a file',
       [
         { name: 'k/a', body: 'x' },
@@ -204,10 +225,7 @@ describe('a source tarball read as a stream', () => {
   });
 
   it('fails the second pass when the tarball changed after the first', async () => {
-    const work = temp();
-    const tree = composeShape('gopath', path.join(work, 'kubernetes'));
-    const tgz = path.join(work, 'k.tar.gz');
-    execFileSync('tar', ['-czf', tgz, '-C', work, 'kubernetes']);
+    const { work, tree, tgz } = packedShape();
     const index = await indexTarball(tgz);
     fs.appendFileSync(path.join(tree, 'cmd/kubeadm/kubeadm.go'), '// changed\n');
     execFileSync('tar', ['-czf', tgz, '-C', work, 'kubernetes']);

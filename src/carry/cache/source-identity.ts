@@ -7,7 +7,7 @@ import { emptyTreeError } from '../../adapters/source-tree.js';
 import { KfError, messageOf } from '../../core/errors.js';
 import { sha256FileSync } from '../../adapters/fs.js';
 import type { TarballIndex } from '../../adapters/tarball-tree.js';
-import { diskTree, realRel, type TreeFs } from '../../adapters/tree-fs.js';
+import { diskTree, realRel, sourceReadError, type TreeFs } from '../../adapters/tree-fs.js';
 import { sha256Hex } from '../../core/digest.js';
 import type { SourceSpec } from '../../core/types.js';
 
@@ -295,12 +295,7 @@ function hashFile(file: string): string {
   try {
     return sha256FileSync(file);
   } catch (err) {
-    const code = codeOf(err);
-    const denied = code === 'EACCES' || code === 'EPERM';
-    throw new KfError(
-      `cannot read ${file}: ${code}`,
-      denied ? 'check the permissions of the source tree' : 'check the source tree',
-    );
+    throw sourceReadError(file, err);
   }
 }
 
