@@ -4,7 +4,7 @@
 //   npm run bench -- [--tree DIR --version-file FILE] [--tarball FILE] [--image IMG] [--json] [--strict]
 //
 // Prerequisites (Debian 12): a running Docker engine with the Go image (default
-// local/golang:1.19.8, see shared/environment.md), the `docker` client, GNU tar, and GNU time for
+// local/golang:1.19.8, made by `scripts/test-env.sh up` with the tool's `image` command), the `docker` client, GNU tar, and GNU time for
 // the peak RSS (`apt-get install -y time`, giving /usr/bin/time). The default tree is Debian's
 // kubernetes 1.20.2 (test/.fixtures/kubernetes-1.20.2, unpacked from the .orig.tar.gz into a
 // temp dir when absent) and the default tarball that .orig.tar.gz; with --tree the bench packs
@@ -58,10 +58,10 @@ const k8sTarball = path.join(fixturesDir, 'kubernetes_1.20.5+really1.20.2.orig.t
 const GOPATH_DIR = '/go/src/k8s.io/kubernetes';
 const TIME_BIN = '/usr/bin/time';
 
-// `kubeadm version -o json` of Debian's 1.20.2 (shared/environment.md), for the default tree.
+// `kubeadm version -o json` of Debian's 1.20.2, for the default tree.
 const K8S_1202_VERSION_FILE = path.join(repoRoot, 'test/fixtures/kubeadm-version-v1.20.2.json');
 
-// issue 17's targets (same machine, same run)
+// the performance targets, each a ratio to row (a) of the same run on the same machine
 const TARGETS = {
   cold: { ratio: 1.25, text: '<= 1.25 x (a)' },
   rebuild: { ratio: 0.25, text: '<= 0.25 x (a)' },
@@ -668,7 +668,7 @@ async function main() {
           .trim()
           .split('\n')[0]
       }`,
-      'build it as shared/environment.md says, or pass --image',
+      "make it with `bash scripts/test-env.sh up` (the tool's image command), or pass --image",
     );
   }
   const work = tempDir('kf-bench-');

@@ -10,7 +10,7 @@ import { goBuildInvocation } from '../core/go-invocation.js';
 import type { SourceProvenance } from './source.js';
 
 /**
- * The provenance of one built binary (issue 8): where the source came from, the buildDate and
+ * The provenance of one built binary: where the source came from, the buildDate and
  * its origin, the exact `go build` arguments and environment inside the container, and what
  * the Go that built it can promise about reproducibility (measured from the binary's own build
  * info, not assumed from the plan).

@@ -7,7 +7,7 @@ import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 import { SOURCE_VOLUME_LABEL } from '../core/source-volume.js';
 
-/** One row of `cache ls --json` (the contract in issue 4). */
+/** One row of `cache ls --json`: scripts read these fields, so they only ever grow. */
 export function entryRow(e: CacheEntry) {
   const m = e.manifest;
   return {

@@ -6,7 +6,7 @@ import type { Validity } from './types.js';
  * what was built from what, so a hit can be trusted and a reviewer can audit it.
  *
  * Reading is forward compatible: unknown fields are kept, so later tool versions can add
- * provenance (issue 8: source identity, build environment, reproducibility) without breaking
+ * provenance (source identity, build environment, reproducibility) without breaking
  * older readers; `provenance` is the reserved place for it.
  */
 export interface CacheManifest {
@@ -37,11 +37,11 @@ export interface CacheManifest {
   size: number;
   /** RFC 3339 */
   created: string;
-  /** issue 8: source identity, environment and flags of the build, reproducibility notes */
+  /** source identity, environment and flags of the build, reproducibility notes */
   provenance?: BuildProvenance;
 }
 
-/** Provenance of one build (issue 8). Every field is optional so it can be filled as known. */
+/** Provenance of one build. Every field is optional so it can be filled as known. */
 export interface BuildProvenance {
   source?: {
     kind: 'git' | 'tarball' | 'dir';

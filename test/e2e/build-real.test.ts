@@ -145,7 +145,7 @@ describe.skipIf(skipDockerTests)('build of the real kubeadm v1.20.2', () => {
     25 * 60_000,
   );
 
-  // Issue 8, done when: two --no-cache builds of the same inputs give the same sha256, and audit
+  // Reproducible: two --no-cache builds of the same inputs give the same sha256, and audit
   // of the first binary with its manifest exits 0. The Go build cache volume makes both of these
   // a relink, so the whole file costs one cold kubeadm build.
   it(

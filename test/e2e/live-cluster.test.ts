@@ -8,7 +8,7 @@ import { goImage, repoRoot, runCli, skipDockerTests } from '../helpers/env.js';
 import { LiveCluster, clusterBin, clusterTree, nodeName } from '../helpers/live-cluster.js';
 
 /**
- * The whole procedure on a running kubeadm 1.20.2 control plane (issue 13): `kubeadm init` by
+ * The whole procedure on a running kubeadm 1.20.2 control plane: `kubeadm init` by
  * the stock kubeadm, the kubelet running etcd, kube-apiserver, kube-controller-manager and
  * kube-scheduler as static pods through a private Docker engine, inside private mount and
  * network namespaces (test/helpers/live-cluster.ts). The steps run in order on one cluster,

@@ -7,7 +7,7 @@ import { k8sTree, requireFile } from '../helpers/fixtures.js';
 
 /**
  * `plan` and `build` make one decision (build/prepare.ts, core/build-decision.ts), so they can
- * never disagree (issue 15). The case that once did: the real 1.20.2 tree with a 1.31 target.
+ * never disagree. The case that once did: the real 1.20.2 tree with a 1.31 target.
  * `plan` said "source drift" while `build` would have patched the tree as 1.20 and stamped the
  * binary v1.31.0. Both now refuse it the same way, before any engine is contacted.
  */

@@ -146,7 +146,7 @@ describe.skipIf(skipDockerTests)('renew on a kubeadm 1.20.2 control-plane node',
     fs.writeFileSync(crt, saved);
     before = treeOf(node);
 
-    // kubeadm's 10-year CAs under 199-year leaves: refused (issue 12), naming both dates
+    // kubeadm's 10-year CAs under 199-year leaves: refused, naming both dates
     const shortCas = runCliInNode(node, [...base, '--kubeadm', custom]);
     expect(shortCas.status).toBe(1);
     expect(shortCas.stderr).toMatch(twoLineError);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { k8sTarball, runCli } from '../helpers/env.js';
 import { k8sTree, requireFile } from '../helpers/fixtures.js';
 
-// Issue 14 item 4 on Debian's real 1.20.2 source: `--kubernetes-version v1.20.2` alone gets its
+// A version alone, on Debian's real 1.20.2 source: `--kubernetes-version v1.20.2` alone gets its
 // Go version from the tree (build/build-image/cross/VERSION v1.15.5-1: the release's Go 1.15.5).
 
 describe("the Go version of Debian's kubernetes 1.20.2, from the tree", () => {

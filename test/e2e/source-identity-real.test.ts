@@ -9,7 +9,7 @@ import { resolveSource } from '../../src/build/source.js';
 import { k8sTree } from '../helpers/fixtures.js';
 
 /**
- * Issue 18 on Debian's real 1.20.2 tree (22.7k files): reached through a link (and a link to
+ * Source identity on Debian's real 1.20.2 tree (22.7k files): reached through a link (and a link to
  * it) it has the identity of its real path, with or without the digest memo; the fingerprint
  * is content (all files read on the first scan), and the timings are printed (not asserted:
  * performance is measured by `npm run bench`).

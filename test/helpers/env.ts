@@ -34,7 +34,7 @@ export const skipDockerTests = process.env.KF_SKIP_DOCKER_TESTS === '1';
 export const cliPath = path.join(repoRoot, 'dist/cli.js');
 
 /**
- * `kubeadm version -o json` of Debian's kubernetes 1.20.2 source (shared/environment.md); the
+ * `kubeadm version -o json` of Debian's kubernetes 1.20.2 source (gitVersion v1.20.2, gitCommit faecb196, Go 1.15.5); the
  * bench reads the same file.
  */
 export const k8s1202VersionFile = path.join(repoRoot, 'test/fixtures/kubeadm-version-v1.20.2.json');

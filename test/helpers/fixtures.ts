@@ -64,7 +64,7 @@ export function composeShape(
 
 /**
  * Replaces every vendor/k8s.io/* link into staging/ with a real copy of what it points at, as
- * some tarballs and uploads have them (issue 14): the build then compiles the copy.
+ * some tarballs and uploads have them: the build then compiles the copy.
  */
 export function vendorCopies(root: string): void {
   const vendor = path.join(root, 'vendor/k8s.io');

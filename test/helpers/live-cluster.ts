@@ -306,7 +306,7 @@ export class LiveCluster {
         'apiServer:',
         '  timeoutForControlPlane: 10m0s', // 4m by default; the shared 2-core machine can be slower
         '---',
-        // no systemd, cgroup v1, no swap rules: shared/environment.md
+        // this machine has no systemd, cgroup v1 and no swap rules: cgroupfs, no QoS cgroups
         'apiVersion: kubelet.config.k8s.io/v1beta1',
         'kind: KubeletConfiguration',
         'cgroupDriver: cgroupfs',

@@ -5,7 +5,7 @@ import { goImage, runCli, skipDockerTests } from '../helpers/env.js';
 import { runCliInPty } from '../helpers/pty.js';
 import { leftoverContainers, makeFixtureRepo, tempDir, type FixtureRepo } from './docker-helpers.js';
 
-// Progress of a real build (issue 16.5) of the Kubernetes-shaped GOPATH fixture: without a TTY
+// Progress of a real build of the Kubernetes-shaped GOPATH fixture: without a TTY
 // one line per long phase with its elapsed time, --verbose streams `go build -v`; on a real pty
 // the spinner tells how far the source fill and the compile are.
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { goImage, runCli, skipDockerTests } from '../helpers/env.js';
 import { leftoverContainers, makeFixtureRepo, tempDir } from './docker-helpers.js';
 
-// Issue 14 item 4, for real: `build --kubernetes-version vX.Y.Z --repo R` with no --commit and no
+// A version alone, for real: `build --kubernetes-version vX.Y.Z --repo R` with no --commit and no
 // --go-version. The commit comes from the annotated tag, the Go version from .go-version, and the
 // binary reports that commit.
 

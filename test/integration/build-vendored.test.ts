@@ -6,7 +6,7 @@ import { goImage, runCli, skipDockerTests } from '../helpers/env.js';
 import { vendorCopies } from '../helpers/fixtures.js';
 import { leftoverContainers, makeFixtureRepo, tempDir } from './docker-helpers.js';
 
-// Issue 14 item 3, for real: Kubernetes-shaped trees whose vendor/k8s.io/* are copies (not
+// Vendored copies, for real: Kubernetes-shaped trees whose vendor/k8s.io/* are copies (not
 // links into staging/), built through `build` in both modes. The CAs come out at 200 years only
 // if the patch reached the vendored cert.go that `go build` compiles.
 

@@ -6,7 +6,7 @@ import { parseVersionOutput } from '../../src/core/version.js';
 import { goImage, runCli, skipDockerTests } from '../helpers/env.js';
 import { leftoverContainers, makeFixtureRepo, tempDir, type FixtureRepo } from './docker-helpers.js';
 
-// Issue 14 item 5, for real: a 1.33-shaped fixture (the 1.31+ validity constants, kubeadm's own
+// Kubernetes 1.33, for real: a 1.33-shaped fixture (the 1.31+ validity constants, kubeadm's own
 // CA generator, apimachinery's version.Info with the emulation / min-compatibility fields that
 // nothing sets) built from the default-format `kubeadm version` of a 1.33 node. The built binary
 // must print what the original printed (buildDate aside: the tool takes it from the source, for

@@ -6,7 +6,7 @@ import { parseDocument } from 'yaml';
 import { runCli } from '../helpers/env.js';
 import { opensslNotAfter, opensslVerify, snapshot, tempDir, yearsFromNow } from './pki-support.js';
 
-// Issue 12, PKI side, through the built CLI: no silent shortening (--allow-shorter), CA bundles
+// PKI safety through the built CLI: no silent shortening (--allow-shorter), CA bundles
 // kept, and all-or-nothing writes that a killed run cannot leave half done (KF_TEST_FAULT is
 // the test-only fault hook of adapters/file-transaction).
 

@@ -6,7 +6,7 @@ import { sourceVolumes } from '../helpers/source-volumes.js';
 import { goImage, k8s1202, runCli, skipDockerTests, type CliResult } from '../helpers/env.js';
 import { docker, leftoverContainers, listDir, tempDir } from './docker-helpers.js';
 
-// Issue 18: two different trees reached through the same links (a link, and a link to that
+// Source identity: two different trees reached through the same links (a link, and a link to that
 // link), built one after the other with the same declared version, are two sources: two
 // identities, two volumes, two binaries, each compiled from its own tree (a marker string
 // compiled in proves it). An empty or dangling link is refused with nothing built.
@@ -18,7 +18,7 @@ function treeWithMarker(dest: string, marker: string): string {
   composeShape('gopath', dest);
   fs.writeFileSync(
     path.join(dest, 'cmd/kubeadm/tree_marker.go'),
-    `package main\n\nimport "os"\n\n// which fixture tree this binary was built from (issue 18)\nvar treeMarker = "${marker}"\n\nfunc init() {\n\tif os.Getenv("KF_PRINT_TREE_MARKER") != "" {\n\t\tos.Stdout.WriteString(treeMarker + "\\n")\n\t}\n}\n`,
+    `package main\n\nimport "os"\n\n// which fixture tree this binary was built from\nvar treeMarker = "${marker}"\n\nfunc init() {\n\tif os.Getenv("KF_PRINT_TREE_MARKER") != "" {\n\t\tos.Stdout.WriteString(treeMarker + "\\n")\n\t}\n}\n`,
   );
   return dest;
 }

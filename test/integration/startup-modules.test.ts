@@ -7,7 +7,7 @@ import { loadedModules } from '../helpers/loaded-modules.js';
 import { leftoverContainers, tempDir } from './docker-helpers.js';
 
 /**
- * Start-up of a cache hit (issue 17): a build whose binary is cached answers from the cache
+ * Start-up of a cache hit: a build whose binary is cached answers from the cache
  * without the engine, git or the PKI code. Which modules, not how long (the bench times it).
  */
 describe.skipIf(skipDockerTests)('a cache hit loads no engine, git or PKI module', () => {

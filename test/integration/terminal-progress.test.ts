@@ -4,7 +4,7 @@ import { k8s1202VersionFile, runCli } from '../helpers/env.js';
 import { runCliInPty } from '../helpers/pty.js';
 import { tempDirs } from './pki-support.js';
 
-// Progress on odd terminals (issue 12.6): a real pseudo-terminal from util-linux `script`, sized
+// Progress on odd terminals: a real pseudo-terminal from util-linux `script`, sized
 // with `stty` inside it, running `plan` and `ca extend`. ora left alone on 0 columns never
 // finished and wrote megabytes of escape codes; every case must end, exit 0 and stay small.
 

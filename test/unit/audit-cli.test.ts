@@ -68,7 +68,7 @@ describe('audit before the rebuild', () => {
     const r = audit(binary, '--manifest', manifestFile, '--json');
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^error: recorded input validity changed.*\nnext: .+\n$/m);
-    // --json: the failure is also the one document on stdout (issue 12)
+    // --json: the failure is also the one document on stdout
     expect(JSON.parse(r.stdout)).toEqual({
       error: expect.stringMatching(/^recorded input validity changed/),
       next: expect.any(String),

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../helpers/env.js';
 
 /**
- * The layout's rules, read from the source itself (issue 15): the three acts — build outside,
+ * The layout's rules, read from the source itself: the three acts — build outside,
  * carry in, apply on the node — sit on a pure core and the adapters around I/O; commands compose
  * them. An arrow that points up, from one act into another, or around in a circle fails here.
  */

@@ -9,7 +9,7 @@ import { resolveValidityPair } from '../../src/core/validity.js';
 import { runCli } from '../helpers/env.js';
 import { composeShape, type FixtureShape } from '../helpers/fixtures.js';
 
-// Issue 14 item 3: a tree whose vendor/k8s.io/* are real copies, not links into staging/. The
+// A tree whose vendor/k8s.io/* are real copies, not links into staging/. The
 // build compiles the vendored cert.go, so that is the file the patch must change (and the
 // staging copy is kept the same).
 

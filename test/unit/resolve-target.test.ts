@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/env.js';
 import { composeShape } from '../helpers/fixtures.js';
 
-// Issue 14 item 4: `--kubernetes-version vX.Y.Z` alone. The commit comes from the repository's
+// `--kubernetes-version vX.Y.Z` alone. The commit comes from the repository's
 // tag (ls-remote, peeled), the Go version from the tree; plan labels both. A real git repository
 // with an annotated and a lightweight tag; no Docker.
 

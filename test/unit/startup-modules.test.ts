@@ -6,7 +6,7 @@ import { k8s1202VersionFile } from '../helpers/env.js';
 import { loadedModules } from '../helpers/loaded-modules.js';
 
 /**
- * Start-up (issue 17): a command loads the modules it uses and no others. Which modules, not how
+ * Start-up: a command loads the modules it uses and no others. Which modules, not how
  * long: timings are the bench's job. Each case also names a package it must load, so a recorder
  * that saw nothing cannot pass.
  */

@@ -9,7 +9,8 @@ import {
 } from '../../src/core/tree-go-version.js';
 import { KfError } from '../../src/core/errors.js';
 
-// Issue 14 item 4: the Go version of a tree, read from the tree (facts/kubeadm-source.md).
+// The Go version of a tree, read from the files the release itself names it in (.go-version,
+// the kube-cross image tag, build/common.sh, build/dependencies.yaml), never guessed.
 
 const deps1202 = `dependencies:
   - name: "golang: upstream version"

@@ -34,7 +34,7 @@ export interface SavedBuild {
   image: { name: string; id: string };
   /** the unified diff applied to the source */
   patchDiff: string;
-  /** issue 8: source identity, build environment and arguments, reproducibility */
+  /** where the source came from, the build environment and arguments, what is reproducible */
   provenance?: BuildProvenance;
 }
 
