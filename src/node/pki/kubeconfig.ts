@@ -184,10 +184,15 @@ interface Splice {
   value: string;
 }
 
-function refusal(file: string, cluster: string, why: string): KfError {
+function refusal(
+  file: string,
+  cluster: string,
+  why: string,
+  next = 'write it as one plain base64 value (certificate-authority-data: LS0t...) and run again',
+): KfError {
   return new KfError(
     `${file}: the certificate-authority-data of cluster ${cluster} cannot be rewritten in place (${why})`,
-    'write it as one plain base64 value (certificate-authority-data: LS0t...) and run again; nothing was written',
+    `${next}; nothing was written`,
   );
 }
 
@@ -234,7 +239,13 @@ function applySplices(text: string, doc: Document, file: string, splices: Splice
   try {
     same = isDeepStrictEqual(after.toJS(), doc.toJS());
   } catch (err) {
-    throw refusal(file, first, `the document cannot be compared: ${messageOf(err).split('\n')[0]}`);
+    // e.g. a "billion laughs" of aliases, which client-go refuses as well
+    throw refusal(
+      file,
+      first,
+      `the file cannot be read whole: ${messageOf(err).split('\n')[0]}`,
+      'fix or restore the kubeconfig and run again',
+    );
   }
   if (!same) throw refusal(file, first, 'the edit would change more than that value');
   return out;
