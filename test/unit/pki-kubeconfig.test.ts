@@ -359,3 +359,26 @@ describe('replaceCaData over every YAML form of the CA data', () => {
     expect(r.text).toBe(text);
   });
 });
+
+describe('kubeconfigCertRefs over other YAML forms', () => {
+  it('sees CA data merged in with a merge key and a !!binary value, as client-go does', () => {
+    const text = [
+      'x-base: &base',
+      `  certificate-authority-data: ${b64(oldPem)}`,
+      'clusters:',
+      '- name: merged',
+      '  cluster:',
+      '    <<: *base',
+      '    server: https://10.0.0.1:6443',
+      '- name: binary',
+      '  cluster:',
+      `    certificate-authority-data: !!binary ${b64(otherPem)}`,
+      '',
+    ].join('\n');
+    const refs = kubeconfigCertRefs(text, '/etc/kubernetes/admin.conf');
+    expect(refs.map((r) => [r.entry, r.data])).toEqual([
+      ['cluster merged', b64(oldPem)],
+      ['cluster binary', b64(otherPem)],
+    ]);
+  });
+});
