@@ -23,7 +23,7 @@ import {
   type CaPair,
   type NewCa,
 } from './certs.js';
-import { akidHasIssuerSerial } from './der.js';
+import { akidHasIssuerSerial, isPositiveInteger, tbsParts } from './der.js';
 import {
   assertWritableDir,
   backupFiles,
@@ -32,6 +32,7 @@ import {
   fileTimestamp,
   KEY_MODE,
   readFileOrFail,
+  writeTarget,
 } from './files.js';
 import { generateKey, privateKeyPem, type KeyType } from './keys.js';
 import {
@@ -292,9 +293,18 @@ async function resignCas(
   const prepared: PreparedCa[] = [];
   for (const { name, pair, text } of pairs) {
     // Certificates already issued whose AKID names the CA's serial only chain if it is kept.
-    const serialKept =
-      akidHasIssuerSerial(pair.der) ||
-      issued.some((c) => isIssuedBy(c.cert, pair.cert) && akidHasIssuerSerial(new Uint8Array(c.cert.raw)));
+    const namer = akidHasIssuerSerial(pair.der)
+      ? pair.certFile
+      : issued.find((c) => isIssuedBy(c.cert, pair.cert) && akidHasIssuerSerial(new Uint8Array(c.cert.raw)))
+          ?.name;
+    const serialKept = namer !== undefined;
+    if (serialKept && !isPositiveInteger(tbsParts(pair.der).serial)) {
+      // a new certificate gets a positive serial (RFC 5280); one naming serial 0 cannot be made
+      throw new KfError(
+        `${pair.certFile} has serial ${pair.cert.serialNumber} and ${namer} names that serial in its authority key identifier: a re-signed CA would need serial ${pair.cert.serialNumber} again, which is not a valid serial (RFC 5280: positive)`,
+        'reissue the certificates whose authority key identifier names the CA serial with keyid only (openssl: authorityKeyIdentifier=keyid), then run ca extend again (see README, ca extend); nothing was written',
+      );
+    }
     const fresh = await extendCa(pair, validity.hours, now, serialKept);
     prepared.push({
       name,
@@ -411,11 +421,17 @@ export async function caExtend(opts: CaExtendOptions): Promise<CaExtendResult> {
   }
   const extended: CaExtendResult['extended'] = [];
   const writes: StagedFile[] = [];
+  // Symbolic links are written through to their targets inside the directories named here.
+  const roots = [pkiDir, ...(kubeconfigDir ? [kubeconfigDir] : [])];
   const replacements: CaReplacement[] = [];
   const violations: string[] = [];
   for (const p of prepared) {
     const mode = fs.statSync(p.certFile).mode & 0o777;
-    writes.push({ file: p.certFile, data: p.text, mode: mode || CERT_MODE });
+    writes.push({
+      file: writeTarget(p.certFile, roots, 'CA certificate'),
+      data: p.text,
+      mode: mode || CERT_MODE,
+    });
     replacements.push({
       oldDer: Buffer.from(p.oldCert.raw),
       newPem: p.fresh.pem,
@@ -472,7 +488,11 @@ export async function caExtend(opts: CaExtendOptions): Promise<CaExtendResult> {
         }),
       );
     }
-    writes.push({ file, data: r.text, mode: fs.statSync(file).mode & 0o777 });
+    writes.push({
+      file: writeTarget(file, roots, 'kubeconfig'),
+      data: r.text,
+      mode: fs.statSync(file).mode & 0o777,
+    });
     kubeconfigs.push({ file, clusters: r.changes.map((c) => c.cluster) });
     changedConfs.push(file);
   }
@@ -481,6 +501,7 @@ export async function caExtend(opts: CaExtendOptions): Promise<CaExtendResult> {
     opts.allowShorter ?? false,
     'pass a longer --validity (e.g. 200y)',
   );
+  const uniqueWrites = oneWritePerFile(writes);
 
   const backupDir = path.resolve(opts.backupDir ?? defaultBackupDir(pkiDir, now));
   const result: CaExtendResult = {
@@ -522,6 +543,25 @@ export async function caExtend(opts: CaExtendOptions): Promise<CaExtendResult> {
     ),
     ...(kubeconfigDir ? backupFiles(changedConfs, kubeconfigDir, backupDir) : []),
   ];
-  replaceFiles(writes, { backupDir });
+  replaceFiles(uniqueWrites, { backupDir });
   return result;
+}
+
+/**
+ * Several names may lead to one file (links): it is written once, and only if every name
+ * wants the same content for it (two CAs in one file through two links would not).
+ */
+function oneWritePerFile(writes: StagedFile[]): StagedFile[] {
+  const byFile = new Map<string, StagedFile>();
+  for (const w of writes) {
+    const seen = byFile.get(w.file);
+    if (!seen) byFile.set(w.file, w);
+    else if (Buffer.compare(Buffer.from(seen.data), Buffer.from(w.data)) !== 0) {
+      throw new KfError(
+        `${w.file} is reached through two links that would each give it different content`,
+        'replace the links by separate files and run again; nothing was written',
+      );
+    }
+  }
+  return [...byFile.values()];
 }

@@ -4,8 +4,8 @@ import crypto, { X509Certificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { KfError } from '../../core/errors.js';
 import { HOUR_MS } from '../../core/validity.js';
-import { DerError, equalBytes, tbsParts } from './der.js';
-import { loadPrivateKey, type SigningKey } from './keys.js';
+import { DerError, equalBytes, signatureAlgorithms, tbsParts } from './der.js';
+import { keyForAlgorithm, loadPrivateKey, type SignatureAlgorithm, type SigningKey } from './keys.js';
 
 // @peculiar/x509 builds certificates over node's own WebCrypto: no extra crypto dependency.
 x509.cryptoProvider.set(crypto.webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -213,6 +213,15 @@ export async function extendCa(
       'create new CAs with `ca init` and reissue the leaves instead',
     );
   }
+  // Signed as the original was (scheme and hash): only validity and serial are to change.
+  const algorithm = new x509.X509Certificate(ca.der).signatureAlgorithm as SignatureAlgorithm;
+  const signer = await keyForAlgorithm(ca.key, algorithm);
+  if (!signer) {
+    throw new KfError(
+      `${ca.certFile} is signed with ${algorithmText(algorithm)}, which ca extend cannot sign with, so it cannot keep it`,
+      'create new CAs with `ca init` and reissue the leaves instead; nothing was written',
+    );
+  }
   const notAfter = new Date(Math.floor(now.getTime() / 1000) * 1000 + validityHours * HOUR_MS);
   const built = await x509.X509CertificateGenerator.create({
     serialNumber: keepSerial ? ca.cert.serialNumber : randomSerialHex(),
@@ -221,14 +230,23 @@ export async function extendCa(
     notBefore: new Date(ca.cert.validFrom),
     notAfter,
     publicKey: parts.spki,
-    signingKey: ca.key.webKey,
-    signingAlgorithm: ca.key.signingAlgorithm,
+    signingKey: signer.webKey,
+    signingAlgorithm: signer.signingAlgorithm,
     extensions: parts.extensions.map((e) => new x509.Extension(e.der)),
   });
   const pem = toPem(built);
   const cert = new X509Certificate(pem);
   // The point of `extend` is byte-identical identity: prove it rather than trust re-encoding.
   const after = tbsParts(new Uint8Array(cert.raw));
+  const sigBefore = signatureAlgorithms(ca.der);
+  const sigAfter = signatureAlgorithms(new Uint8Array(cert.raw));
+  if (!equalBytes(sigAfter.tbs, sigBefore.tbs) || !equalBytes(sigAfter.outer, sigBefore.outer)) {
+    // e.g. RSA-PSS parameters: openssl writes NULL hash parameters, @peculiar/x509 omits them
+    throw new KfError(
+      `${ca.certFile} is signed with ${algorithmText(algorithm)} in an encoding ca extend cannot reproduce byte for byte`,
+      'create new CAs with `ca init` and reissue the leaves instead; nothing was written',
+    );
+  }
   const same =
     (!keepSerial || equalBytes(after.serial, parts.serial)) &&
     equalBytes(after.subject, parts.subject) &&
@@ -243,6 +261,12 @@ export async function extendCa(
     );
   }
   return { pem, cert };
+}
+
+/** "RSASSA-PKCS1-v1_5 with SHA-512", or the OID of an algorithm @peculiar/x509 does not know. */
+function algorithmText(a: SignatureAlgorithm): string {
+  const hash = typeof a.hash === 'string' ? a.hash : a.hash?.name;
+  return hash ? `${a.name} with ${hash}` : a.name;
 }
 
 /**

@@ -96,6 +96,28 @@ export function tbsParts(certDer: Uint8Array): TbsParts {
   };
 }
 
+/**
+ * The two AlgorithmIdentifiers a certificate names its signature algorithm with (DER): the
+ * TBSCertificate's `signature` field and the outer `signatureAlgorithm`.
+ */
+export function signatureAlgorithms(certDer: Uint8Array): { tbs: Uint8Array; outer: Uint8Array } {
+  const cert = readTlv(certDer, 0);
+  const [tbs, outer] = children(certDer, cert);
+  if (!tbs || !outer || outer.tag !== SEQUENCE)
+    throw new DerError('certificate without a signature algorithm');
+  const fields = children(certDer, tbs);
+  const inner = fields[fields[0]?.tag === 0xa0 ? 2 : 1];
+  if (!inner || inner.tag !== SEQUENCE) throw new DerError('TBSCertificate without a signature algorithm');
+  return { tbs: bytesOf(certDer, inner), outer: bytesOf(certDer, outer) };
+}
+
+/** Whether a DER INTEGER (tag, length, content) is greater than zero. */
+export function isPositiveInteger(integer: Uint8Array): boolean {
+  const t = readTlv(integer, 0);
+  const content = integer.subarray(t.contentStart, t.end);
+  return content.length > 0 && (content[0]! & 0x80) === 0 && content.some((b) => b !== 0);
+}
+
 const OID_AKID = '2.5.29.35';
 
 /**

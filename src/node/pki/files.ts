@@ -92,3 +92,41 @@ export function certFilesUnder(dir: string): string[] {
   walk(dir);
   return out;
 }
+
+/** Whether `file` is `dir` or inside it (both absolute, links already resolved). */
+function isWithin(file: string, dir: string): boolean {
+  const rel = path.relative(dir, file);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/**
+ * The path a new version of `file` must be written to: `file` itself, or for a symbolic link
+ * (also through a chain of them) its final target when that lies inside one of `dirs` (the
+ * directories the operator named). Renaming over the link would turn it into a regular file
+ * while its target, which other names may lead to, kept the old content; a link leading
+ * elsewhere, or nowhere, is refused.
+ */
+export function writeTarget(file: string, dirs: string[], what: string): string {
+  if (!fs.lstatSync(file).isSymbolicLink()) return file;
+  let real: string;
+  try {
+    real = fs.realpathSync(file);
+  } catch (err) {
+    throw new KfError(
+      `${what} ${file} is a symbolic link that cannot be followed (${messageOf(err)})`,
+      'replace the link by the file it should point to; nothing was written',
+    );
+  }
+  const roots = dirs.map((d) => {
+    try {
+      return fs.realpathSync(d);
+    } catch {
+      return path.resolve(d);
+    }
+  });
+  if (roots.some((r) => isWithin(real, r))) return real;
+  throw new KfError(
+    `${what} ${file} is a symbolic link to ${real}, outside ${dirs.join(' and ')}: writing through it would change a file elsewhere, replacing the link would leave that file on the old content`,
+    'replace the link by a copy of its target (or point it inside those directories) and run again; nothing was written',
+  );
+}

@@ -67,6 +67,45 @@ export async function toSigningKey(privateKey: KeyObject, source: string): Promi
   return { privateKey, webKey, spki, signingAlgorithm };
 }
 
+/** A certificate's signature algorithm in WebCrypto terms, as @peculiar/x509 reads it. */
+export interface SignatureAlgorithm {
+  name: string;
+  hash?: string | { name: string };
+  saltLength?: number;
+}
+
+const HASHES = ['SHA-1', 'SHA-256', 'SHA-384', 'SHA-512'];
+
+/**
+ * `key` set up to sign with `algorithm` (an existing certificate's own), or undefined when that
+ * algorithm is not one this key can sign with here. WebCrypto binds an RSA key to one padding
+ * and hash at import, so the key is imported again for them; ECDSA takes the hash per signature.
+ */
+export async function keyForAlgorithm(
+  key: SigningKey,
+  algorithm: SignatureAlgorithm,
+): Promise<SigningKey | undefined> {
+  const hash = typeof algorithm.hash === 'string' ? algorithm.hash : algorithm.hash?.name;
+  if (!hash || !HASHES.includes(hash.toUpperCase())) return undefined;
+  const type = key.privateKey.asymmetricKeyType;
+  const pkcs8 = key.privateKey.export({ type: 'pkcs8', format: 'der' });
+  const name = algorithm.name.toUpperCase();
+  if (name === 'ECDSA' && type === 'ec') {
+    const { namedCurve } = key.signingAlgorithm as webcrypto.EcKeyImportParams;
+    return { ...key, signingAlgorithm: { name: 'ECDSA', namedCurve, hash } as webcrypto.EcKeyImportParams };
+  }
+  if ((name === 'RSASSA-PKCS1-V1_5' || name === 'RSA-PSS') && type === 'rsa') {
+    const params = { name: algorithm.name, hash };
+    if (name === 'RSA-PSS' && typeof algorithm.saltLength !== 'number') return undefined;
+    const webKey = await crypto.webcrypto.subtle.importKey('pkcs8', pkcs8, params, false, ['sign']);
+    const signingAlgorithm = (
+      name === 'RSA-PSS' ? { ...params, saltLength: algorithm.saltLength } : params
+    ) as webcrypto.RsaHashedImportParams;
+    return { ...key, webKey, signingAlgorithm };
+  }
+  return undefined;
+}
+
 export async function generateKey(type: KeyType): Promise<SigningKey> {
   const privateKey = await new Promise<KeyObject>((resolve, reject) => {
     const done = (err: Error | null, _pub: KeyObject, priv: KeyObject) => (err ? reject(err) : resolve(priv));
