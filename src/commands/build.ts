@@ -8,6 +8,7 @@ import type { Output } from '../ui/output.js';
 import { defineCommand, type GlobalFlags } from './options.js';
 import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
+import { nodeProcedureCommands } from './next-steps.js';
 import { assertVolumeName, goCacheVolumeOptions } from './build-options.js';
 import { BuildCache } from '../carry/cache/build-cache.js';
 import {
@@ -70,7 +71,10 @@ function humanSummary(r: BuildResult): string {
   const notes = r.plan.notes.filter((n) => /ClusterConfiguration|kubelet|dirty/.test(n));
   const exe = `./${path.basename(r.binaries[0]!.path)}`;
   lines.push('');
-  lines.push(`next: copy it to each control-plane node and run: sudo ${exe} certs renew all`);
+  lines.push(
+    `next: copy ${exe} to each control-plane node; there, in this order (README: "The air-gapped workflow"):`,
+  );
+  lines.push(...nodeProcedureCommands({ kubeadm: exe, validity: r.plan.validity }));
   for (const n of notes) lines.push(`note: ${n}`);
   return lines.join('\n');
 }

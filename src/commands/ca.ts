@@ -7,6 +7,7 @@ import { describeRecovery } from '../adapters/file-transaction.js';
 import { defineCommand, type GlobalFlags } from './options.js';
 import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
+import { nodeProcedureCommands } from './next-steps.js';
 import { validityOption } from './validity-options.js';
 
 const init = defineCommand({
@@ -130,6 +131,12 @@ const extend = defineCommand({
           (k) => `${k.file}  certificate-authority-data updated (${k.clusters.join(', ')})`,
         ),
       ];
+      // the CAs are the first step of the control-plane procedure: the rest follows there (a node
+      // that installed them with --new-ca-dir may be a worker, where there is nothing to renew)
+      if (a.newCaDir === undefined) {
+        human.push('', 'next, on this node, with the custom kubeadm (README: "The air-gapped workflow"):');
+        human.push(...nodeProcedureCommands({ kubeadm: './kubeadm-custom', from: 'renew' }));
+      }
       out.result(r, human.join('\n'));
     }),
 });

@@ -157,7 +157,11 @@ describe.skipIf(skipDockerTests)('build of Kubernetes-shaped fixtures on a real 
       expect(r.stderr).toBe(r.status === 0 ? r.stderr : '<build failed>');
       expect(r.status).toBe(0);
       expect(r.stdout).toContain('verify: passed');
-      expect(r.stdout).toMatch(/sudo \.\/kubeadm-module certs renew all/);
+      // the next steps follow the node procedure: ca extend, renew (with its backup), check
+      expect(r.stdout).toMatch(
+        /next: copy \.\/kubeadm-module to each control-plane node.+\n {2}1\. kubeadm-forever ca extend --pki-dir \/etc\/kubernetes\/pki .+\n {2}2\. kubeadm-forever renew --kubeadm \.\/kubeadm-module --dry-run .+\n {2}3\. kubeadm-forever check --min-years 150\n/,
+      );
+      expect(r.stdout).not.toMatch(/certs renew all\n/);
       checkBinary(out, 'v1.27.3', moduleRepo.commit, '27');
     },
     10 * 60_000,

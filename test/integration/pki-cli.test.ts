@@ -191,6 +191,29 @@ describe('read-only targets', () => {
   }, 120_000);
 });
 
+describe('ca extend: what it says to do next', () => {
+  it('names renew then check on a node with the CA keys, nothing to renew where it installs them', () => {
+    const root = tmp('next-steps');
+    const cp = path.join(root, 'cp/pki');
+    const worker = path.join(root, 'worker/pki');
+    expect(runCli(['ca', 'init', '--out', cp]).status).toBe(0);
+    fs.mkdirSync(path.join(worker, 'etcd'), { recursive: true });
+    for (const ca of CAS) fs.copyFileSync(path.join(cp, ca.file), path.join(worker, ca.file));
+
+    const extend = runCli(['ca', 'extend', '--pki-dir', cp, '--validity', '201y']);
+    expect(extend.status, extend.stderr).toBe(0);
+    // the CAs are the procedure's first step: the rest is renew (with its backup), then check
+    expect(extend.stdout).toMatch(
+      /\nnext, on this node.+\n {2}1\. kubeadm-forever renew --kubeadm \S+ --dry-run .+backup, certs renew all.+\n {2}2\. kubeadm-forever check --min-years 150\n$/,
+    );
+    // a node without the keys may be a worker: there is no control plane there to renew
+    const install = runCli(['ca', 'extend', '--pki-dir', worker, '--new-ca-dir', cp]);
+    expect(install.status, install.stderr).toBe(0);
+    expect(install.stdout).toMatch(/ca\.crt .+ -> /);
+    expect(install.stdout).not.toMatch(/^next|kubeadm-forever renew/m);
+  }, 120_000);
+});
+
 describe('kubelet-cert', () => {
   it('issues system:node:NAME with clientAuth, verifying against the CA, and re-points kubelet-client-current.pem', () => {
     const root = tmp('kubelet');

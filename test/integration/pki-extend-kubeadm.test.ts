@@ -235,8 +235,11 @@ describe.skipIf(skipDockerTests)('ca extend on a kubeadm 1.20.2 PKI', () => {
     expect(wrong.stderr).toMatch(/is not the same CA as/);
     expect(snapshot(worker)).toEqual(before);
 
-    expect(runCli(['ca', 'extend', '--pki-dir', path.join(cp, 'pki'), '--kubeconfig-dir', cp]).status).toBe(
-      0,
+    const cpExtend = runCli(['ca', 'extend', '--pki-dir', path.join(cp, 'pki'), '--kubeconfig-dir', cp]);
+    expect(cpExtend.status).toBe(0);
+    // the CAs are the procedure's first step: the hint names the rest, renew then check
+    expect(cpExtend.stdout).toMatch(
+      /\nnext, on this node.+\n {2}1\. kubeadm-forever renew --kubeadm \S+ --dry-run .+\n {2}2\. kubeadm-forever check --min-years 150\n$/,
     );
     const r = runCli([
       'ca',

@@ -39,6 +39,8 @@ describe('bundle round trip', () => {
     expect(verified.files).toBe(8); // README, SHA256SUMS, 3 x (binary + manifest)
     expect(verified.readme).toMatch(/sha256sum -c SHA256SUMS/);
     expect(verified.readme).toMatch(/certs renew all/);
+    // the node procedure in its order: ca extend, renew, check
+    expect(verified.readme).toMatch(/ca extend --pki-dir[\s\S]+renew --kubeadm[\s\S]+check --min-years 150/);
     expect(verified.readme).toMatch(/1\.31 and later/);
 
     const inside = new BinaryCache(path.join(dir, 'inside'));
