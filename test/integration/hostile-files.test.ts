@@ -1,9 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readBoundedFile, READ_LIMITS } from '../../src/adapters/bounded-read.js';
 import { cliPath, k8s1202, runCli } from '../helpers/env.js';
 import { runPromtool } from '../helpers/promtool.js';
 import { tempDirs } from './pki-support.js';
@@ -14,11 +12,7 @@ import { tempDirs } from './pki-support.js';
 // a short timeout: on a reader that opens a FIFO blindly it would hang, and the run is killed.
 
 const { tmp, cleanup } = tempDirs();
-const servers: net.Server[] = [];
-afterAll(() => {
-  for (const s of servers) s.close();
-  cleanup();
-});
+afterAll(cleanup);
 
 /** A run that must finish well inside `seconds` (the CLI is killed there: a hang fails the test). */
 function run(args: string[], seconds = 30) {
@@ -57,72 +51,6 @@ function makeNode(prefix: string) {
 function mkfifo(file: string): void {
   execFileSync('mkfifo', [file]);
 }
-
-/** A unix socket at `file`, listening for as long as the tests run. */
-async function socketAt(file: string): Promise<void> {
-  const server = net.createServer();
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(file, resolve));
-}
-
-describe('readBoundedFile', () => {
-  it('refuses FIFOs, sockets, devices and links to them before reading, quickly', async () => {
-    const dir = tmp('bounded');
-    mkfifo(path.join(dir, 'fifo.crt'));
-    fs.symlinkSync(path.join(dir, 'fifo.crt'), path.join(dir, 'link-to-fifo.crt'));
-    fs.symlinkSync('/dev/zero', path.join(dir, 'zero.crt'));
-    execFileSync('mknod', [path.join(dir, 'null.crt'), 'c', '1', '3']); // root in the test machine
-    await socketAt(path.join(dir, 'sock.crt'));
-    fs.mkdirSync(path.join(dir, 'dir.crt'));
-    const cases: [string, RegExp][] = [
-      ['fifo.crt', /: a FIFO, not a regular file$/],
-      ['link-to-fifo.crt', /: a FIFO, not a regular file$/],
-      ['zero.crt', /: a character device, not a regular file$/],
-      ['null.crt', /: a character device, not a regular file$/],
-      ['sock.crt', /: a socket, not a regular file$/],
-      ['dir.crt', /: a directory, not a regular file$/],
-    ];
-    for (const [name, reason] of cases) {
-      const started = Date.now();
-      const file = path.join(dir, name);
-      expect(() => readBoundedFile(file, 'certificate')).toThrow(reason);
-      expect(() => readBoundedFile(file, 'certificate')).toThrow(`cannot read certificate ${file}:`);
-      expect(Date.now() - started).toBeLessThan(1000);
-    }
-  });
-
-  it('refuses a file over its kind limit by its size, before reading (a sparse gigabyte costs nothing)', () => {
-    const dir = tmp('bounded-size');
-    const sparse = path.join(dir, 'sparse.crt');
-    execFileSync('truncate', ['-s', '1G', sparse]);
-    const before = process.memoryUsage().rss;
-    const started = Date.now();
-    expect(() => readBoundedFile(sparse, 'certificate')).toThrow(
-      `cannot read certificate ${sparse}: 1024.0 MiB, over the limit of 1.0 MiB`,
-    );
-    expect(Date.now() - started).toBeLessThan(1000);
-    expect(process.memoryUsage().rss - before).toBeLessThan(32 * 1024 * 1024);
-    // the limits: exactly at the limit is read, one byte over is not
-    const at = path.join(dir, 'at.conf');
-    fs.writeFileSync(at, Buffer.alloc(READ_LIMITS.kubeconfig, 0x61));
-    expect(readBoundedFile(at, 'kubeconfig').length).toBe(READ_LIMITS.kubeconfig);
-    fs.appendFileSync(at, 'b');
-    expect(() => readBoundedFile(at, 'kubeconfig')).toThrow(/4\.0 MiB, over the limit of 4\.0 MiB/);
-  });
-
-  it('follows links unless told not to, and reads regular files whole', () => {
-    const dir = tmp('bounded-link');
-    fs.writeFileSync(path.join(dir, 'real.pem'), 'hello\n');
-    fs.symlinkSync('real.pem', path.join(dir, 'link.pem'));
-    expect(readBoundedFile(path.join(dir, 'link.pem'), 'certificate').toString()).toBe('hello\n');
-    expect(() => readBoundedFile(path.join(dir, 'link.pem'), 'certificate', { noFollow: true })).toThrow(
-      /: a symbolic link, not a regular file$/,
-    );
-    expect(() => readBoundedFile(path.join(dir, 'missing.pem'), 'key')).toThrow(
-      /^cannot read private key .*missing\.pem: ENOENT/,
-    );
-  });
-});
 
 describe('check lists hostile files as problems and goes on', () => {
   it('FIFOs, a /dev/zero link, a sparse 1 GB certificate, a 100 MB kubeconfig: listed in table, json and prometheus; not OK', () => {
@@ -360,4 +288,52 @@ describe('commands that need a hostile file fail with the two-line error naming 
       );
     }
   }, 300_000);
+});
+
+describe('check output: -o json, control bytes', () => {
+  it('check -o json prints the same document as --json (and an error as JSON too)', () => {
+    const node = makeNode('check-o-json');
+    const a = run([...node.args, '-o', 'json']);
+    const b = run([...node.args, '--json']);
+    expect(a.status).toBe(0);
+    expect(b.status).toBe(0);
+    const strip = (t: string) => t.replace(/"checkedAt": "[^"]+"/, '"checkedAt": "-"');
+    expect(strip(a.stdout)).toBe(strip(b.stdout));
+    expect((JSON.parse(a.stdout) as { ok: boolean }).ok).toBe(true);
+    const bad = run([...node.args, '-o', 'json', '--min-years', '-1']);
+    expect(bad.status).toBe(2);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ error: 'invalid --min-years "-1"' });
+  }, 120_000);
+
+  it('control bytes in file names are escaped in the table, prometheus and JSON outputs', () => {
+    const node = makeNode('check-ctl');
+    // ESC sequences, a carriage return, a C1 CSI and a direction mark in names: a copy of a
+    // good CA (a row) and an unreadable FIFO (an error line)
+    const evil = 'evil\x1b[31mred\r\u009b2J\u202e';
+    fs.copyFileSync(path.join(node.pki, 'ca.crt'), path.join(node.pki, `${evil}.crt`));
+    mkfifo(path.join(node.pki, `${evil}-fifo.crt`));
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+    const table = run(node.args);
+    expect(table.status).toBe(1);
+    expect(table.stdout).not.toMatch(raw);
+    expect(table.stdout).toContain('evil\\x1b[31mred\\r\\x9b2J\\u202e.crt ');
+    expect(table.stdout).toContain(
+      'unreadable: ' + path.join(node.pki, 'evil\\x1b[31mred\\r\\x9b2J\\u202e-fifo.crt'),
+    );
+
+    const prom = run([...node.args, '--output', 'prometheus']);
+    expect(prom.status).toBe(1);
+    expect(prom.stdout).not.toMatch(raw);
+    expect(runPromtool(['check', 'metrics'], prom.stdout)).toEqual({ status: 0, out: '' });
+    expect(prom.stdout).toContain('filename="evil\\\\x1b[31mred\\\\r\\\\x9b2J\\\\u202e.crt"');
+
+    const json = run([...node.args, '--json']);
+    expect(json.stdout).not.toMatch(raw);
+    const doc = JSON.parse(json.stdout) as { rows: { file: string }[] };
+    // JSON keeps the name exactly, spelled with \u escapes
+    expect(doc.rows.map((r) => r.file)).toContain(path.join(node.pki, `${evil}.crt`));
+    expect(json.stdout).toContain('\\u001b[31mred\\r\\u009b2J\\u202e.crt');
+  }, 120_000);
 });
