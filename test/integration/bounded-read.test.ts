@@ -71,6 +71,16 @@ describe('readBoundedFile', () => {
     expect(() => readBoundedFile(at, 'kubeconfig')).toThrow(/4\.0 MiB, over the limit of 4\.0 MiB/);
   });
 
+  it('caps the read itself: a file with more bytes than fstat said (a /proc file says 0) stops at the limit', () => {
+    // /proc/self/status is a regular file of size 0 holding about a kilobyte: what a file
+    // growing between fstat and read looks like
+    expect(fs.statSync('/proc/self/status').size).toBe(0);
+    expect(() => readBoundedFile('/proc/self/status', 'certificate', { maxBytes: 100 })).toThrow(
+      'cannot read certificate /proc/self/status: grew past the limit of 100 bytes while read',
+    );
+    expect(readBoundedFile('/proc/self/status', 'certificate').toString()).toMatch(/^Name:/);
+  });
+
   it('follows links unless told not to, and reads regular files whole', () => {
     const dir = tmp('bounded-link');
     fs.writeFileSync(path.join(dir, 'real.pem'), 'hello\n');

@@ -169,6 +169,36 @@ describe('check lists hostile files as problems and goes on', () => {
   }, 120_000);
 });
 
+describe('check as another user', () => {
+  it('a subdirectory that user cannot read (chmod 000, run via setpriv as nobody) is listed, and the report goes on', () => {
+    const node = makeNode('check-locked');
+    fs.chmodSync(node.root, 0o755);
+    execFileSync('chmod', ['-R', 'a+rX', node.root]);
+    const locked = path.join(node.pki, 'locked');
+    fs.mkdirSync(locked, { mode: 0o000 });
+    fs.chmodSync(locked, 0o000);
+    const r = spawnSync(
+      'setpriv',
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        cliPath,
+        ...node.args,
+        '--output',
+        'prometheus',
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(r.status, r.stderr).toBe(1);
+    expect(runPromtool(['check', 'metrics'], r.stdout)).toEqual({ status: 0, out: '' });
+    expect(r.stdout).toContain(`x509_cert_error{filepath="${locked}",filename="locked"} 1`);
+    expect(r.stdout).toMatch(/x509_cert_not_after\{filename="ca\.crt"/);
+    expect(r.stdout).toContain('kubeadm_forever_check_ok{min_years="0"} 0');
+  }, 120_000);
+});
+
 describe('commands that need a hostile file fail with the two-line error naming it', () => {
   const twoLines = (stderr: string, file: string, reason: string) => {
     const lines = stderr.trimEnd().split('\n');
