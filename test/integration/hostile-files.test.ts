@@ -67,6 +67,7 @@ describe('check lists hostile files as problems and goes on', () => {
     fs.symlinkSync('/dev/zero', path.join(node.pki, 'zero.crt'));
     execFileSync('truncate', ['-s', '1G', path.join(node.pki, 'sparse.crt')]);
     mkfifo(path.join(node.root, 'scheduler.conf'));
+    fs.symlinkSync('loop.conf', path.join(node.root, 'loop.conf')); // ELOOP
     execFileSync('truncate', ['-s', '100M', path.join(node.root, 'big.conf')]);
 
     const table = run(node.args);
@@ -79,6 +80,10 @@ describe('check lists hostile files as problems and goes on', () => {
       [path.join(node.pki, 'sparse.crt'), '1024.0 MiB, over the limit of 1.0 MiB'],
       [path.join(node.root, 'scheduler.conf'), 'a FIFO, not a regular file'],
       [path.join(node.root, 'big.conf'), '100.0 MiB, over the limit of 4.0 MiB'],
+      [
+        path.join(node.root, 'loop.conf'),
+        `ELOOP: too many symbolic links encountered, stat '${path.join(node.root, 'loop.conf')}'`,
+      ],
     ];
     expect(table.stdout).toContain(
       `unreadable: ${path.join(node.pki, 'apiserver.crt')}: a FIFO, not a regular file`,
@@ -109,7 +114,7 @@ describe('check lists hostile files as problems and goes on', () => {
       path.join(node.root, 'big.conf'),
     ])
       expect(prom.stdout).toContain(`x509_cert_error{filepath="${file}",`);
-    expect(prom.stdout).toContain('\nx509_read_errors 6\n');
+    expect(prom.stdout).toContain('\nx509_read_errors 7\n');
     expect(prom.stdout).toContain('kubeadm_forever_check_ok{min_years="0"} 0\n');
   }, 180_000);
 

@@ -53,7 +53,14 @@ export function scanKubeconfigs(dir: string): KubeconfigScan {
   }
   for (const name of names.filter((n) => n.endsWith('.conf')).sort()) {
     const file = path.join(dir, name);
-    if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) continue;
+    // a directory named *.conf is not a kubeconfig; a link loop (ELOOP) is left to the reader to name
+    let isDir = false;
+    try {
+      isDir = fs.statSync(file).isDirectory();
+    } catch {
+      isDir = false;
+    }
+    if (isDir) continue;
     let text: string;
     try {
       text = readBoundedText(file, 'kubeconfig');
