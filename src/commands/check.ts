@@ -2,6 +2,7 @@ import { UsageError } from '../core/errors.js';
 import { DEFAULT_KUBELET_PKI_DIR, DEFAULT_KUBERNETES_DIR, DEFAULT_PKI_DIR } from '../node/paths.js';
 import { defineCommand } from './options.js';
 import { commandSummaries } from './catalog.js';
+import { jsonDocument } from '../ui/output.js';
 import { runCommand } from './run.js';
 
 const OUTPUTS = ['table', 'json', 'prometheus', 'kubeadm-json'] as const;
@@ -45,18 +46,19 @@ const command = defineCommand({
         type: 'string',
         default: 'auto',
         describe:
-          "the API server's served certificate: auto (the kube-apiserver process here), none, or HOST:PORT",
+          "the API server's served certificate: auto (the kube-apiserver process here), none, or HOST:PORT; judged against --pki-dir's ca.crt and apiserver.crt; the probe (connect, TLS handshake, reading the certificate) gives up after 10 s",
       }),
+  // --output json is --json: the one JSON document on stdout, errors included
   handler: (argv) =>
-    runCommand(argv, async (a, out) => {
+    runCommand({ ...argv, json: argv.json || argv.output === 'json' }, async (a, out) => {
       if (!Number.isFinite(a.minYears) || a.minYears < 0) {
         throw new UsageError(
           `invalid --min-years ${JSON.stringify(String(a.minYears))}`,
           'pass a number of years, e.g. --min-years 150',
         );
       }
-      const output = a.output ?? (a.json ? 'json' : 'table');
-      if (a.json && output !== 'json') {
+      const output = a.output ?? (argv.json ? 'json' : 'table');
+      if (argv.json && output !== 'json') {
         throw new UsageError(
           `--json and --output ${output} both choose what goes on stdout`,
           'pass only one of them',
@@ -104,7 +106,7 @@ const command = defineCommand({
       else if (output === 'prometheus') process.stdout.write(formatPrometheus(report));
       else
         process.stdout.write(
-          `${JSON.stringify(toKubeadmExpirationInfo(report, { pkiDir: a.pkiDir, kubeconfigDir: a.kubeconfigDir }), null, 4)}\n`,
+          `${jsonDocument(toKubeadmExpirationInfo(report, { pkiDir: a.pkiDir, kubeconfigDir: a.kubeconfigDir }), 4)}\n`,
         );
       return report.ok ? 0 : 1;
     }),

@@ -12,6 +12,18 @@ export function escapeLines(text: string): string {
     .join('\n');
 }
 
+/**
+ * JSON.stringify escapes C0 controls but writes DEL, the C1 controls (0x9b is a CSI on some
+ * terminals) and the line and direction marks raw: those become \u escapes too. The document
+ * means the same; only how it is spelled changes.
+ */
+export function jsonDocument(doc: unknown, indent = 2): string {
+  return JSON.stringify(doc, null, indent).replace(
+    /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 export interface OutputOptions {
   json: boolean;
   verbose: boolean;
@@ -188,7 +200,7 @@ export class Output {
     this.succeed();
     this.resultWritten = true;
     if (this.json) {
-      process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+      process.stdout.write(`${jsonDocument(doc)}\n`);
     } else if (human !== undefined) {
       process.stdout.write(human.endsWith('\n') ? human : `${human}\n`);
     }

@@ -37,8 +37,12 @@ function report(rows: CheckRow[], errors: CheckReport['errors'] = []): CheckRepo
 }
 
 describe('escapeLabelValue', () => {
-  it('escapes backslash, double quote and line feed, and nothing else', () => {
-    expect(escapeLabelValue('a\\b"c\nd\te')).toBe('a\\\\b\\"c\\nd\te');
+  it('escapes backslash, double quote and line feed as the format does, other controls as visible text', () => {
+    expect(escapeLabelValue('a\\b"c\nd')).toBe('a\\\\b\\"c\\nd');
+    // ESC, tab, DEL, a C1 CSI and a direction mark: the value holds "\x1b" etc. as text
+    expect(escapeLabelValue('e\x1b[31mf\tg\x7fh\x9bi\u202ej')).toBe(
+      'e\\\\x1b[31mf\\\\tg\\\\x7fh\\\\x9bi\\\\u202ej',
+    );
   });
 });
 

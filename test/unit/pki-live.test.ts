@@ -45,6 +45,66 @@ function selfSigned(dir: string, name: string, days: number, cn: string): { cert
   return { cert, key };
 }
 
+/** A leaf for `cn` signed by `ca` (openssl x509 -req), serverAuth, valid from now for `days`. */
+function signedBy(
+  dir: string,
+  name: string,
+  days: number,
+  cn: string,
+  ca: { cert: string; key: string },
+): { cert: string; key: string } {
+  const cert = path.join(dir, `${name}.crt`);
+  const key = path.join(dir, `${name}.key`);
+  const csr = path.join(dir, `${name}.csr`);
+  const ext = path.join(dir, `${name}.ext`);
+  fs.writeFileSync(
+    ext,
+    'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n',
+  );
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      csr,
+      '-subj',
+      `/CN=${cn}`,
+    ],
+    { stdio: 'ignore' },
+  );
+  execFileSync(
+    'openssl',
+    [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      ca.cert,
+      '-CAkey',
+      ca.key,
+      '-set_serial',
+      String(Date.now()),
+      '-days',
+      String(days),
+      '-extfile',
+      ext,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
+  return { cert, key };
+}
+
 /** A /proc with one process: cmdline, stat (start ticks), ns/net; plus /proc/stat and self/ns/net. */
 function fakeProc(
   root: string,
@@ -95,9 +155,12 @@ describe('check on a live node: served certificate and loopback warning', () => 
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kf-live-'));
-    served = selfSigned(dir, 'served', 365, 'kube-apiserver');
+    // the cluster CA in pki/ca.crt; it issued the served certificate (1 year) and, later, a
+    // longer apiserver.crt on disk that the server has not loaded yet
     fs.mkdirSync(path.join(dir, 'pki'));
-    selfSigned(path.join(dir, 'pki'), 'apiserver', 365 * 150, 'kube-apiserver');
+    const ca = selfSigned(path.join(dir, 'pki'), 'ca', 365 * 200, 'kubernetes');
+    served = signedBy(dir, 'served', 365, 'kube-apiserver', ca);
+    signedBy(path.join(dir, 'pki'), 'apiserver', 365 * 150, 'kube-apiserver', ca);
     server = tls.createServer({ cert: fs.readFileSync(served.cert), key: fs.readFileSync(served.key) }, (s) =>
       s.end(),
     );
@@ -143,7 +206,8 @@ describe('check on a live node: served certificate and loopback warning', () => 
   });
 
   it('auto finds the kube-apiserver of this network namespace, connects to loopback, and dates the loopback certificate', async () => {
-    const btime = 1_700_000_000;
+    // started 300 days before now (+1 min): the served certificate, made just now, is valid then
+    const btime = Math.floor(Date.now() / 1000) - 3600 - 300 * 86_400 + 60;
     const proc = fakeProc(
       fs.mkdtempSync(path.join(dir, 'proc-')),
       [

@@ -2,6 +2,7 @@ import type { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfError } from '../../core/errors.js';
+import { isFileReadError, readBoundedText } from '../../adapters/bounded-read.js';
 import type { Validity } from '../../core/types.js';
 import { enforceLifetimes, lifetimeViolations, type Dated } from '../../core/lifetime.js';
 import {
@@ -142,9 +143,10 @@ export async function caInit(opts: CaInitOptions): Promise<CaInitResult> {
     if (fs.existsSync(certFile)) {
       let current: Dated | undefined;
       try {
-        const [old] = parseCertificatesPem(fs.readFileSync(certFile, 'utf8'), certFile);
+        const [old] = parseCertificatesPem(readBoundedText(certFile, 'certificate'), certFile);
         current = { name: `the CA in ${certFile}`, notAfter: iso(old!) };
-      } catch {
+      } catch (err) {
+        if (isFileReadError(err) && err.refused) throw err; // a FIFO or device is not backed up
         current = undefined; // a damaged file has no lifetime to keep; it is backed up all the same
       }
       violations.push(...lifetimeViolations({ name: `the new ${c.cert}`, notAfter: iso(ca.cert), current }));
@@ -240,7 +242,7 @@ function issuedCertificates(pkiDir: string, kubeconfigs: string[]): IssuedCert[]
   const out: IssuedCert[] = [];
   for (const f of certFilesUnder(pkiDir)) {
     try {
-      for (const cert of parseCertificatesPem(fs.readFileSync(f, 'utf8'), f))
+      for (const cert of parseCertificatesPem(readBoundedText(f, 'certificate'), f))
         if (!cert.ca) out.push({ name: f, cert });
     } catch {
       // unreadable files are check's business, not a reason to stop here
@@ -248,7 +250,7 @@ function issuedCertificates(pkiDir: string, kubeconfigs: string[]): IssuedCert[]
   }
   for (const conf of kubeconfigs) {
     try {
-      for (const ref of kubeconfigCertRefs(fs.readFileSync(conf, 'utf8'), conf)) {
+      for (const ref of kubeconfigCertRefs(readBoundedText(conf, 'kubeconfig'), conf)) {
         const cert = ref.kind === 'client' && ref.data ? decodeCertData(ref.data) : undefined;
         if (cert) out.push({ name: `${conf}: ${ref.entry}`, cert });
       }
@@ -286,7 +288,7 @@ async function resignCas(
       certFile,
       text,
       keyFile,
-      readFileOrFail(keyFile, 'CA key').toString('utf8'),
+      readFileOrFail(keyFile, 'CA key', 'key').toString('utf8'),
     );
     pairs.push({ name: c.name, pair, text });
   }
@@ -458,7 +460,7 @@ export async function caExtend(opts: CaExtendOptions): Promise<CaExtendResult> {
   // Kubeconfigs also follow CAs left unchanged (a re-run after an interruption may find them behind).
   if (opts.newCaDir !== undefined) {
     for (const file of unchanged) {
-      for (const cert of parseCertificatesPem(fs.readFileSync(file, 'utf8'), file)) {
+      for (const cert of parseCertificatesPem(readBoundedText(file, 'certificate'), file)) {
         if (cert.ca)
           replacements.push({
             oldDer: Buffer.from(cert.raw),
@@ -474,7 +476,7 @@ export async function caExtend(opts: CaExtendOptions): Promise<CaExtendResult> {
   const kubeconfigsUnmatched: CaExtendResult['kubeconfigsUnmatched'] = [];
   const changedConfs: string[] = [];
   for (const file of confFiles) {
-    const text = readFileOrFail(file, 'kubeconfig').toString('utf8');
+    const text = readFileOrFail(file, 'kubeconfig', 'kubeconfig').toString('utf8');
     const r = replaceCaData(text, file, replacements);
     if (r.unmatched.length > 0) kubeconfigsUnmatched.push({ file, clusters: r.unmatched });
     if (r.changes.length === 0) continue;

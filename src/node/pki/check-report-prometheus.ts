@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { escapeControl } from '../../core/errors.js';
 import type { CheckReport, CheckRow } from './check.js';
 
 /**
@@ -15,9 +16,23 @@ import type { CheckReport, CheckRow } from './check.js';
 
 const NAME_FIELDS = ['C', 'ST', 'L', 'O', 'OU', 'CN'] as const;
 
-/** Label value escaping of the exposition format: backslash, double quote and line feed. */
+/**
+ * Label value escaping of the exposition format (backslash, double quote and line feed), and
+ * every other control character as visible text (`\x1b` in the value): the format would carry
+ * them raw, and a file name with an escape sequence in it must not reach a terminal or a
+ * dashboard as one.
+ */
 export function escapeLabelValue(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  return (
+    value
+      .replace(/\\/g, '\\\\')
+      .replace(/"/g, '\\"')
+      .replace(/\n/g, '\\n')
+      // eslint-disable-next-line no-control-regex -- matching control characters is the point
+      .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) =>
+        escapeControl(c).replace(/\\/g, '\\\\'),
+      )
+  );
 }
 
 /** HELP text escaping: backslash and line feed. */

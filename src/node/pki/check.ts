@@ -1,12 +1,13 @@
 import crypto, { X509Certificate, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { isKfError, messageOf } from '../../core/errors.js';
+import { escapeControl, isKfError, messageOf } from '../../core/errors.js';
 import { outlivesIssuerProblem } from '../../core/lifetime.js';
 import { YEAR_MS } from '../../core/validity.js';
 import { isIssuedBy, parseCertificatesPem } from './certs.js';
-import { certFilesUnder } from './files.js';
-import { decodeCertData, kubeconfigCertRefs, listKubeconfigs } from './kubeconfig.js';
+import { isFileReadError, readBoundedFile, readBoundedText } from '../../adapters/bounded-read.js';
+import { scanCertFiles } from './files.js';
+import { decodeCertData, kubeconfigCertRefs, scanKubeconfigs } from './kubeconfig.js';
 import { KUBELET_CURRENT } from './kubelet.js';
 
 export interface CheckOptions {
@@ -91,7 +92,8 @@ function readKey(read: () => KeyObject | undefined): { key?: KeyObject; keyError
   try {
     return { key: read() };
   } catch (err) {
-    return { keyError: `key unreadable: ${messageOf(err).split('\n')[0]}` };
+    const reason = isFileReadError(err) ? `${err.file}: ${err.reason}` : messageOf(err).split('\n')[0];
+    return { keyError: `key unreadable: ${reason}` };
   }
 }
 
@@ -105,10 +107,10 @@ function collectFile(
   let real: string;
   let pem: string;
   try {
+    pem = readBoundedText(file, 'certificate');
     real = fs.realpathSync(file);
-    pem = fs.readFileSync(real, 'utf8');
   } catch (err) {
-    c.errors.push({ file: source, message: messageOf(err) });
+    c.errors.push({ file: source, message: isFileReadError(err) ? err.reason : messageOf(err) });
     return;
   }
   let certs: X509Certificate[];
@@ -122,7 +124,9 @@ function collectFile(
   const { key, keyError } = readKey(
     () =>
       keyFromPem(pem) ??
-      (keyFile && fs.existsSync(keyFile) ? crypto.createPrivateKey(fs.readFileSync(keyFile)) : undefined),
+      (keyFile && fs.existsSync(keyFile)
+        ? crypto.createPrivateKey(readBoundedFile(keyFile, 'key'))
+        : undefined),
   );
   certs.forEach((cert, i) => {
     const id = `${real}#${cert.fingerprint256}`;
@@ -149,7 +153,9 @@ function present(c: Collected, dir: string): boolean {
 }
 
 function collectPkiDir(c: Collected, pkiDir: string): void {
-  for (const file of certFilesUnder(pkiDir)) {
+  const scan = scanCertFiles(pkiDir);
+  c.errors.push(...scan.errors);
+  for (const file of scan.files) {
     const keyFile = file.endsWith('.crt') ? file.replace(/\.crt$/, '.key') : undefined;
     collectFile(c, file, file, { keyFile });
   }
@@ -170,10 +176,12 @@ function collectKubeletDir(c: Collected, kubeletDir: string): void {
 
 /** Each kubeconfig's CA and client certificate, embedded or referenced by file. */
 function collectKubeconfigs(c: Collected, kubeconfigDir: string): void {
-  for (const conf of listKubeconfigs(kubeconfigDir)) {
+  const scan = scanKubeconfigs(kubeconfigDir);
+  c.errors.push(...scan.errors);
+  for (const { file: conf, text } of scan.found) {
     let refs;
     try {
-      refs = kubeconfigCertRefs(fs.readFileSync(conf, 'utf8'), conf);
+      refs = kubeconfigCertRefs(text, conf);
     } catch (err) {
       c.errors.push({ file: conf, message: isKfError(err) ? err.what : messageOf(err) });
       continue;
@@ -192,7 +200,7 @@ function collectKubeconfigs(c: Collected, kubeconfigDir: string): void {
         }
         const { key, keyError } = readKey(() => {
           if (ref.keyData) return crypto.createPrivateKey(Buffer.from(ref.keyData, 'base64'));
-          if (ref.keyFile) return crypto.createPrivateKey(fs.readFileSync(ref.keyFile));
+          if (ref.keyFile) return crypto.createPrivateKey(readBoundedFile(ref.keyFile, 'key'));
           return undefined;
         });
         c.found.push({ source, file: conf, embedded, cert, key, keyError });
@@ -290,12 +298,15 @@ export function checkPki(opts: CheckOptions): CheckReport {
 
 function cn(name: string): string {
   const m = /CN=([^,]+)/.exec(name);
-  return m ? m[1]! : name;
+  return escapeControl(m ? m[1]! : name);
 }
 
-/** The report as a table for people. `base` paths are shortened relative to it. */
+/**
+ * The report as a table for people. `base` paths are shortened relative to it. File names and
+ * certificate names are input: every control character in them is shown escaped.
+ */
 export function formatCheckReport(report: CheckReport, base?: string): string {
-  const rel = (s: string) => (base ? s.split(base + path.sep).join('') : s);
+  const rel = (s: string) => escapeControl(base ? s.split(base + path.sep).join('') : s);
   const header = ['FILE', 'SUBJECT', 'ISSUER', 'NOT AFTER', 'YEARS', 'TYPE', 'KEY', 'CHAIN'];
   const lines = report.rows.map((r) => [
     rel(r.source),

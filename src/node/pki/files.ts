@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfError, messageOf } from '../../core/errors.js';
+import { readBoundedFile, type ReadKind } from '../../adapters/bounded-read.js';
 
 export const KEY_MODE = 0o600;
 export const CERT_MODE = 0o644;
@@ -67,30 +68,57 @@ export function fileTimestamp(d = new Date()): string {
     .replace(/\.\d+Z$/, 'Z');
 }
 
-/** Reads a file, turning "missing" and "unreadable" into a KfError naming it. */
-export function readFileOrFail(file: string, what: string): Buffer {
-  try {
-    return fs.readFileSync(file);
-  } catch (err) {
-    throw new KfError(
-      `cannot read ${what} ${file}: ${messageOf(err)}`,
-      `check the path (and --pki-dir); nothing was written`,
-    );
-  }
+/**
+ * Reads a PKI file through the bounded reader: missing, unreadable, not a regular file (a FIFO,
+ * a device) or over the size limit of its kind is a KfError naming it.
+ */
+export function readFileOrFail(file: string, what: string, kind: ReadKind = 'certificate'): Buffer {
+  return readBoundedFile(file, kind, { what });
 }
 
-/** Certificate files (*.crt, *.pem) under `dir`, recursively, sorted. */
-export function certFilesUnder(dir: string): string[] {
-  const out: string[] = [];
+export interface CertFileScan {
+  /** every entry named *.crt or *.pem that is not a directory (FIFOs and links included: the reader judges them) */
+  files: string[];
+  /** directories that could not be listed, with the reason */
+  errors: { file: string; message: string }[];
+}
+
+/**
+ * Certificate files (*.crt, *.pem) under `dir`, recursively, sorted. Anything so named is
+ * listed whatever its type, so that a FIFO or a device where a certificate should be is seen
+ * (and refused by the reader) rather than skipped; a directory that cannot be listed is noted
+ * and the walk goes on.
+ */
+export function scanCertFiles(dir: string): CertFileScan {
+  const scan: CertFileScan = { files: [], errors: [] };
   const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch (err) {
+      scan.errors.push({ file: d, message: `directory not readable: ${messageOf(err)}` });
+      return;
+    }
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if ((e.isFile() || e.isSymbolicLink()) && /\.(crt|pem)$/.test(e.name)) out.push(p);
+      else if (/\.(crt|pem)$/.test(e.name)) scan.files.push(p);
     }
   };
   walk(dir);
-  return out;
+  return scan;
+}
+
+/** scanCertFiles' files; a directory that cannot be listed is an error naming it. */
+export function certFilesUnder(dir: string): string[] {
+  const scan = scanCertFiles(dir);
+  const [first] = scan.errors;
+  if (first)
+    throw new KfError(
+      `cannot list ${first.file}: ${first.message}`,
+      'check the directory and its permissions',
+    );
+  return scan.files;
 }
 
 /** Whether `file` is `dir` or inside it (both absolute, links already resolved). */

@@ -4,6 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Document, type Scalar } from 'yaml';
 import { KfError, messageOf } from '../../core/errors.js';
+import { isFileReadError, readBoundedText } from '../../adapters/bounded-read.js';
 import { isSameCa, pemCertificates, replacePemBlock, type PemCertificate } from './certs.js';
 
 /** The kubeconfigs kubeadm writes; any other `*.conf` kubeconfig in the directory is handled too. */
@@ -70,28 +71,67 @@ function looksLikeKubeconfig(doc: Document): boolean {
   );
 }
 
-/** `*.conf` files in `dir` that are kubeconfigs (have a clusters or users list), sorted. */
-export function listKubeconfigs(dir: string): string[] {
+export interface KubeconfigScan {
+  /** the kubeconfigs (a clusters or users list), sorted, with their text as read */
+  found: { file: string; text: string }[];
+  /** `*.conf` files that could not be read: not a regular file (a FIFO, a device), too big, unreadable */
+  errors: { file: string; message: string }[];
+}
+
+/**
+ * The `*.conf` files in `dir` that are kubeconfigs, each read once through the bounded reader.
+ * Other YAML (or text that is not YAML) is passed over as before; a `*.conf` that cannot be
+ * read (a FIFO, a link to a device, a file over the kubeconfig limit) is an error, not skipped.
+ */
+export function scanKubeconfigs(dir: string): KubeconfigScan {
+  const scan: KubeconfigScan = { found: [], errors: [] };
   let names: string[];
   try {
     names = fs.readdirSync(dir);
-  } catch {
-    return [];
+  } catch (err) {
+    scan.errors.push({ file: dir, message: `directory not readable: ${messageOf(err)}` });
+    return scan;
   }
-  return names
-    .filter((n) => n.endsWith('.conf'))
-    .sort()
-    .map((n) => path.join(dir, n))
-    .filter((f) => {
-      try {
-        return (
-          fs.statSync(f).isFile() &&
-          looksLikeKubeconfig(parseDocument(fs.readFileSync(f, 'utf8'), PARSE_OPTIONS))
-        );
-      } catch {
-        return false;
-      }
-    });
+  for (const name of names.filter((n) => n.endsWith('.conf')).sort()) {
+    const file = path.join(dir, name);
+    // a directory named *.conf is not a kubeconfig; a link loop (ELOOP) is left to the reader to name
+    let isDir = false;
+    try {
+      isDir = fs.statSync(file).isDirectory();
+    } catch {
+      isDir = false;
+    }
+    if (isDir) continue;
+    let text: string;
+    try {
+      text = readBoundedText(file, 'kubeconfig');
+    } catch (err) {
+      scan.errors.push({ file, message: isFileReadError(err) ? err.reason : messageOf(err) });
+      continue;
+    }
+    try {
+      if (looksLikeKubeconfig(parseDocument(text, PARSE_OPTIONS))) scan.found.push({ file, text });
+    } catch {
+      // not YAML at all: not a kubeconfig
+    }
+  }
+  return scan;
+}
+
+/**
+ * `*.conf` files in `dir` that are kubeconfigs (have a clusters or users list), sorted. One that
+ * cannot be read is an error naming it: a kubeconfig left out would keep its old CA data.
+ */
+export function listKubeconfigs(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const scan = scanKubeconfigs(dir);
+  const [first] = scan.errors;
+  if (first)
+    throw new KfError(
+      `cannot read kubeconfig ${first.file}: ${first.message}`,
+      `replace ${first.file} with a regular file or move it away; nothing was written`,
+    );
+  return scan.found.map((f) => f.file);
 }
 
 /** Certificates in a base64 `*-data` field (base64 of PEM, as kubeadm writes it, or of DER). */

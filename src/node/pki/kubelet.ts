@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfError, UsageError } from '../../core/errors.js';
+import { isFileReadError, readBoundedText } from '../../adapters/bounded-read.js';
 import type { Validity } from '../../core/types.js';
 import { enforceLifetimes, lifetimeViolations, type Dated } from '../../core/lifetime.js';
 import { recoverInterrupted, replaceFiles, type RecoveryReport } from '../../adapters/file-transaction.js';
@@ -60,12 +61,16 @@ export interface KubeletCertResult {
   recovered: RecoveryReport;
 }
 
-/** The certificate kubelet-client-current.pem holds now, if it can be read. */
+/**
+ * The certificate kubelet-client-current.pem holds now, if it can be read. A FIFO, a device or
+ * an oversized file there is refused (an error naming it): nothing is replaced over it.
+ */
 function currentCertificate(link: string): Dated | undefined {
   try {
-    const [cert] = parseCertificatesPem(fs.readFileSync(link, 'utf8'), link);
+    const [cert] = parseCertificatesPem(readBoundedText(link, 'certificate'), link);
     return { name: `the current ${link}`, notAfter: new Date(cert!.validTo) };
-  } catch {
+  } catch (err) {
+    if (isFileReadError(err) && err.refused) throw err;
     return undefined;
   }
 }
@@ -86,7 +91,7 @@ export async function issueKubeletCert(opts: KubeletCertOptions): Promise<Kubele
     certFile,
     readFileOrFail(certFile, 'CA certificate').toString('utf8'),
     keyFile,
-    readFileOrFail(keyFile, 'CA key').toString('utf8'),
+    readFileOrFail(keyFile, 'CA key', 'key').toString('utf8'),
   );
   assertWritableDir(outDir, 'output directory');
   const recovered = recoverInterrupted([outDir]);

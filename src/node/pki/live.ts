@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
 import { UsageError, messageOf } from '../../core/errors.js';
+import { isFileReadError, readBoundedFile, readBoundedText } from '../../adapters/bounded-read.js';
+import { isIssuedBy, parseCertificatesPem } from './certs.js';
 import { HOUR_MS, YEAR_MS } from '../../core/validity.js';
 import type { CheckReport } from './check.js';
 
@@ -32,9 +34,14 @@ export interface LiveReport {
   served?: {
     subject: string;
     issuer: string;
+    notBefore: string;
     notAfter: string;
     yearsLeft: number;
     fingerprint256: string;
+    /** notBefore <= now <= notAfter */
+    validNow: boolean;
+    /** whether it chains to the cluster CA (<pki-dir>/ca.crt); null when that file is unreadable */
+    issuedByClusterCa: boolean | null;
     /** whether it is the certificate in <pki-dir>/apiserver.crt; null when that file is unreadable */
     sameAsFile: boolean | null;
   };
@@ -116,26 +123,84 @@ export function findApiserverProcesses(procDir = '/proc'): ApiserverProcess[] {
   return found;
 }
 
-/** The leaf certificate a TLS server presents (no verification: this reads, it trusts nothing). */
-export function servedCertificate(host: string, port: number, timeoutMs = 10_000): Promise<X509Certificate> {
+/** One deadline for the whole probe of the served certificate: connect, TLS handshake and reading it. */
+export const PROBE_TIMEOUT_MS = 10_000;
+
+/** What a TLS server presented: its certificate and whatever chain it sent with it. */
+export interface ServedChain {
+  leaf: X509Certificate;
+  /** the other certificates the server sent (intermediates, perhaps its CA), in the order sent */
+  presented: X509Certificate[];
+}
+
+/**
+ * The certificates a TLS server presents (no verification here: this reads, it trusts
+ * nothing; checkLiveApiserver judges them). One deadline covers the connect, the handshake
+ * and the read, and the socket is destroyed whatever happens: a server that completes the
+ * handshake and then holds the connection open keeps nothing waiting.
+ */
+export function servedCertificate(
+  host: string,
+  port: number,
+  timeoutMs = PROBE_TIMEOUT_MS,
+): Promise<ServedChain> {
   return new Promise((resolve, reject) => {
     const socket = tls.connect({ host, port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      fn();
+    };
     const timer = setTimeout(
-      () => socket.destroy(new Error(`no TLS handshake within ${timeoutMs / 1000}s`)),
+      () =>
+        settle(() =>
+          reject(new Error(`no certificate within ${timeoutMs / 1000}s (connect and TLS handshake)`)),
+        ),
       timeoutMs,
     );
     socket.once('secureConnect', () => {
-      clearTimeout(timer);
-      const peer = socket.getPeerCertificate();
-      socket.end();
-      if (!peer?.raw) reject(new Error('the server presented no certificate'));
-      else resolve(new X509Certificate(peer.raw));
+      const peer = socket.getPeerCertificate(true);
+      settle(() => {
+        if (!peer?.raw) return reject(new Error('the server presented no certificate'));
+        const presented: X509Certificate[] = [];
+        const seen = new Set<tls.DetailedPeerCertificate>([peer]);
+        for (
+          let c = peer.issuerCertificate;
+          c?.raw && !seen.has(c) && presented.length < 16;
+          c = c.issuerCertificate
+        ) {
+          seen.add(c);
+          presented.push(new X509Certificate(c.raw));
+        }
+        resolve({ leaf: new X509Certificate(peer.raw), presented });
+      });
     });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
+    socket.once('error', (err) => settle(() => reject(err)));
+    socket.once('close', () =>
+      settle(() => reject(new Error('the server closed the connection during the handshake'))),
+    );
   });
+}
+
+/** Whether `leaf` chains to one of `cas`, directly or through certificates the server presented. */
+export function chainsToAny(
+  leaf: X509Certificate,
+  presented: X509Certificate[],
+  cas: X509Certificate[],
+): boolean {
+  let current = leaf;
+  const used = new Set<X509Certificate>();
+  for (let depth = 0; depth <= presented.length; depth++) {
+    if (cas.some((ca) => isIssuedBy(current, ca))) return true;
+    const next = presented.find((p) => !used.has(p) && p.ca && isIssuedBy(current, p));
+    if (!next) return false;
+    used.add(next);
+    current = next;
+  }
+  return false;
 }
 
 export interface LiveOptions {
@@ -161,6 +226,80 @@ function years(ms: number): number {
   return Math.floor((ms / YEAR_MS) * 100) / 100;
 }
 
+/** The cluster CA certificates of `pkiDir` (ca.crt, perhaps a bundle), or why they cannot be read. */
+function clusterCas(pkiDir: string): { file: string; cas?: X509Certificate[]; error?: string } {
+  const file = path.join(pkiDir, 'ca.crt');
+  try {
+    return { file, cas: parseCertificatesPem(readBoundedText(file, 'certificate'), file) };
+  } catch (err) {
+    return { file, error: isFileReadError(err) ? err.reason : messageOf(err) };
+  }
+}
+
+/**
+ * The served certificate judged against what is on disk: issued by the cluster CA (an answer
+ * from a proxy or another server is not the API server's), valid now, and the same as
+ * apiserver.crt. "Restart" is advised only where a restart helps: the file on disk comes from
+ * the cluster CA, is valid, and is newer than what is served.
+ */
+function judgeServed(
+  report: LiveReport,
+  cert: X509Certificate,
+  presented: X509Certificate[],
+  pkiDir: string,
+  minYears: number,
+  now: Date,
+): void {
+  const at = `served by ${report.endpoint}`;
+  const notBefore = new Date(cert.validFrom);
+  const notAfter = new Date(cert.validTo);
+  const ca = clusterCas(pkiDir);
+  const issuedByClusterCa = ca.cas ? chainsToAny(cert, presented, ca.cas) : null;
+  const apiserverFile = path.join(pkiDir, 'apiserver.crt');
+  let file: X509Certificate | undefined;
+  try {
+    file = new X509Certificate(readBoundedFile(apiserverFile, 'certificate'));
+  } catch {
+    // no file to compare with (a remote --apiserver, or another pki dir); check's file part says why
+  }
+  const sameAsFile = file ? file.fingerprint256 === cert.fingerprint256 : null;
+  const validNow = notBefore <= now && now <= notAfter;
+  report.served = {
+    subject: printable(cert.subject),
+    issuer: printable(cert.issuer),
+    notBefore: notBefore.toISOString(),
+    notAfter: notAfter.toISOString(),
+    yearsLeft: years(notAfter.getTime() - now.getTime()),
+    fingerprint256: cert.fingerprint256,
+    validNow,
+    issuedByClusterCa,
+    sameAsFile,
+  };
+  if (issuedByClusterCa === false)
+    report.problems.push(
+      `${at}: not issued by the cluster CA (${printable(ca.file)}; issuer ${printable(cert.issuer)}): something other than this cluster's kube-apiserver answers there (a proxy, another server), or it serves another certificate`,
+    );
+  else if (issuedByClusterCa === null)
+    report.problems.push(
+      `${at}: cannot tell whether the cluster CA issued it: ${printable(ca.file)}: ${printable(ca.error ?? '')}`,
+    );
+  if (notBefore > now) report.problems.push(`${at}: not valid yet (valid from ${notBefore.toISOString()})`);
+  else if (notAfter < now) report.problems.push(`${at}: expired`);
+  else if (report.served.yearsLeft < minYears)
+    report.problems.push(`${at}: ${report.served.yearsLeft} years left, under --min-years ${minYears}`);
+
+  if (file && sameAsFile === false && issuedByClusterCa === true) {
+    const fileFrom = new Date(file.validFrom);
+    const fileTo = new Date(file.validTo);
+    const newer = fileFrom >= notBefore && fileTo > notAfter;
+    const fileValid = fileFrom <= now && now <= fileTo;
+    if (newer && fileValid && ca.cas && ca.cas.some((c) => isIssuedBy(file, c)))
+      report.warnings.push(
+        `the API server still serves a certificate that ends ${notAfter.toISOString()}; ${printable(apiserverFile)} ends ${fileTo.toISOString()}: restart kube-apiserver to serve it`,
+      );
+  }
+}
+
 /** The live part of `check`. Never throws for an unreachable server: that is a problem in the report. */
 export async function checkLiveApiserver(opts: LiveOptions): Promise<LiveReport> {
   const now = opts.now ?? new Date();
@@ -175,34 +314,8 @@ export async function checkLiveApiserver(opts: LiveOptions): Promise<LiveReport>
   report.endpoint = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 
   try {
-    const cert = await servedCertificate(host, port);
-    const notAfter = new Date(cert.validTo);
-    let sameAsFile: boolean | null = null;
-    try {
-      const file = new X509Certificate(fs.readFileSync(path.join(opts.pkiDir, 'apiserver.crt')));
-      sameAsFile = file.fingerprint256 === cert.fingerprint256;
-      if (!sameAsFile && new Date(file.validTo) > notAfter) {
-        report.warnings.push(
-          `the API server still serves a certificate that ends ${notAfter.toISOString()}; ${path.join(opts.pkiDir, 'apiserver.crt')} ends ${new Date(file.validTo).toISOString()}: restart kube-apiserver to serve it`,
-        );
-      }
-    } catch {
-      // no file to compare with (a remote --apiserver, or another pki dir)
-    }
-    report.served = {
-      subject: printable(cert.subject),
-      issuer: printable(cert.issuer),
-      notAfter: notAfter.toISOString(),
-      yearsLeft: years(notAfter.getTime() - now.getTime()),
-      fingerprint256: cert.fingerprint256,
-      sameAsFile,
-    };
-    if (notAfter < now) report.problems.push(`served by ${report.endpoint}: expired`);
-    else if (report.served.yearsLeft < opts.minYears) {
-      report.problems.push(
-        `served by ${report.endpoint}: ${report.served.yearsLeft} years left, under --min-years ${opts.minYears}`,
-      );
-    }
+    const { leaf: cert, presented } = await servedCertificate(host, port);
+    judgeServed(report, cert, presented, opts.pkiDir, opts.minYears, now);
   } catch (err) {
     report.error = printable(messageOf(err));
     report.problems.push(`served by ${report.endpoint}: no certificate read: ${report.error}`);
@@ -243,10 +356,16 @@ export function formatLive(live: LiveReport): string {
     const s = live.served;
     const file =
       s.sameAsFile === null ? '' : s.sameAsFile ? ', same as apiserver.crt' : ', NOT apiserver.crt';
+    const chain =
+      s.issuedByClusterCa === null
+        ? ''
+        : s.issuedByClusterCa
+          ? ', issued by the cluster CA'
+          : ', NOT issued by the cluster CA';
     out.push(
-      `live: ${live.endpoint} serves ${s.subject.replace(/^CN=/, '')} until ${s.notAfter.slice(0, 10)} (${s.yearsLeft.toFixed(1)} years${file})`,
+      `live: ${live.endpoint} serves ${s.subject.replace(/^CN=/, '')} until ${s.notAfter.slice(0, 10)} (${s.yearsLeft.toFixed(1)} years${chain}${file})`,
     );
   } else out.push(`live: ${live.endpoint}: ${live.error ?? 'no certificate read'}`);
-  for (const w of live.warnings) out.push(`warning: ${w}`);
+  for (const w of live.warnings) out.push(`warning: ${printable(w)}`);
   return out.join('\n');
 }

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { KfError } from '../../core/errors.js';
+import { isFileReadError, readBoundedFile, readBoundedText } from '../../adapters/bounded-read.js';
 import { HOUR_MS } from '../../core/validity.js';
 import { enforceLifetimes, lifetimeViolations, outlivesIssuer } from '../../core/lifetime.js';
 import { decodeCertData, kubeconfigCertRefs } from '../pki/kubeconfig.js';
@@ -87,20 +88,25 @@ function renewedNotAfters(layout: NodeLayout, localEtcd: boolean): { name: strin
     try {
       out.push({
         name: rel,
-        notAfter: new Date(new X509Certificate(fs.readFileSync(path.join(layout.pkiDir, rel))).validTo),
+        notAfter: new Date(
+          new X509Certificate(readBoundedFile(path.join(layout.pkiDir, rel), 'certificate')).validTo,
+        ),
       });
-    } catch {
+    } catch (err) {
+      // a FIFO or a device is refused, not passed over: kubeadm would hang on it too
+      if (isFileReadError(err) && err.refused) throw err;
       // unreadable: kubeadm renews it anyway, and there is no lifetime to keep
     }
   }
   for (const conf of renewedKubeconfigs) {
     const file = path.join(layout.kubernetesDir, conf);
     try {
-      for (const ref of kubeconfigCertRefs(fs.readFileSync(file, 'utf8'), file)) {
+      for (const ref of kubeconfigCertRefs(readBoundedText(file, 'kubeconfig'), file)) {
         const cert = ref.kind === 'client' && ref.data ? decodeCertData(ref.data) : undefined;
         if (cert) out.push({ name: `${conf} (${ref.entry})`, notAfter: new Date(cert.validTo) });
       }
-    } catch {
+    } catch (err) {
+      if (isFileReadError(err) && err.refused) throw err;
       // as above
     }
   }
@@ -137,7 +143,7 @@ export async function preflight(
   const images: ManifestImage[] = [];
   for (const component of controlPlaneComponents) {
     const file = path.join(layout.manifestsDir, `${component}.yaml`);
-    if (fs.existsSync(file)) images.push(...manifestImages(component, fs.readFileSync(file, 'utf8')));
+    if (fs.existsSync(file)) images.push(...manifestImages(component, readBoundedText(file, 'manifest')));
   }
   warnings.push(...compareVersions(kubeadm.gitVersion, images, layout.manifestsDir));
 
@@ -150,8 +156,9 @@ export async function preflight(
     const file = path.join(layout.pkiDir, rel);
     let notAfter: Date;
     try {
-      notAfter = new Date(new X509Certificate(fs.readFileSync(file)).validTo);
-    } catch {
+      notAfter = new Date(new X509Certificate(readBoundedFile(file, 'certificate')).validTo);
+    } catch (err) {
+      if (isFileReadError(err)) throw err;
       throw new KfError(
         `${file} is not a PEM certificate`,
         'restore it from a backup; renew does not replace CAs',

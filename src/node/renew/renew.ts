@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfError } from '../../core/errors.js';
+import { readBoundedText } from '../../adapters/bounded-read.js';
 import { reporter, type Progress } from '../../core/progress.js';
 import { DEFAULT_KUBERNETES_DIR } from '../paths.js';
 import { changedFiles, snapshot, writeBackup, type Snapshot } from './backup.js';
@@ -120,7 +121,7 @@ async function planConfig(o: Ready, pre: PreflightResult): Promise<PlannedConfig
         `config file ${file} does not exist`,
         'pass --config with a kubeadm configuration file',
       );
-    const before = fs.readFileSync(file, 'utf8');
+    const before = readBoundedText(file, 'config');
     const fixed = fixConfigFile(before, asked);
     return {
       change: {
@@ -212,7 +213,7 @@ function planSigning(o: Ready): PlannedSigning | undefined {
       `no ${file} to set --cluster-signing-duration in`,
       'leave out --kubelet-signing-duration on nodes without kube-controller-manager',
     );
-  const before = fs.readFileSync(file, 'utf8');
+  const before = readBoundedText(file, 'manifest');
   const after = `${o.kubeletSigningDuration.hours}h`;
   const change = setClusterSigningDuration(before, after);
   const report = {
