@@ -8,7 +8,7 @@ import type { Output } from '../ui/output.js';
 import { defineCommand, type GlobalFlags } from './options.js';
 import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
-import { assertVolumeName, goCacheVolumeOptions } from './build-options.js';
+import { assertVolumeName, emulatorOptions, goCacheVolumeOptions } from './build-options.js';
 import { BuildCache } from '../carry/cache/build-cache.js';
 import {
   completeTargetFromSource,
@@ -98,6 +98,7 @@ async function build(argv: BuildArgs, out: Output): Promise<number> {
         noCache: !argv.cache,
         sourceVolume: argv.sourceVolume,
         goVerbose: argv.verbose,
+        emulator: argv.emulator,
       },
       out,
     );
@@ -131,6 +132,7 @@ const builder = (y: Argv<GlobalFlags>) =>
       default: true,
       describe: 'use the binary cache (--no-cache rebuilds)',
     })
+    .options(emulatorOptions())
     .options(goCacheVolumeOptions())
     .option('source-volume', {
       type: 'boolean',

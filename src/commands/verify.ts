@@ -6,6 +6,7 @@ import type { Output } from '../ui/output.js';
 import { defineCommand, type GlobalFlags } from './options.js';
 import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
+import { emulatorOptions } from './build-options.js';
 import { resolveTarget, withTargetOptions } from './target-options.js';
 import { resolveValidities, withValidityOptions } from './validity-options.js';
 
@@ -24,7 +25,13 @@ async function verify(argv: VerifyArgs, out: Output): Promise<number> {
       : undefined;
   out.step(`verifying ${argv.binary}`);
   const expected = target ? { gitVersion: target.gitVersion, gitCommit: target.gitCommit } : undefined;
-  const report = await verifyBinary({ binary: argv.binary, expected, validity, platform });
+  const report = await verifyBinary({
+    binary: argv.binary,
+    expected,
+    validity,
+    platform,
+    emulator: argv.emulator,
+  });
   out.succeed();
   const doc = { binary: argv.binary, expected: expected ?? null, validity, ...report };
   out.result(doc, describeVerify(report).join('\n'));
@@ -39,7 +46,7 @@ async function verify(argv: VerifyArgs, out: Output): Promise<number> {
 }
 
 const builder = (y: Argv<GlobalFlags>) =>
-  withValidityOptions(withTargetOptions(y)).positional('binary', {
+  withValidityOptions(withTargetOptions(y)).options(emulatorOptions()).positional('binary', {
     type: 'string',
     demandOption: true,
     describe: 'the kubeadm binary',
