@@ -102,6 +102,6 @@ export function findEmulator(
     }
   }
   return {
-    reason: `${foreign}; no emulator found (no binfmt_misc ${binfmtEntry(platform)} registration, no ${candidates.join(' or ')} on PATH: install qemu-user-static or pass --emulator)`,
+    reason: `${foreign}; no emulator found: no binfmt_misc ${binfmtEntry(platform)} registration, no ${candidates.join(' or ')} on PATH (install qemu-user-static or pass --emulator)`,
   };
 }

@@ -67,7 +67,7 @@ describe('findEmulator: --emulator, then binfmt_misc, then qemu-<arch>-static on
     const r = findEmulator(arm64, host, { pathEnv: empty, binfmtDir: binfmt });
     expect(r).toEqual({
       reason: expect.stringMatching(
-        /^built for linux\/arm64, this host is linux\/amd64; no emulator found .*qemu-aarch64-static or qemu-aarch64 on PATH: install qemu-user-static or pass --emulator\)$/,
+        /^built for linux\/arm64, this host is linux\/amd64; no emulator found: no binfmt_misc qemu-aarch64 registration, no qemu-aarch64-static or qemu-aarch64 on PATH \(install qemu-user-static or pass --emulator\)$/,
       ),
     });
   });
