@@ -160,9 +160,11 @@ export async function verifyBinary(input: VerifyInput): Promise<VerifyReport> {
   if (!fs.existsSync(input.binary)) {
     throw new KfError(`no binary at ${input.binary}`, 'pass the path of the kubeadm binary to verify');
   }
+  // a bare name ("kubeadm-custom") would be looked up on PATH, not in the current directory
+  const binary = path.resolve(input.binary);
   const failures: string[] = [];
   const t0 = performance.now();
-  const raw = await runBinary(input.binary, [...VERSION_JSON_ARGS], emulator);
+  const raw = await runBinary(binary, [...VERSION_JSON_ARGS], emulator);
   let info: Record<string, string>;
   try {
     info = (JSON.parse(raw) as { clientVersion: Record<string, string> }).clientVersion;
@@ -222,7 +224,7 @@ export async function verifyBinary(input: VerifyInput): Promise<VerifyReport> {
     try {
       if (invocation.config !== undefined)
         fs.writeFileSync(configPath, invocation.config, { mode: 0o600, flag: 'wx' });
-      await runBinary(input.binary, invocation.args, emulator);
+      await runBinary(binary, invocation.args, emulator);
     } finally {
       if (invocation.config !== undefined) fs.rmSync(configPath, { force: true });
     }

@@ -80,6 +80,16 @@ describe.skipIf(skipDockerTests)('verify', () => {
     expect(r.stdout).toMatch(/ok {3}apiserver\.crt +leaf +\d{4}-\d\d-\d\d +1\.00y/);
   }, 60_000);
 
+  it('runs a bare file name from the current directory, not from PATH', () => {
+    const r = runCli(
+      ['verify', path.basename(binary), '--json', '--validity', '1y', '--ca-validity', '10y', ...target()],
+      { timeout: 60_000, cwd: work },
+    );
+    expect(r.stderr).not.toMatch(/ENOENT/);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ executed: true, execution: 'native', passed: true });
+  }, 60_000);
+
   it('fails when the binary is not the target commit', () => {
     const other = '0123456789abcdef0123456789abcdef01234567';
     const r = runCli(
