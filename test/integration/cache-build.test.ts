@@ -148,6 +148,15 @@ describe.skipIf(skipDockerTests)('binary cache in real builds', () => {
           passed: true,
         });
       }
+      // `verify` alone reads the platform from the ELF header: the arm64 binary goes to qemu,
+      // and with --emulator none it is not executed (never passed)
+      const target = ['--kubernetes-version', 'v1.20.2', '--commit', repo.commit];
+      const alone = await cli(['verify', `${out}-linux-arm64`, '--json', ...target]);
+      expect(alone.status).toBe(0);
+      expect(alone.doc).toMatchObject({ executed: true, execution: 'emulated', passed: true });
+      const none = await cli(['verify', `${out}-linux-arm64`, '--json', '--emulator', 'none', ...target]);
+      expect(none.status).toBe(0);
+      expect(none.doc).toMatchObject({ executed: false, execution: 'not executed', passed: false });
       const ls = JSON.parse((await cli(['cache', 'ls', '--json', '--cache-dir', cacheDir])).stdout) as {
         platform: string;
         sha256: string;
