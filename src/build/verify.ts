@@ -208,18 +208,36 @@ export async function verifyBinary(input: VerifyInput): Promise<VerifyReport> {
     ok: failures.length === 0,
   };
   const kubernetesVersion = input.expected?.gitVersion ?? own.gitVersion;
+  const executedReport = (certificates: CertificateCheck[]): VerifyReport => ({
+    executed: true,
+    execution: emulator ? 'emulated' : 'native',
+    ...(emulator ? { emulator: emulator.description } : {}),
+    seconds: Math.round((performance.now() - t0) / 100) / 10,
+    passed: failures.length === 0,
+    version,
+    certificates,
+    failures,
+  });
 
   const certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubeadm-forever-verify-'));
-  const certificates: CertificateCheck[] = [];
+  // the config (1.15 only) sits beside the cert dir, not in it: only certificates are listed there
+  const configPath = `${certDir}.yaml`;
+  let invocation;
   try {
-    // the config (1.15 only) sits beside the cert dir, not in it: only certificates are listed there
-    const configPath = `${certDir}.yaml`;
-    const invocation = certsPhaseInvocation(
+    invocation = certsPhaseInvocation(
       parseKubeVersion(kubernetesVersion, 'the version to verify'),
       kubernetesVersion,
       certDir,
       configPath,
     );
+  } catch (err) {
+    fs.rmSync(certDir, { recursive: true, force: true });
+    // a binary that reported a wrong version already failed: say that, not that it cannot be run
+    if (failures.length > 0) return executedReport([]);
+    throw err;
+  }
+  const certificates: CertificateCheck[] = [];
+  try {
     const started = Date.now();
     try {
       if (invocation.config !== undefined)
@@ -254,16 +272,7 @@ export async function verifyBinary(input: VerifyInput): Promise<VerifyReport> {
   } finally {
     fs.rmSync(certDir, { recursive: true, force: true });
   }
-  return {
-    executed: true,
-    execution: emulator ? 'emulated' : 'native',
-    ...(emulator ? { emulator: emulator.description } : {}),
-    seconds: Math.round((performance.now() - t0) / 100) / 10,
-    passed: failures.length === 0,
-    version,
-    certificates,
-    failures,
-  };
+  return executedReport(certificates);
 }
 
 /** Human lines for a report. */
