@@ -28,9 +28,11 @@ install_packages() {
     git=git \
     unshare=util-linux \
     strings=binutils \
-    /usr/bin/time=time
+    /usr/bin/time=time \
+    /usr/bin/qemu-aarch64-static=qemu-user-static
   # strings: the reproducibility test greps the binary for host paths;
-  # GNU time: the bench (and its smoke test) reads peak RSS
+  # GNU time: the bench (and its smoke test) reads peak RSS;
+  # qemu-user-static: verify runs the arm64 kubeadm of a multi-platform build under it
   [ -x "$FIXTURES/promtool" ] || fetch_promtool   # Prometheus' checker for check --output prometheus
 }
 

@@ -6,6 +6,7 @@ import { onInterrupt } from '../adapters/interrupt.js';
 import { reporter, type Progress } from '../core/progress.js';
 import { treePackageClosure } from '../adapters/package-closure.js';
 import { formatPlatform } from '../core/platform.js';
+import type { Verification } from '../core/cache-manifest.js';
 import type { BuildPlan, PatchResult, Platform, VersionInfo } from '../core/types.js';
 import type { BuildDate } from '../core/reproducible.js';
 import type { ImageRef } from '../adapters/docker.js';
@@ -200,7 +201,12 @@ async function buildPlatform(b: PlatformBuild, platform: Platform): Promise<Buil
   try {
     // a binary of another machine than asked for is never placed, verified or stored
     await assertMachine(extracted.tempPath, platform);
-    let verify: BuiltBinary['verify'] = { executed: false, reason: 'skipped (--no-verify)', passed: false };
+    let verify: BuiltBinary['verify'] = {
+      executed: false,
+      execution: 'not executed',
+      reason: 'skipped (--no-verify)',
+      passed: false,
+    };
     if (req.verify) {
       step(`verifying ${path.basename(out)}`);
       verify = await verifyBinary({
@@ -208,6 +214,7 @@ async function buildPlatform(b: PlatformBuild, platform: Platform): Promise<Buil
         expected: expectedVersion(plan.version),
         validity: req.validity,
         platform,
+        emulator: req.emulator,
       });
       if (verify.executed && !verify.passed) throw new VerifyError(verify);
     }
@@ -240,6 +247,7 @@ async function buildPlatform(b: PlatformBuild, platform: Platform): Promise<Buil
         image: b.image,
         patch: b.patch,
         provenance,
+        verification: verificationOf(verify),
       });
     }
     return built;
@@ -264,6 +272,17 @@ export function expectedVersion(v: VersionInfo): NonNullable<Parameters<typeof v
     if (value !== undefined) expected[key] = value;
   }
   return expected;
+}
+
+/** How a stored binary was verified, for its manifest. */
+export function verificationOf(v: BuiltBinary['verify']): Verification {
+  if (!v.executed) return { how: 'not executed', reason: v.reason };
+  return {
+    how: v.execution === 'emulated' ? 'emulated' : 'native',
+    ...(v.emulator ? { emulator: v.emulator } : {}),
+    ...(v.seconds !== undefined ? { seconds: v.seconds } : {}),
+    passed: v.passed,
+  };
 }
 
 /** A built binary that did not pass verify: nothing was written at --out. */

@@ -1,6 +1,11 @@
 import path from 'node:path';
 import type { BuildCache } from '../carry/cache/build-cache.js';
-import type { BuildProvenance, CacheManifest } from '../core/cache-manifest.js';
+import {
+  describeVerification,
+  type BuildProvenance,
+  type CacheManifest,
+  type Verification,
+} from '../core/cache-manifest.js';
 import type { Preparation } from './prepare.js';
 import { formatPlatform } from '../core/platform.js';
 import type { BuildPlan, PatchResult, Platform } from '../core/types.js';
@@ -57,7 +62,8 @@ export async function fetchHits(
       goVersion: m.goVersion,
       verify: {
         executed: false,
-        reason: `from the binary cache (verified when it was built ${m.created})`,
+        execution: 'not executed',
+        reason: `from the binary cache (${describeVerification(m.verification)} when it was built ${m.created})`,
         passed: false,
       },
       cached: true,
@@ -89,6 +95,7 @@ export async function storeBuilt(
     image: ImageRef;
     patch: PatchResult;
     provenance?: BuildProvenance;
+    verification?: Verification;
   },
 ): Promise<string> {
   const entry = await keyed.cache.save({
@@ -101,6 +108,7 @@ export async function storeBuilt(
     image: b.image,
     patchDiff: b.patch.diff,
     provenance: b.provenance,
+    verification: b.verification,
   });
   return path.join(entry.dir, 'manifest.json');
 }

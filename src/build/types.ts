@@ -31,6 +31,8 @@ export interface BuildRequest {
   sourceVolume?: boolean;
   /** --verbose: the compiler names each package it compiles (go build -v) */
   goVerbose?: boolean;
+  /** --emulator: what runs a foreign platform's binary in verify (a path, or "none"); default: found here */
+  emulator?: string | undefined;
 }
 
 export interface BuiltBinary {
@@ -40,11 +42,19 @@ export interface BuiltBinary {
   size: number;
   /** the Go that built it, from its build info */
   goVersion: string;
-  verify: VerifyReport | { executed: false; reason: string; passed: false };
+  verify: VerifyReport | NotVerified;
   /** true when it came out of the store instead of a container */
   cached: boolean;
   /** the cache entry's manifest.json (inputs, image id, patches, sha256), when cached or stored */
   manifest?: string;
+}
+
+/** A binary that was not run now: --no-verify, or a cache hit (verified when it was built). */
+export interface NotVerified {
+  executed: false;
+  execution: 'not executed';
+  reason: string;
+  passed: false;
 }
 
 export interface BuildResult {

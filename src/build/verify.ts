@@ -6,8 +6,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Platform, Validities } from '../core/types.js';
 import { KfError, messageOf } from '../core/errors.js';
+import { formatPlatform } from '../core/platform.js';
 import { HOUR_MS, YEAR_MS } from '../core/validity.js';
-import { VERSION_NUMBER_FIELDS } from '../core/version.js';
+import { parseKubeVersion, VERSION_NUMBER_FIELDS } from '../core/version.js';
+import { certsPhaseInvocation, VERSION_JSON_ARGS } from '../core/verify-invocation.js';
+import { findEmulator, type Emulator } from './emulator.js';
 
 const run = promisify(execFile);
 
@@ -36,11 +39,19 @@ export interface VersionCheck {
   ok: boolean;
 }
 
+/** How the binary was run: on this host, through a user-mode emulator, or not at all. */
+export type Execution = 'native' | 'emulated' | 'not executed';
+
 export interface VerifyReport {
-  /** false for a binary of a foreign platform: then nothing was checked, nothing passed */
+  /** false for a binary of a foreign platform no emulator here runs: then nothing was checked, nothing passed */
   executed: boolean;
   /** why not executed */
   reason?: string;
+  execution: Execution;
+  /** with execution "emulated": what ran it, e.g. /usr/bin/qemu-aarch64-static */
+  emulator?: string;
+  /** wall time of the runs (version and certs), seconds */
+  seconds?: number;
   passed: boolean;
   version?: VersionCheck;
   certificates: CertificateCheck[];
@@ -64,6 +75,8 @@ export interface VerifyInput {
   validity: Validities;
   /** platform the binary was built for; defaults to this host's */
   platform?: Platform;
+  /** --emulator: the emulator to run a foreign binary with, or "none"; default: found here */
+  emulator?: string | undefined;
 }
 
 /** Fields of `version -o json` compared when the target carries them (absent in the output = ""). */
@@ -84,16 +97,26 @@ export function hostPlatform(): Platform {
   return { os: process.platform, arch: GOARCH[process.arch] ?? process.arch };
 }
 
-async function runBinary(binary: string, args: string[]): Promise<string> {
+// Under a user-mode emulator kubeadm runs several times slower (an arm64 certs phase ~12 s here).
+const NATIVE_TIMEOUT_MS = 120_000;
+const EMULATED_TIMEOUT_MS = 600_000;
+
+async function runBinary(binary: string, args: string[], emulator?: Emulator): Promise<string> {
+  const [file, argv] = emulator?.command ? [emulator.command, [binary, ...args]] : [binary, args];
   try {
-    const { stdout } = await run(binary, args, { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await run(file, argv, {
+      timeout: emulator ? EMULATED_TIMEOUT_MS : NATIVE_TIMEOUT_MS,
+      maxBuffer: 16 * 1024 * 1024,
+    });
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; code?: string | number };
     const detail = (e.stderr ?? '').trim().split('\n').filter(Boolean).pop() ?? messageOf(err);
     throw new KfError(
-      `'${path.basename(binary)} ${args.join(' ')}' failed: ${detail}`,
-      `check that ${binary} is a kubeadm binary for this platform`,
+      `'${path.basename(binary)} ${args.join(' ')}'${emulator ? ` (under ${emulator.description})` : ''} failed: ${detail}`,
+      emulator
+        ? `check that ${binary} is a kubeadm binary and that ${emulator.description} runs it (or pass --emulator none)`
+        : `check that ${binary} is a kubeadm binary for this platform`,
     );
   }
 }
@@ -109,28 +132,39 @@ function listCertificates(dir: string, rel = ''): string[] {
 }
 
 /**
- * Runs the binary: `version -o json` must report the expected gitVersion and gitCommit; then
- * `init phase certs all` into a temp dir, and every certificate's NotAfter is checked against
- * the expected leaf or CA validity. A binary for another platform is not run and reported as
- * not executed (never as passed).
+ * Runs the binary: `version -o json` must report the expected gitVersion and gitCommit (and the
+ * platform it was built for); then `init phase certs all` into a temp dir, with the arguments
+ * its era accepts, and every certificate's NotAfter is checked against the expected leaf or CA
+ * validity. A binary for another platform runs the same checks under a user-mode emulator when
+ * one is here (--emulator, binfmt_misc, qemu-<arch>-static on PATH); without one it is reported
+ * as not executed (never as passed).
  */
 export async function verifyBinary(input: VerifyInput): Promise<VerifyReport> {
   const host = hostPlatform();
   const platform = input.platform ?? host;
+  let emulator: Emulator | undefined;
   if (platform.os !== host.os || platform.arch !== host.arch) {
-    return {
-      executed: false,
-      reason: `built for ${platform.os}/${platform.arch}, this host is ${host.os}/${host.arch}`,
-      passed: false,
-      certificates: [],
-      failures: [],
-    };
+    const choice = findEmulator(platform, host, { explicit: input.emulator });
+    if ('reason' in choice) {
+      return {
+        executed: false,
+        reason: choice.reason,
+        execution: 'not executed',
+        passed: false,
+        certificates: [],
+        failures: [],
+      };
+    }
+    emulator = choice.emulator;
   }
   if (!fs.existsSync(input.binary)) {
     throw new KfError(`no binary at ${input.binary}`, 'pass the path of the kubeadm binary to verify');
   }
+  // a bare name ("kubeadm-custom") would be looked up on PATH, not in the current directory
+  const binary = path.resolve(input.binary);
   const failures: string[] = [];
-  const raw = await runBinary(input.binary, ['version', '-o', 'json']);
+  const t0 = performance.now();
+  const raw = await runBinary(binary, [...VERSION_JSON_ARGS], emulator);
   let info: Record<string, string>;
   try {
     info = (JSON.parse(raw) as { clientVersion: Record<string, string> }).clientVersion;
@@ -162,6 +196,9 @@ export async function verifyBinary(input: VerifyInput): Promise<VerifyReport> {
       `the binary reports ${own.gitVersion} ${own.gitCommit}: not a release version (wrong -X flags at build time?)`,
     );
   }
+  // a binary run under the wrong emulator, or a host binary named as a foreign one
+  if (typeof info.platform === 'string' && info.platform !== formatPlatform(platform))
+    failures.push(`the binary reports platform ${info.platform}, expected ${formatPlatform(platform)}`);
   const version: VersionCheck = {
     ...own,
     goVersion: info.goVersion ?? '',
@@ -171,21 +208,44 @@ export async function verifyBinary(input: VerifyInput): Promise<VerifyReport> {
     ok: failures.length === 0,
   };
   const kubernetesVersion = input.expected?.gitVersion ?? own.gitVersion;
+  const executedReport = (certificates: CertificateCheck[]): VerifyReport => ({
+    executed: true,
+    execution: emulator ? 'emulated' : 'native',
+    ...(emulator ? { emulator: emulator.description } : {}),
+    seconds: Math.round((performance.now() - t0) / 100) / 10,
+    passed: failures.length === 0,
+    version,
+    certificates,
+    failures,
+  });
 
   const certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubeadm-forever-verify-'));
+  // the config (1.15 only) sits beside the cert dir, not in it: only certificates are listed there
+  const configPath = `${certDir}.yaml`;
+  let invocation;
+  try {
+    invocation = certsPhaseInvocation(
+      parseKubeVersion(kubernetesVersion, 'the version to verify'),
+      kubernetesVersion,
+      certDir,
+      configPath,
+    );
+  } catch (err) {
+    fs.rmSync(certDir, { recursive: true, force: true });
+    // a binary that reported a wrong version already failed: say that, not that it cannot be run
+    if (failures.length > 0) return executedReport([]);
+    throw err;
+  }
   const certificates: CertificateCheck[] = [];
   try {
     const started = Date.now();
-    await runBinary(input.binary, [
-      'init',
-      'phase',
-      'certs',
-      'all',
-      '--cert-dir',
-      certDir,
-      '--kubernetes-version',
-      kubernetesVersion,
-    ]);
+    try {
+      if (invocation.config !== undefined)
+        fs.writeFileSync(configPath, invocation.config, { mode: 0o600, flag: 'wx' });
+      await runBinary(binary, invocation.args, emulator);
+    } finally {
+      if (invocation.config !== undefined) fs.rmSync(configPath, { force: true });
+    }
     const files = listCertificates(certDir);
     if (files.length === 0) failures.push('init phase certs all wrote no certificates');
     for (const file of files) {
@@ -212,13 +272,15 @@ export async function verifyBinary(input: VerifyInput): Promise<VerifyReport> {
   } finally {
     fs.rmSync(certDir, { recursive: true, force: true });
   }
-  return { executed: true, passed: failures.length === 0, version, certificates, failures };
+  return executedReport(certificates);
 }
 
 /** Human lines for a report. */
 export function describeVerify(report: VerifyReport): string[] {
   if (!report.executed) return [`verify: not executed (${report.reason})`];
-  const lines = [`verify: ${report.passed ? 'passed' : 'FAILED'}`];
+  const how = report.execution === 'emulated' ? `emulated by ${report.emulator}` : 'native';
+  const took = report.seconds !== undefined ? `, ${report.seconds.toFixed(1)} s` : '';
+  const lines = [`verify: ${report.passed ? 'passed' : 'FAILED'} (executed: ${how}${took})`];
   if (report.version)
     lines.push(
       `  version ${report.version.gitVersion} ${report.version.gitCommit} (${report.version.goVersion}, minor ${report.version.minor})`,

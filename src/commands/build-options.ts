@@ -18,3 +18,17 @@ export function assertVolumeName(name: string): void {
     );
   }
 }
+
+/**
+ * The definition of --emulator (`build`, `verify`): what runs a foreign platform's binary in
+ * verify. Absent: a binfmt_misc registration or qemu-<arch>-static on PATH, when there is one.
+ */
+export function emulatorOptions() {
+  return {
+    emulator: {
+      type: 'string',
+      describe:
+        'user-mode emulator that runs a foreign platform\'s binary in verify (e.g. /usr/bin/qemu-aarch64-static), or "none"; default: binfmt_misc or qemu-<arch>-static on PATH',
+    },
+  } as const;
+}

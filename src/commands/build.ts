@@ -9,7 +9,7 @@ import { defineCommand, type GlobalFlags } from './options.js';
 import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
 import { nodeProcedureCommands } from './next-steps.js';
-import { assertVolumeName, goCacheVolumeOptions } from './build-options.js';
+import { assertVolumeName, emulatorOptions, goCacheVolumeOptions } from './build-options.js';
 import { BuildCache } from '../carry/cache/build-cache.js';
 import {
   completeTargetFromSource,
@@ -102,6 +102,7 @@ async function build(argv: BuildArgs, out: Output): Promise<number> {
         noCache: !argv.cache,
         sourceVolume: argv.sourceVolume,
         goVerbose: argv.verbose,
+        emulator: argv.emulator,
       },
       out,
     );
@@ -135,6 +136,7 @@ const builder = (y: Argv<GlobalFlags>) =>
       default: true,
       describe: 'use the binary cache (--no-cache rebuilds)',
     })
+    .options(emulatorOptions())
     .options(goCacheVolumeOptions())
     .option('source-volume', {
       type: 'boolean',

@@ -1,4 +1,7 @@
+import fs from 'node:fs';
 import type { Argv, BuilderArguments } from 'yargs';
+import { parseBinaryHeader, readBinaryHead } from '../carry/cache/elf.js';
+import type { Platform } from '../core/types.js';
 import { parsePlatform } from '../core/version.js';
 import { KfError } from '../core/errors.js';
 import { describeVerify, verifyBinary } from '../build/verify.js';
@@ -6,6 +9,7 @@ import type { Output } from '../ui/output.js';
 import { defineCommand, type GlobalFlags } from './options.js';
 import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
+import { emulatorOptions } from './build-options.js';
 import { resolveTarget, withTargetOptions } from './target-options.js';
 import { resolveValidities, withValidityOptions } from './validity-options.js';
 
@@ -21,10 +25,16 @@ async function verify(argv: VerifyArgs, out: Output): Promise<number> {
   const platform =
     typeof argv.platform === 'string' && argv.platform
       ? parsePlatform(argv.platform, '--platform')
-      : undefined;
+      : await platformOfBinary(argv.binary);
   out.step(`verifying ${argv.binary}`);
   const expected = target ? { gitVersion: target.gitVersion, gitCommit: target.gitCommit } : undefined;
-  const report = await verifyBinary({ binary: argv.binary, expected, validity, platform });
+  const report = await verifyBinary({
+    binary: argv.binary,
+    expected,
+    validity,
+    platform,
+    emulator: argv.emulator,
+  });
   out.succeed();
   const doc = { binary: argv.binary, expected: expected ?? null, validity, ...report };
   out.result(doc, describeVerify(report).join('\n'));
@@ -38,8 +48,25 @@ async function verify(argv: VerifyArgs, out: Output): Promise<number> {
   return 0;
 }
 
+/**
+ * The platform a binary's header names (ELF: linux/<arch>, PE: windows/<arch>), so a foreign
+ * binary given without --platform goes to an emulator instead of failing as "exec format
+ * error"; undefined (this host's) when the header says nothing Go builds, or for what is not a
+ * regular file (verify then reports it).
+ */
+async function platformOfBinary(file: string): Promise<Platform | undefined> {
+  try {
+    if (!fs.statSync(file).isFile()) return undefined;
+    const m = parseBinaryHeader(await readBinaryHead(file));
+    if (!m || !m.goArch) return undefined;
+    return { os: m.format === 'pe' ? 'windows' : 'linux', arch: m.goArch };
+  } catch {
+    return undefined;
+  }
+}
+
 const builder = (y: Argv<GlobalFlags>) =>
-  withValidityOptions(withTargetOptions(y)).positional('binary', {
+  withValidityOptions(withTargetOptions(y)).options(emulatorOptions()).positional('binary', {
     type: 'string',
     demandOption: true,
     describe: 'the kubeadm binary',

@@ -39,6 +39,32 @@ export interface CacheManifest {
   created: string;
   /** source identity, environment and flags of the build, reproducibility notes */
   provenance?: BuildProvenance;
+  /** how verify ran the binary before it was stored (absent in manifests of older tool versions) */
+  verification?: Verification;
+}
+
+/**
+ * How a stored binary was verified: run on the build host ("native"), through a user-mode
+ * emulator ("emulated", naming it), or not run at all ("not executed", with the reason: no
+ * emulator for a foreign platform, or --no-verify).
+ */
+export interface Verification {
+  how: 'native' | 'emulated' | 'not executed';
+  emulator?: string;
+  /** wall time of verify's runs */
+  seconds?: number;
+  passed?: boolean;
+  reason?: string;
+}
+
+const VERIFICATION_HOWS: readonly string[] = ['native', 'emulated', 'not executed'];
+
+/** "verified natively", "verified under /usr/bin/qemu-aarch64-static", "not executed (…)" */
+export function describeVerification(v: Verification | undefined): string {
+  if (!v) return 'verified';
+  if (v.how === 'native') return 'verified natively';
+  if (v.how === 'emulated') return `verified under ${v.emulator ?? 'an emulator'}`;
+  return `not executed${v.reason ? ` (${v.reason})` : ''}`;
 }
 
 /** Provenance of one build. Every field is optional so it can be filled as known. */
@@ -128,6 +154,11 @@ export function manifestProblem(doc: unknown): string | null {
   if (!isValidity(m.caValidity)) return 'field caValidity missing or malformed';
   if (m.provenance !== undefined && (typeof m.provenance !== 'object' || m.provenance === null)) {
     return 'field provenance is not an object';
+  }
+  if (m.verification !== undefined) {
+    const v = m.verification as Record<string, unknown> | null;
+    if (typeof v !== 'object' || v === null || !VERIFICATION_HOWS.includes(v.how as string))
+      return `bad verification ${JSON.stringify(m.verification)}`;
   }
   return null;
 }

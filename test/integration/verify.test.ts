@@ -80,6 +80,16 @@ describe.skipIf(skipDockerTests)('verify', () => {
     expect(r.stdout).toMatch(/ok {3}apiserver\.crt +leaf +\d{4}-\d\d-\d\d +1\.00y/);
   }, 60_000);
 
+  it('runs a bare file name from the current directory, not from PATH', () => {
+    const r = runCli(
+      ['verify', path.basename(binary), '--json', '--validity', '1y', '--ca-validity', '10y', ...target()],
+      { timeout: 60_000, cwd: work },
+    );
+    expect(r.stderr).not.toMatch(/ENOENT/);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ executed: true, execution: 'native', passed: true });
+  }, 60_000);
+
   it('fails when the binary is not the target commit', () => {
     const other = '0123456789abcdef0123456789abcdef01234567';
     const r = runCli(
@@ -101,12 +111,48 @@ describe.skipIf(skipDockerTests)('verify', () => {
     expect(r.stderr).toContain(`gitCommit is ${repo.commit}, expected ${other}`);
   }, 60_000);
 
-  it('reports a foreign platform as not executed, never as passed', () => {
-    const r = runCli(['verify', binary, '--json', '--platform', 'linux/arm64', ...target()], {
+  it('reports a foreign platform as not executed, never as passed, when no emulator runs it', () => {
+    // --emulator none, and a PATH with no qemu: the same report (unless binfmt_misc registers one)
+    const none = runCli(
+      ['verify', binary, '--json', '--platform', 'linux/arm64', '--emulator', 'none', ...target()],
+      { timeout: 60_000 },
+    );
+    expect(none.status).toBe(0);
+    expect(JSON.parse(none.stdout)).toMatchObject({
+      executed: false,
+      execution: 'not executed',
+      passed: false,
+      certificates: [],
+      reason: 'built for linux/arm64, this host is linux/amd64; no emulator (--emulator none)',
+    });
+    const emptyPath = path.join(work, 'empty-path');
+    fs.mkdirSync(emptyPath, { recursive: true });
+    const bare = runCli(['verify', binary, '--platform', 'linux/arm64', ...target()], {
+      timeout: 60_000,
+      env: { PATH: emptyPath },
+    });
+    expect(bare.status).toBe(0);
+    if (fs.existsSync('/proc/sys/fs/binfmt_misc/qemu-aarch64')) {
+      // a registered emulator runs it: this x86-64 binary then fails as an arm64 one
+      expect(bare.stdout).not.toMatch(/passed/);
+    } else {
+      expect(bare.stdout).toMatch(
+        /^verify: not executed \(built for linux\/arm64, this host is linux\/amd64; no emulator found: .* on PATH \(install qemu-user-static or pass --emulator\)\)\n$/,
+      );
+    }
+  }, 60_000);
+
+  it('an emulator that cannot run the binary is a failure, never a pass', () => {
+    // an x86-64 binary named as linux/arm64 and handed to qemu-aarch64: it does not run
+    const qemu = '/usr/bin/qemu-aarch64-static';
+    expect(fs.existsSync(qemu), 'qemu-user-static is installed by scripts/test-env.sh').toBe(true);
+    const r = runCli(['verify', binary, '--platform', 'linux/arm64', '--emulator', qemu, ...target()], {
       timeout: 60_000,
     });
-    expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ executed: false, passed: false, certificates: [] });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(
+      /^error: 'kubeadm-stock-validity version -o json' \(under \/usr\/bin\/qemu-aarch64-static\) failed: .+\nnext: .+--emulator none.*\n$/m,
+    );
   }, 60_000);
 
   it('refuses a missing binary with the two-line error', () => {

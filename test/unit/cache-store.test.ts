@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireLock } from '../../src/carry/cache/lock.js';
-import { parseManifest } from '../../src/core/cache-manifest.js';
+import { describeVerification, parseManifest, serializeManifest } from '../../src/core/cache-manifest.js';
 import { BinaryCache } from '../../src/carry/cache/store.js';
 import { keyFor, listTree, manifestInput, tempDir, writeFakeElf } from '../helpers/cache-fixtures.js';
 
@@ -48,6 +48,31 @@ describe('binary cache store and lookup', () => {
       `${key}/linux-amd64/kubeadm`,
       `${key}/linux-amd64/manifest.json`,
     ]);
+  });
+
+  it('keeps how each binary was verified in its manifest, and refuses a malformed record', async () => {
+    const bin = writeFakeElf(dir, 'arm64');
+    const verification = {
+      how: 'emulated' as const,
+      emulator: '/usr/bin/qemu-aarch64-static',
+      seconds: 5.4,
+      passed: true,
+    };
+    const entry = await cache.store(manifestInput(keyFor('v'), 'linux/arm64', { verification }), bin);
+    const text = fs.readFileSync(path.join(entry.dir, 'manifest.json'), 'utf8');
+    const m = parseManifest(text);
+    expect(m.verification).toEqual(verification);
+    expect(describeVerification(m.verification)).toBe('verified under /usr/bin/qemu-aarch64-static');
+    expect(describeVerification({ how: 'native' })).toBe('verified natively');
+    expect(describeVerification({ how: 'not executed', reason: 'skipped (--no-verify)' })).toBe(
+      'not executed (skipped (--no-verify))',
+    );
+    // a manifest of an older tool version has none: still read
+    const { verification: _v, ...older } = m;
+    expect(parseManifest(serializeManifest(older as typeof m)).verification).toBeUndefined();
+    for (const bad of [{ how: 'passed' }, 'native', null]) {
+      expect(() => parseManifest(JSON.stringify({ ...m, verification: bad }))).toThrow(/bad verification/);
+    }
   });
 
   it('copies a hit out atomically, mode 0755, same bytes', async () => {

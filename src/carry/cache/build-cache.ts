@@ -5,7 +5,7 @@ import { KfError, messageOf } from '../../core/errors.js';
 import { reporter, type Progress } from '../../core/progress.js';
 import { TOOL_VERSION } from '../../adapters/tool-version.js';
 import { checkMachine, readBinaryHead } from './elf.js';
-import type { BuildProvenance, ManifestInput } from '../../core/cache-manifest.js';
+import type { BuildProvenance, ManifestInput, Verification } from '../../core/cache-manifest.js';
 import { BinaryCache, type CacheEntry } from './store.js';
 
 /**
@@ -36,6 +36,8 @@ export interface SavedBuild {
   patchDiff: string;
   /** where the source came from, the build environment and arguments, what is reproducible */
   provenance?: BuildProvenance;
+  /** how verify ran the binary before it was stored */
+  verification?: Verification | undefined;
 }
 
 export class BuildCache {
@@ -112,6 +114,7 @@ export function manifestFor(b: SavedBuild): ManifestInput {
     ...(b.provenance
       ? { provenance: { ...b.provenance, inputDigests: inputDigests({ ...inputs, patches: b.patchDiff }) } }
       : {}),
+    ...(b.verification ? { verification: b.verification } : {}),
   };
 }
 
