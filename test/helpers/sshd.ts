@@ -127,7 +127,11 @@ export async function startSshd(o: SshdOptions): Promise<Sshd> {
   let log = '';
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   try {
-    await waitForPort(o.address, o.port);
+    // generous: on a loaded 2-core machine the namespace set-up alone can take seconds
+    await Promise.race([
+      waitForPort(o.address, o.port, 60_000),
+      new Promise((_, reject) => child.once('exit', (c) => reject(new Error(`sshd exited (${c})`)))),
+    ]);
   } catch (err) {
     child.kill('SIGKILL');
     throw new Error(`sshd on ${o.address}:${o.port} did not start: ${log}`, { cause: err });
