@@ -49,6 +49,11 @@ export const commandSummaries = {
     describe:
       'on a control-plane node: back up, `kubeadm certs renew all` with the custom kubeadm, restart, check',
   },
+  rollout: {
+    command: 'rollout',
+    describe:
+      'from an admin host over ssh: every node to long-lived certificates and CA copies (--dry-run: the plan; --report: every node now)',
+  },
   audit: {
     command: 'audit <binary>',
     describe: 'rebuild a kubeadm from the inputs its manifest records (no cache) and compare sha256',

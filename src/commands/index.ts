@@ -19,6 +19,7 @@ export const commandLoaders: Record<CommandName, () => Promise<{ default: AnyCom
   'kubelet-cert': () => import('./kubelet-cert.js'),
   check: () => import('./check.js'),
   renew: () => import('./renew.js'),
+  rollout: () => import('./rollout.js'),
   audit: () => import('./audit.js'),
   image: () => import('./image.js'),
   version: () => import('./version.js'),

@@ -1,4 +1,5 @@
-import { asKfError, escapeControl, messageOf } from '../core/errors.js';
+import type { CommandIo } from '../core/command-io.js';
+import { asKfError, escapeControl, messageOf, type KfError } from '../core/errors.js';
 import { openOutput, type Output } from '../ui/output.js';
 import type { GlobalArgs } from './options.js';
 
@@ -36,4 +37,39 @@ export async function runCommand<A extends GlobalArgs>(
     // stdout to that one document; the two error lines still go to stderr
     process.exitCode = reportFailure(err, { json: argv.json && !out.resultWritten, verbose: argv.verbose });
   }
+}
+
+/** How a function command's result is shown and what exit code it gives. */
+export interface ResultView<R> {
+  /** the result for people (without --json) */
+  human(result: R): string;
+  /** stdout instead of the document or `human` (e.g. Prometheus text); undefined: the usual */
+  text?(result: R): string | undefined;
+  /** an error to report after the result is out (two lines on stderr, exit code from it) */
+  failure?(result: R): KfError | undefined;
+}
+
+/**
+ * The adapter for a command written as a plain function `fn(input, io) -> result`: yargs' argv is
+ * mapped to input by the caller, the function gets the process' streams, environment and the
+ * Output as its progress, and its result IS the --json document (or `view.human`). A failure
+ * the result describes is rendered by the one error contract after the result.
+ */
+export async function runFunction<A extends GlobalArgs, R>(
+  argv: A,
+  call: (io: CommandIo) => Promise<R>,
+  view: ResultView<R>,
+): Promise<void> {
+  await runCommand(argv, async (_a, out) => {
+    const io: CommandIo = { stdout: process.stdout, stderr: process.stderr, env: process.env, progress: out };
+    const result = await call(io);
+    const text = view.text?.(result);
+    if (text !== undefined) {
+      out.succeed();
+      out.resultWritten = true;
+      process.stdout.write(text);
+    } else out.result(result, view.human(result));
+    const failure = view.failure?.(result);
+    if (failure) throw failure;
+  });
 }

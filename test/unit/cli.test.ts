@@ -18,6 +18,7 @@ describe('cli wiring', () => {
       'kubelet-cert',
       'check',
       'renew',
+      'rollout',
     ]) {
       expect(help).toContain(`kubeadm-forever ${name}`);
     }

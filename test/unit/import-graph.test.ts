@@ -17,8 +17,9 @@ const allowed: Record<string, string[]> = {
   carry: ['core', 'adapters'],
   build: ['core', 'adapters', 'carry'],
   node: ['core', 'adapters'],
+  fleet: ['core', 'adapters', 'node'],
   ui: ['core'],
-  commands: ['core', 'adapters', 'carry', 'build', 'node', 'ui'],
+  commands: ['core', 'adapters', 'carry', 'build', 'node', 'fleet', 'ui'],
   cli: ['core', 'adapters', 'commands'],
 };
 

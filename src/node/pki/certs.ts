@@ -304,7 +304,8 @@ function subjectKeyIdHex(ca: CaPair): string | undefined {
 export interface LeafSpec {
   /** e.g. [{ O: ['system:nodes'] }, { CN: ['system:node:n1'] }] */
   subject: x509.JsonName;
-  key: SigningKey;
+  /** only the public key is needed: a CSR's, when the private key stays on its node */
+  key: Pick<SigningKey, 'spki'>;
   validityHours: number;
   clientAuth: boolean;
   serverAuth: boolean;

@@ -1,0 +1,149 @@
+import { KfError, UsageError } from '../core/errors.js';
+import { defineCommand } from './options.js';
+import { commandSummaries } from './catalog.js';
+import { runFunction } from './run.js';
+import { formatRolloutResult, runRollout } from '../fleet/rollout.js';
+import { formatReportPrometheus } from '../fleet/report.js';
+
+const OUTPUTS = ['table', 'json', 'prometheus'] as const;
+
+// yargs maps argv to RolloutInput only (this module loads only when `rollout` is on the command line); the work is fleet/rollout.ts's runRollout.
+const command = defineCommand({
+  ...commandSummaries.rollout,
+  builder: (y) =>
+    y
+      .option('inventory', {
+        alias: 'i',
+        type: 'string',
+        describe:
+          'Ansible inventory (INI, or YAML ending .yml/.yaml): control planes in kube_control_plane (or control_plane, masters…), workers in kube_node (or workers, nodes…); ansible_host, ansible_user, ansible_port',
+      })
+      .option('tool', {
+        type: 'string',
+        describe:
+          "this tool's single-file executable, copied to each node (sha256 checked) to run its node commands",
+      })
+      .option('kubeadm', { type: 'string', describe: 'the custom kubeadm, copied to the control planes' })
+      .option('dry-run', {
+        type: 'boolean',
+        default: false,
+        describe: 'print every step and gate, read every node (nothing is written anywhere)',
+      })
+      .option('report', {
+        type: 'boolean',
+        default: false,
+        describe:
+          "change nothing: every node's certificates and CA copies (exit 0 only when all are at the goal)",
+      })
+      .option('output', {
+        alias: 'o',
+        choices: OUTPUTS,
+        describe: 'table (default), json (as --json), prometheus (--report only)',
+      })
+      .option('max-unavailable', { type: 'number', default: 1, describe: 'workers changed at the same time' })
+      .option('seed', {
+        type: 'string',
+        describe: 'the control plane whose CA keys extend the CAs and sign the workers’ CSRs',
+        defaultDescription: 'the first control plane by name',
+      })
+      .option('min-years', {
+        type: 'number',
+        default: 100,
+        describe: 'the goal: every certificate and CA copy at least this many years away',
+      })
+      .option('accept-new-host-keys', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'trust the host key of a node never seen (StrictHostKeyChecking=accept-new); a changed key is still refused',
+      })
+      .option('ssh-config', {
+        type: 'string',
+        describe: 'an ssh_config file instead of ~/.ssh/config (ssh -F)',
+      })
+      .option('connect-timeout', {
+        type: 'number',
+        default: 10,
+        describe: 'seconds to reach each node (ConnectTimeout)',
+      })
+      .option('parallel', { type: 'number', default: 16, describe: 'nodes read at the same time' })
+      .option('remote-dir', {
+        type: 'string',
+        default: '/var/tmp/kubeadm-forever',
+        describe: 'where the tool is put on each node',
+      })
+      .option('files-only', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'nodes that are only files (no kubelet, API server or etcd; test set-ups): leave out control-plane renew, the API/etcd/Ready gates and the cluster objects',
+      }),
+  handler: (argv) =>
+    runFunction(
+      argv,
+      async (io) => {
+        const positive = (v: number, flag: string, int = true) => {
+          if (!Number.isFinite(v) || v <= 0 || (int && !Number.isInteger(v)))
+            throw new UsageError(
+              `invalid ${flag} ${JSON.stringify(String(v))}`,
+              `pass a positive ${int ? 'whole ' : ''}number`,
+            );
+          return v;
+        };
+        if (argv.dryRun && argv.report)
+          throw new UsageError('--dry-run and --report both given', 'pass one of them');
+        const output = argv.output ?? (argv.json ? 'json' : 'table');
+        if (argv.json && output !== 'json')
+          throw new UsageError(
+            `--json and --output ${output} both choose what goes on stdout`,
+            'pass only one of them',
+          );
+        if (output === 'prometheus' && !argv.report)
+          throw new UsageError('--output prometheus is for --report', 'add --report');
+        if (
+          argv.remoteDir === '' ||
+          !argv.remoteDir.startsWith('/') ||
+          /[^A-Za-z0-9._/-]/.test(argv.remoteDir)
+        )
+          throw new UsageError(
+            `invalid --remote-dir ${JSON.stringify(argv.remoteDir)}`,
+            'pass an absolute path of plain characters',
+          );
+        return runRollout(
+          {
+            mode: argv.dryRun ? 'dry-run' : argv.report ? 'report' : 'run',
+            inventory: argv.inventory,
+            tool: argv.tool,
+            kubeadm: argv.kubeadm,
+            maxUnavailable: argv.maxUnavailable,
+            seed: argv.seed,
+            minYears: positive(argv.minYears, '--min-years', false),
+            filesOnly: argv.filesOnly,
+            ssh: {
+              configFile: argv.sshConfig,
+              hostKeys: argv.acceptNewHostKeys ? 'accept-new' : 'strict',
+              connectTimeoutSeconds: positive(argv.connectTimeout, '--connect-timeout'),
+            },
+            remoteDir: argv.remoteDir,
+            parallel: positive(argv.parallel, '--parallel'),
+          },
+          io,
+        );
+      },
+      {
+        human: (r) => formatRolloutResult(r),
+        text: (r) =>
+          argv.output === 'prometheus' && r.report ? formatReportPrometheus(r.report) : undefined,
+        failure: (r) =>
+          r.ok
+            ? undefined
+            : new KfError(
+                r.problems[0] ?? 'not every node is at the goal',
+                r.mode === 'report'
+                  ? 'roll the nodes out (rollout), then report again'
+                  : 'fix what the problems name (every one is listed above), then run again; nothing was changed',
+              ),
+      },
+    ),
+});
+export default command;

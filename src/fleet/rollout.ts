@@ -1,0 +1,282 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { KfError, messageOf, UsageError } from '../core/errors.js';
+import { asKfError } from '../core/errors.js';
+import type { CommandIo } from '../core/command-io.js';
+import type { FleetNode } from '../core/inventory.js';
+import { reporter } from '../core/progress.js';
+import { formatPlan, planRollout, type RolloutPlan } from '../core/rollout-plan.js';
+import { describeTarget, SshFleet, type HostKeyPolicy, type SshSession } from '../adapters/openssh-client.js';
+import { readInventory } from './inventory-file.js';
+import { preflightProblems, readNodeFacts, type NodeFacts } from './preflight.js';
+import {
+  formatReportTable,
+  isCheckDocument,
+  nodeReportFromCheck,
+  unreachableReport,
+  type NodeReport,
+} from './report.js';
+
+/**
+ * `rollout`: every node of a cluster brought to long-lived certificates and CA copies, from an
+ * admin host over ssh. This increment runs the read-only modes: --dry-run (the plan, and every
+ * node's preflight read without changing anything) and --report (every node's own `check`,
+ * for monitoring the whole cluster).
+ */
+
+export type RolloutMode = 'dry-run' | 'report' | 'run';
+
+export interface RolloutInput {
+  mode: RolloutMode;
+  /** an Ansible inventory (INI or YAML) */
+  inventory?: string;
+  /** the single-file executable of this tool, copied to each node to run its node commands */
+  tool?: string;
+  /** the custom kubeadm, copied to the control planes */
+  kubeadm?: string;
+  maxUnavailable: number;
+  seed?: string;
+  /** the goal: every certificate and CA copy at least this many years away */
+  minYears: number;
+  /** nodes that are only files (no kubelet, API or etcd): no renew, no cluster gates */
+  filesOnly: boolean;
+  ssh: { configFile?: string; hostKeys: HostKeyPolicy; connectTimeoutSeconds: number };
+  /** where the tool is put on each node */
+  remoteDir: string;
+  /** nodes reached at once */
+  parallel: number;
+}
+
+export interface NodeState {
+  name: string;
+  role: FleetNode['role'];
+  address: string;
+  reachable: boolean;
+  facts?: NodeFacts;
+  error?: string;
+}
+
+/** The --json document of rollout, whatever the mode. */
+export interface RolloutResult {
+  mode: RolloutMode;
+  /** every node at the goal (report), or fit for a rollout (dry-run) */
+  ok: boolean;
+  plan: RolloutPlan;
+  /** what preflight read of each node (dry-run) */
+  nodes: NodeState[];
+  /** every reason ok is false, one line each naming the node */
+  problems: string[];
+  /** each node's certificates and CA copies (report) */
+  report?: NodeReport[];
+  /** hosts of the inventory in neither a control-plane nor a worker group */
+  ignoredHosts: string[];
+}
+
+export const DEFAULT_REMOTE_DIR = '/var/tmp/kubeadm-forever';
+
+function nodesOf(input: RolloutInput): { nodes: FleetNode[]; ignored: string[] } {
+  if (input.inventory === undefined) {
+    throw new UsageError(
+      'no nodes: rollout needs --inventory',
+      'pass --inventory FILE (an Ansible inventory, INI or YAML; kubespray inventories work unchanged)',
+    );
+  }
+  return readInventory(input.inventory);
+}
+
+function checkTool(tool: string | undefined): string {
+  if (tool === undefined) {
+    throw new UsageError(
+      'rollout needs the single-file executable of kubeadm-forever to run its node commands on each node',
+      'pass --tool PATH (the executable built by npm run dist)',
+    );
+  }
+  const st = fs.statSync(tool, { throwIfNoEntry: false });
+  if (!st?.isFile()) {
+    throw new UsageError(
+      `--tool ${JSON.stringify(tool)} is not a file`,
+      'pass --tool PATH (the executable built by npm run dist)',
+    );
+  }
+  return tool;
+}
+
+/** Runs fn over items, at most `limit` at a time, results in order. */
+async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** The tool on the node, content-addressed: copied (sha256 checked) unless already there. */
+async function ensureTool(session: SshSession, tool: string, remoteDir: string): Promise<string> {
+  const sha = createHash('sha256').update(fs.readFileSync(tool)).digest('hex');
+  const name = `kubeadm-forever-${sha.slice(0, 16)}`;
+  const remote = `${remoteDir}/${name}`;
+  const have = await session.run(['sha256sum', remote], { timeoutMs: 60_000 });
+  if (have.code !== 0 || have.stdout.toString().split(' ')[0] !== sha) {
+    await session.copyFile(tool, remoteDir, name, 0o755, sha);
+  }
+  return remote;
+}
+
+/** `check --json` on the node by its own copy of the tool. */
+async function checkNode(
+  node: FleetNode,
+  session: SshSession,
+  toolPath: string,
+  input: RolloutInput,
+): Promise<NodeReport> {
+  const apiserver = input.filesOnly || node.role === 'worker' ? 'none' : 'auto';
+  const r = await session.run(
+    [toolPath, 'check', '--json', '--min-years', String(input.minYears), '--apiserver', apiserver],
+    {
+      timeoutMs: 120_000,
+      maxOutputBytes: 8 * 1024 * 1024,
+    },
+  );
+  let doc: unknown;
+  try {
+    doc = JSON.parse(r.stdout.toString('utf8'));
+  } catch {
+    doc = undefined;
+  }
+  if ((r.code !== 0 && r.code !== 1) || !isCheckDocument(doc)) {
+    const why = r.stderr.trim().split('\n').slice(0, 2).join(' / ');
+    throw new KfError(
+      `${describeTarget(session.target)}: check on the node failed (exit ${r.code})${why ? `: ${why}` : ''}`,
+      'run the tool there by hand (check --json) to see why',
+    );
+  }
+  return nodeReportFromCheck(node, doc);
+}
+
+export async function runRollout(input: RolloutInput, io: CommandIo): Promise<RolloutResult> {
+  const progress = reporter(io.progress);
+  const { nodes, ignored } = nodesOf(input);
+  const plan = planRollout({
+    nodes,
+    maxUnavailable: input.maxUnavailable,
+    seed: input.seed,
+    clusterSteps: !input.filesOnly,
+  });
+  if (input.mode === 'run') {
+    throw new KfError(
+      'rollout that changes nodes is not available in this version: only --dry-run and --report are',
+      'run rollout --dry-run to see the plan, and --report to see every node',
+    );
+  }
+  const tool = input.mode === 'report' ? checkTool(input.tool) : input.tool;
+  const toolProblem =
+    input.mode === 'dry-run' && tool === undefined
+      ? ['--tool not given: a rollout needs the single-file executable (npm run dist) to copy to each node']
+      : input.mode === 'dry-run' &&
+          tool !== undefined &&
+          !fs.statSync(tool, { throwIfNoEntry: false })?.isFile()
+        ? [`--tool ${JSON.stringify(tool)} is not a file`]
+        : [];
+  const fleet = SshFleet.open({
+    configFile: input.ssh.configFile,
+    hostKeys: input.ssh.hostKeys,
+    connectTimeoutSeconds: input.ssh.connectTimeoutSeconds,
+    env: io.env,
+  });
+  try {
+    progress.step(`reading ${nodes.length} node(s) over ssh`);
+    const states = await pool(nodes, input.parallel, async (n): Promise<NodeState> => {
+      const base = { name: n.name, role: n.role, address: n.address };
+      try {
+        const facts = await readNodeFacts(fleet.session(n));
+        return { ...base, reachable: true, facts };
+      } catch (err) {
+        return { ...base, reachable: false, error: asKfError(err)?.what ?? messageOf(err) };
+      }
+    });
+    const facts = new Map(states.filter((s) => s.facts).map((s) => [s.name, s.facts!]));
+    const problems = [
+      ...states.filter((s) => !s.reachable).map((s) => s.error!),
+      ...preflightProblems(facts, nodes, plan.seed),
+    ];
+    if (input.mode === 'dry-run') {
+      return {
+        mode: 'dry-run',
+        ok: problems.length === 0 && toolProblem.length === 0,
+        plan,
+        nodes: states,
+        problems: [...problems, ...toolProblem],
+        ignoredHosts: ignored,
+      };
+    }
+    progress.step(`checking the certificates of ${nodes.length} node(s)`);
+    const report = await pool(nodes, input.parallel, async (n): Promise<NodeReport> => {
+      const state = states.find((s) => s.name === n.name)!;
+      if (!state.reachable) return unreachableReport(n, state.error!);
+      try {
+        const session = fleet.session(n);
+        const toolPath = await ensureTool(session, tool!, input.remoteDir);
+        return await checkNode(n, session, toolPath, input);
+      } catch (err) {
+        return unreachableReport(n, asKfError(err)?.what ?? messageOf(err));
+      }
+    });
+    const notAtGoal = report
+      .filter((r) => !r.atGoal)
+      .map((r) => `node ${r.name}: not at the goal (${r.problems[0] ?? 'see the report'})`);
+    return {
+      mode: 'report',
+      ok: notAtGoal.length === 0,
+      plan,
+      nodes: states,
+      problems: [...problems, ...notAtGoal],
+      report,
+      ignoredHosts: ignored,
+    };
+  } finally {
+    await fleet.close();
+  }
+}
+
+/** The result for people: the plan and preflight (dry-run) or the table (report). */
+export function formatRolloutResult(r: RolloutResult): string {
+  const out: string[] = [];
+  if (r.mode === 'dry-run') {
+    out.push(
+      `plan (${r.plan.steps.length} steps, seed ${r.plan.seed}, --max-unavailable ${r.plan.maxUnavailable}):`,
+    );
+    out.push(formatPlan(r.plan), '');
+    out.push('preflight (read only):');
+    for (const n of r.nodes) {
+      if (!n.reachable) {
+        out.push(`  ${n.name} (${n.role}): UNREACHABLE`);
+        continue;
+      }
+      const f = n.facts!;
+      const cas = f.caCopies
+        .map((c) => `${c.file.replace(/^\/etc\/kubernetes\//, '')} until ${c.notAfter}`)
+        .join(', ');
+      out.push(
+        `  ${n.name} (${n.role}): kubelet ${f.kubeletVersion ?? 'none'}, clock ${f.clockSkewSeconds >= 0 ? '+' : ''}${f.clockSkewSeconds} s, ${f.availableKiB ?? '?'} KiB free; ${cas || 'no CA copy'}`,
+      );
+    }
+  } else if (r.report) {
+    out.push(formatReportTable(r.report));
+  }
+  if (r.ignoredHosts.length > 0)
+    out.push(`ignored (in no control-plane or worker group): ${r.ignoredHosts.join(', ')}`);
+  if (r.problems.length > 0) out.push('', 'problems:', ...r.problems.map((p) => `  ${p}`));
+  out.push(
+    r.ok
+      ? r.mode === 'report'
+        ? 'every node is at the goal'
+        : 'nothing was changed; the fleet is fit for a rollout'
+      : '',
+  );
+  return out.join('\n').trimEnd();
+}
