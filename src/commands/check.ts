@@ -73,7 +73,7 @@ const command = defineCommand({
         { checkPki, formatCheckReport },
         { toKubeadmExpirationInfo },
         { formatPrometheus },
-        { replaceFiles },
+        { replaceFiles, recoveryWarnings },
         { checkLiveApiserver, formatLive, withLive },
       ] = await Promise.all([
         import('../node/pki/check.js'),
@@ -98,7 +98,10 @@ const command = defineCommand({
       );
       // the metrics say what the check found, failed or not: written before the exit code is chosen
       if (a.textfile !== undefined)
-        replaceFiles([{ file: a.textfile, data: formatPrometheus(report), mode: 0o644 }]);
+        for (const w of recoveryWarnings(
+          replaceFiles([{ file: a.textfile, data: formatPrometheus(report), mode: 0o644 }]),
+        ))
+          out.warn(w);
       if (output === 'json' || output === 'table')
         out.result(report, `${formatCheckReport(report)}\n${formatLive(live)}`);
       else if (output === 'prometheus') process.stdout.write(formatPrometheus(report));
