@@ -68,6 +68,18 @@ const command = defineCommand({
           'pass a file, e.g. --textfile /var/lib/node_exporter/textfile_collector/kubeadm_forever.prom',
         );
       }
+      if (a.textfile !== undefined) {
+        const { assertOutputFile } = await import('../adapters/fs.js');
+        assertOutputFile(a.textfile, {
+          flag: '--textfile',
+          notUnder: [
+            { dir: a.pkiDir, what: '--pki-dir' },
+            { dir: a.kubeletDir, what: '--kubelet-dir' },
+            { dir: a.kubeconfigDir, what: '--kubeconfig-dir' },
+          ],
+          example: '/var/lib/node_exporter/textfile_collector/kubeadm_forever.prom',
+        });
+      }
       // the PKI modules (x509, asn1, tsyringe…) only when a check runs, not for `check --help`
       const [
         { checkPki, formatCheckReport },
