@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, type CliResult } from '../helpers/env.js';
+import { k8s1202VersionFile, runCli, type CliResult } from '../helpers/env.js';
+import { makeMiniTree } from '../unit/fixtures/mini-tree.js';
 import { tempDirs } from './pki-support.js';
 
 // Every file path the tool writes its output to is a regular file or nothing yet, and for
@@ -128,6 +129,26 @@ describe('bundle export --out', () => {
     const cacheDir = tmp('out-cache');
     for (const [kind, file] of Object.entries(files)) {
       expectRefused(runCli(['bundle', 'export', '--out', file, '--cache-dir', cacheDir]), kinds[kind]!);
+    }
+  });
+});
+
+describe('build --out', () => {
+  it('refuses a FIFO, device, socket, link or directory before the engine or a container is used', async () => {
+    const files = await specials();
+    const tree = makeMiniTree();
+    try {
+      for (const [kind, file] of Object.entries(files)) {
+        const r = runCli(
+          ['build', '--source-dir', tree, '--version-file', k8s1202VersionFile, '--out', file, '--no-cache'],
+          {
+            env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
+          },
+        );
+        expectRefused(r, kinds[kind]!);
+      }
+    } finally {
+      fs.rmSync(tree, { recursive: true, force: true });
     }
   });
 });
