@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { recoverInterrupted } from '../../src/adapters/file-transaction.js';
 import { CONSTANTS_FILE } from '../../src/core/patch-targets.js';
-import { runCli } from '../helpers/env.js';
+import { repoRoot, runCli } from '../helpers/env.js';
 import { makeMiniTree } from '../unit/fixtures/mini-tree.js';
 import { tempDirs } from './pki-support.js';
 
@@ -124,6 +125,63 @@ describe('recovery follows only journals this tool could have written', () => {
     expect(recoverInterrupted([attacker]).refused[0]).toMatch(/has 2 hard links/);
     expectUntouched(s);
   });
+
+  it.runIf(asRoot)(
+    'an unprivileged user puts back its own killed run, and leaves alone a journal of a third user',
+    () => {
+      const base = tmp('jt-user');
+      fs.chmodSync(base, 0o755);
+      const dir = path.join(base, 'files');
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'a.txt'), 'old a\n');
+      fs.writeFileSync(path.join(dir, 'b.txt'), 'old b\n');
+      fs.chownSync(dir, NOBODY, NOBODY);
+      for (const f of ['a.txt', 'b.txt']) fs.chownSync(path.join(dir, f), NOBODY, NOBODY);
+      const mod = pathToFileURL(path.join(repoRoot, 'dist/adapters/file-transaction.js')).href;
+      const asNobody = (script: string, env: NodeJS.ProcessEnv = {}) =>
+        spawnSync(
+          'setpriv',
+          [
+            `--reuid=${NOBODY}`,
+            `--regid=${NOBODY}`,
+            '--clear-groups',
+            process.execPath,
+            '--input-type=module',
+            '-e',
+            script,
+          ],
+          { encoding: 'utf8', env: { ...process.env, ...env } },
+        );
+      // killed after the first of two swaps (2 staged + 2 old links + 1 journal + 1 swap)
+      const writes = JSON.stringify(
+        ['a.txt', 'b.txt'].map((f) => ({ file: path.join(dir, f), data: 'new\n', mode: 0o644 })),
+      );
+      const killed = asNobody(
+        `const { replaceFiles } = await import(${JSON.stringify(mod)}); replaceFiles(${writes});`,
+        {
+          KF_TEST_FAULT: 'kill-at:7',
+        },
+      );
+      expect(killed.signal, killed.stderr).toBe('SIGKILL');
+      expect(fs.readFileSync(path.join(dir, 'a.txt'), 'utf8')).toBe('new\n'); // half done
+      // a journal of a third user (uid 65533) in the same directory
+      const s = scene('jt-third');
+      const third = path.join(dir, journalName);
+      fs.writeFileSync(third, hostileJournal(s.victim, s.evil, s.doomed), { mode: 0o600 });
+      fs.chownSync(third, NOBODY - 1, NOBODY - 1);
+      const r = asNobody(
+        `const { recoverInterrupted } = await import(${JSON.stringify(mod)}); console.log(JSON.stringify(recoverInterrupted([${JSON.stringify(dir)}])));`,
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const report = JSON.parse(r.stdout) as { rolledBack: string[]; refused: string[] };
+      expect(report.rolledBack).toHaveLength(1);
+      expect(report.refused).toEqual([
+        `${third}: owned by uid ${NOBODY - 1}, neither this user (uid ${NOBODY}) nor root`,
+      ]);
+      expect(fs.readFileSync(path.join(dir, 'a.txt'), 'utf8')).toBe('old a\n');
+      expectUntouched(s);
+    },
+  );
 
   it.runIf(asRoot)(
     'check --textfile as root in a directory another user writes: the planted journal is named and left alone',
