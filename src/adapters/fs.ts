@@ -100,7 +100,12 @@ export interface OutputFileRules {
  * `notUnder` (through links too), before anything is written.
  */
 export function assertOutputFile(file: string, rules: OutputFileRules): void {
-  const st = lstatSync(file, { throwIfNoEntry: false });
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(file, { throwIfNoEntry: false });
+  } catch {
+    st = undefined; // ENOTDIR, EACCES…: the write itself fails and names the OS error with the path
+  }
   if (st && !st.isFile()) {
     throw new UsageError(
       `${rules.flag} ${file} is ${kindOf(st)}, not a regular file`,
