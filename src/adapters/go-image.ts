@@ -1,10 +1,12 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
   debianGoroot,
   DEB_MAX_BYTES,
+  DEB_MAX_RATIO,
+  debUnpackLimit,
   GOROOT_LIMITS,
   gorootLinkRoots,
   parseDebianGoPackage,
@@ -45,8 +47,10 @@ export interface Toolchain {
  * the GOROOT or Debian's `share/go-1.NN` beside it (core/go-image.ts gorootLinkRoots), anything
  * else is refused; modes lose setuid/setgid and group/world write; entry count and bytes are
  * limited before anything is sent. A directory that is no Go root is refused with what is missing.
+ * `inside`: the GOROOT and every directory its links may lead into must lie in it, links
+ * resolved (unpacked packages: a package's own link must not bring in a host directory).
  */
-export function readToolchain(gorootArg: string, hint: string): Toolchain {
+export function readToolchain(gorootArg: string, hint: string, inside?: string): Toolchain {
   let goroot: string;
   try {
     goroot = fs.realpathSync(gorootArg);
@@ -61,6 +65,15 @@ export function readToolchain(gorootArg: string, hint: string): Toolchain {
   const roots = gorootLinkRoots(goroot)
     .filter((r) => fs.existsSync(r))
     .map((r) => fs.realpathSync(r));
+  if (inside !== undefined) {
+    const box = fs.realpathSync(inside);
+    const leaves = [goroot, ...roots].find((r) => !within(r, box));
+    if (leaves !== undefined)
+      throw new UsageError(
+        `${escapeControl(gorootArg)} leads outside the unpacked packages (to ${escapeControl(leaves)}): a link, not Debian's Go`,
+        hint,
+      );
+  }
   const goBin = path.join(goroot, 'bin', 'go');
   if (!isFile(goBin))
     throw new UsageError(`${escapeControl(gorootArg)} is no Go root: bin/go is missing`, hint);
@@ -274,7 +287,7 @@ export interface UnpackedDebs {
 export async function unpackGoDebs(files: readonly string[], tmpParent: string): Promise<UnpackedDebs> {
   const hint =
     "pass Debian's golang-1.NN-go and golang-1.NN-src .deb files (apt-get download golang-1.22-go golang-1.22-src)";
-  const seen: { file: string; series: string; part: 'go' | 'src' }[] = [];
+  const seen: { file: string; series: string; part: 'go' | 'src'; installedKib: number }[] = [];
   for (const file of files) {
     let st: fs.Stats;
     try {
@@ -306,7 +319,7 @@ export async function unpackGoDebs(files: readonly string[], tmpParent: string):
         `--deb ${escapeControl(file)} is package ${escapeControl(name)}, not Debian's Go (golang-1.NN-go or golang-1.NN-src)`,
         hint,
       );
-    seen.push({ file, ...pkg });
+    seen.push({ file, ...pkg, installedKib: await installedKib(file, st.size, hint) });
   }
   const series = [...new Set(seen.map((s) => s.series))];
   if (series.length !== 1)
@@ -332,20 +345,103 @@ export async function unpackGoDebs(files: readonly string[], tmpParent: string):
   }
   const dispose = () => fs.rmSync(dir, { recursive: true, force: true });
   try {
-    for (const s of seen) {
-      try {
-        await run('dpkg-deb', ['-x', s.file, dir], { timeout: 10 * 60_000 });
-      } catch (err) {
-        const detail = ((err as { stderr?: string }).stderr ?? messageOf(err)).trim().split('\n')[0] ?? '';
-        throw new KfError(
-          `cannot unpack ${escapeControl(s.file)}: ${escapeControl(detail)}`,
-          'check free space in the temp dir (TMPDIR) and that the file is complete',
-        );
-      }
-    }
+    for (const s of seen) await unpackBounded(s.file, dir, debUnpackLimit(s.installedKib), hint);
+    assertRealGoroot(dir, series[0]!, hint);
   } catch (err) {
     dispose();
     throw err;
   }
   return { goroot: path.join(dir, debianGoroot(series[0]!).goroot), series: series[0]!, dir, dispose };
+}
+
+/** The Installed-Size (KiB) a .deb declares, checked against its own size before unpacking. */
+async function installedKib(file: string, size: number, hint: string): Promise<number> {
+  let text = '';
+  try {
+    text = (await run('dpkg-deb', ['--field', file, 'Installed-Size'], { timeout: 60_000 })).stdout.trim();
+  } catch {
+    /* refused below */
+  }
+  const kib = /^\d{1,12}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(kib) || kib === 0)
+    throw new UsageError(`--deb ${escapeControl(file)} declares no Installed-Size: not Debian's Go`, hint);
+  const bytes = kib * 1024;
+  // the ratio from 16 MiB on: a small package's Installed-Size is rounded up per file
+  if (bytes > GOROOT_LIMITS.bytes || bytes > Math.max(size * DEB_MAX_RATIO, 16 << 20))
+    throw new UsageError(
+      `--deb ${escapeControl(file)} declares ${bytes} bytes installed from ${size} bytes (more than ${GOROOT_LIMITS.bytes} bytes or ${DEB_MAX_RATIO} times its size): not Debian's Go`,
+      hint,
+    );
+  return kib;
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    child.on('error', () => resolve(-1));
+    child.on('close', (code) => resolve(code));
+  });
+}
+
+/**
+ * `dpkg-deb --fsys-tarfile FILE | tar -x -C DIR` with the tar stream counted between them: more
+ * than `limit` bytes (the Installed-Size the package declares, with headroom) kills both, so
+ * the temp space used stays bounded whatever the package holds.
+ */
+async function unpackBounded(file: string, dir: string, limit: number, hint: string): Promise<void> {
+  const dpkg = spawn('dpkg-deb', ['--fsys-tarfile', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const tar = spawn('tar', ['-x', '-f', '-', '-C', dir, '--no-same-owner'], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  const keep = (d: Buffer) => {
+    if (stderr.length < 4096) stderr += d.toString('utf8');
+  };
+  dpkg.stderr.on('data', keep);
+  tar.stderr.on('data', keep);
+  tar.stdin.on('error', () => undefined); // EPIPE when tar stops first: its exit code tells
+  let count = 0;
+  let over = false;
+  dpkg.stdout.on('data', (chunk: Buffer) => {
+    count += chunk.length;
+    if (count > limit && !over) {
+      over = true;
+      dpkg.kill('SIGKILL');
+      tar.kill('SIGKILL');
+    }
+  });
+  dpkg.stdout.pipe(tar.stdin);
+  const [a, b] = await Promise.all([exited(dpkg), exited(tar)]);
+  if (over)
+    throw new UsageError(
+      `--deb ${escapeControl(file)} unpacks to more than ${limit} bytes, beyond the Installed-Size it declares: not Debian's Go`,
+      hint,
+    );
+  if (a !== 0 || b !== 0)
+    throw new KfError(
+      `cannot unpack ${escapeControl(file)}: ${escapeControl(stderr.trim().split('\n')[0] ?? '')}`,
+      'check free space in the temp dir (TMPDIR) and that the file is complete',
+    );
+}
+
+/** usr/lib/go-1.NN (and usr/share/go-1.NN when present) are directories of the packages, not links. */
+function assertRealGoroot(dir: string, series: string, hint: string): void {
+  const { goroot, share } = debianGoroot(series);
+  for (const [rel, required] of [
+    [goroot, true],
+    [share, false],
+  ] as const) {
+    let p = dir;
+    for (const part of rel.split('/')) {
+      p = path.join(p, part);
+      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+      if (!st && !required) break;
+      if (st?.isSymbolicLink())
+        throw new UsageError(
+          `the packages' ${escapeControl(path.relative(dir, p))} is a link (to ${escapeControl(fs.readlinkSync(p))}), not a directory: not Debian's Go`,
+          hint,
+        );
+      if (!st?.isDirectory())
+        throw new UsageError(`the packages have no directory ${escapeControl(rel)}: not Debian's Go`, hint);
+    }
+  }
 }

@@ -11,12 +11,7 @@ import {
 import { compiledPackageDir } from './package-closure.js';
 import { diskTree, readTreeText, realRel, type TreeFs } from './tree-fs.js';
 import type { BuildMode, KubeVersion, PatchResult } from '../core/types.js';
-import {
-  recoverInterrupted,
-  replaceFiles,
-  type RecoveryReport,
-  type StagedFile,
-} from './file-transaction.js';
+import { replaceFiles, type StagedFile } from './file-transaction.js';
 
 /**
  * The file-system side of a Kubernetes source tree: reading the patch targets and the build
@@ -197,30 +192,14 @@ export async function readTreeVersion(root: TreeLike): Promise<KubeVersion | und
 }
 
 /**
- * Finishes or puts back what a killed `patch` left in the directories of the patch targets
- * (real paths); call it before reading them.
- */
-export async function recoverPatchTargets(root: string): Promise<RecoveryReport> {
-  const dirs: string[] = [];
-  for (const rel of PATCH_FILES) {
-    try {
-      dirs.push(path.dirname(await fs.realpath(path.join(root, rel))));
-    } catch {
-      // a target the tree does not have
-    }
-  }
-  return recoverInterrupted(dirs);
-}
-
-/**
  * Writes the patched files: each to its real path (a symlinked directory or file stays a link),
  * with the original mode, all or nothing (replaceFiles: staged, swapped, put back on failure,
- * and a failed put-back named file by file). What an interrupted earlier run left is finished or
- * put back before the files are read.
+ * and a failed put-back named file by file). The tree came from someone else: a transaction
+ * journal in it is never followed (it could name any file on this host), so a killed earlier
+ * patch is simply redone (files already patched are left as they are).
  */
 export async function writePatch(root: string, result: PatchResult): Promise<string[]> {
   const reals = await Promise.all(result.files.map((f) => fs.realpath(path.join(root, f.file))));
-  await recoverPatchTargets(root);
   const writes: StagedFile[] = [];
   for (const [i, f] of result.files.entries()) {
     const real = reals[i]!;
@@ -240,6 +219,6 @@ export async function writePatch(root: string, result: PatchResult): Promise<str
     }
     writes.push({ file: real, data: f.after, mode });
   }
-  replaceFiles(writes);
+  replaceFiles(writes, { recover: false });
   return result.files.map((f) => f.file);
 }

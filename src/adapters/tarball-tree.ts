@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import tarStream from 'tar-stream';
 import { KfError, messageOf } from '../core/errors.js';
@@ -34,6 +34,14 @@ export const TARBALL_LIMITS = {
   bytes: 8 * 2 ** 30,
   pathLength: 4096,
   goFileScan: 16 << 20,
+  /**
+   * Unpacked bytes allowed after the last entry's data: the end-of-archive blocks and tar's own
+   * record padding (10 KiB by default, 1 MiB with -b 2048), and room for one long pax/GNU header
+   * (tar-stream takes up to 1 MiB) before the next entry shows. Anything longer is refused
+   * rather than skipped: the source's digest covers the whole file, so it would have to be read
+   * to its end, and a gzip can unpack gigabytes of padding from a few megabytes.
+   */
+  trailer: 4 << 20,
 };
 /** The bound on a kept text file (a patch target, go.mod, hack/lib/init.sh). */
 const MAX_KEPT_TEXT = 16 << 20;
@@ -75,7 +83,15 @@ function isGzip(file: string): boolean {
   }
 }
 
-/** The tarball's entries as they stream by; `onBytes` sees the raw (compressed) bytes. */
+/** Thrown by the guard of entriesOf: no entry, or too much after the last one. */
+class NotTar extends Error {}
+
+/**
+ * The tarball's entries as they stream by; `onBytes` sees the raw (compressed) bytes. The
+ * unpacked stream is counted against the entries' own sizes: tar-stream reads zero blocks (the
+ * end of the archive, padding) silently to the end, so unpacked data that no entry accounts for
+ * stops the read after TARBALL_LIMITS.trailer bytes, whatever the file unpacks to.
+ */
 function entriesOf(file: string, onBytes?: (chunk: Buffer) => void) {
   let gz: boolean;
   try {
@@ -90,11 +106,51 @@ function entriesOf(file: string, onBytes?: (chunk: Buffer) => void) {
   const input = fs.createReadStream(file);
   if (onBytes) input.on('data', (c) => onBytes(c as Buffer));
   const extract = tarStream.extract();
+  const state = { fed: 0, accounted: 0, entries: 0 };
+  const what = gz ? 'is gzip but not a tar archive' : 'is not a tar archive';
+  const guard = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      state.fed += chunk.length;
+      if (state.fed - state.accounted <= TARBALL_LIMITS.trailer) return cb(null, chunk);
+      cb(
+        new NotTar(
+          state.entries === 0
+            ? `no tar entry in its first ${TARBALL_LIMITS.trailer >> 20} MiB`
+            : `it has more than ${TARBALL_LIMITS.trailer >> 20} MiB of data after the end of its tar archive`,
+        ),
+      );
+    },
+  });
   const source: Readable = gz ? input.pipe(zlib.createGunzip()) : input;
   input.on('error', (err) => extract.destroy(err));
   source.on('error', (err) => extract.destroy(err));
-  source.pipe(extract as unknown as Writable);
-  return { extract, close: () => input.destroy() };
+  guard.on('error', (err) => extract.destroy(err));
+  source.pipe(guard).pipe(extract as unknown as Writable);
+  async function* entries() {
+    try {
+      for await (const entry of extract) {
+        const h = entry.header;
+        state.entries++;
+        // what this entry takes (tar-stream reads no data for a folder); the count so far
+        // already includes its header, and whatever is buffered ahead of it (counted leniently)
+        const size = h.type === 'directory' ? 0 : Math.ceil((h.size ?? 0) / 512) * 512;
+        state.accounted = Math.max(state.accounted, state.fed) + size;
+        yield entry;
+      }
+    } catch (err) {
+      const notTar = (why: string) =>
+        new KfError(
+          `source tarball ${file} ${what} (${why})`,
+          'pass a .tar or .tar.gz of a Kubernetes source tree (one top folder, as released); nothing was built',
+        );
+      if (err instanceof NotTar) throw state.entries === 0 ? notTar(err.message) : refused(file, err.message);
+      // tar-stream's "Invalid tar header" before any entry: not a tar at all
+      if (state.entries === 0 && /invalid tar header/i.test(messageOf(err)))
+        throw notTar('its first block is not a tar header');
+      throw err;
+    }
+  }
+  return { extract: entries(), close: () => input.destroy() };
 }
 
 /** Printable, for messages: control characters escaped. */

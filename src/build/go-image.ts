@@ -171,6 +171,7 @@ export async function makeGoImage(docker: Docker, input: GoImageInput): Promise<
   try {
     let gorootDir: string;
     let where: string;
+    let inside: string | undefined;
     if (input.source.kind === 'goroot') {
       gorootDir = input.source.dir;
       where = input.source.dir;
@@ -180,10 +181,11 @@ export async function makeGoImage(docker: Docker, input: GoImageInput): Promise<
       const debs = await unpackGoDebs(input.source.files, os.tmpdir());
       dispose = debs.dispose;
       gorootDir = debs.goroot;
+      inside = debs.dir;
       where = `golang-${debs.series}-go`;
     }
     step(`reading the Go toolchain in ${where}`);
-    const toolchain = readToolchain(gorootDir, GOROOT_HINT);
+    const toolchain = readToolchain(gorootDir, GOROOT_HINT, inside);
     const goVersion = imageGoVersion(
       toolchain.versionFile ? goVersionFromFile(toolchain.versionFile) : undefined,
       input.goVersion,

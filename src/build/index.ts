@@ -27,6 +27,7 @@ import { EXTRA_VERSION_FIELDS, verifyBinary, type VerifyReport } from './verify.
 import { assertMachine } from '../carry/cache/build-cache.js';
 import { cachedResult, cacheKeys, fetchHits, storeBuilt, type CacheKeys } from './store.js';
 
+import { assertOutputFile } from '../adapters/fs.js';
 import { outputPath, type BuildRequest, type BuildResult, type BuiltBinary } from './types.js';
 
 export type { BuildRequest, BuildResult, BuiltBinary } from './types.js';
@@ -41,6 +42,12 @@ export { outputPath } from './types.js';
 export async function runBuildPipeline(req: BuildRequest, events: Progress = {}): Promise<BuildResult> {
   const { step } = reporter(events);
   const prep = await prepareBuild({ ...req, env: req.env ?? process.env, buildable: true, events });
+  // every output path is checked before the cache, the engine or a container writes anything
+  for (const p of prep.plan.platforms)
+    assertOutputFile(outputPath(req.out, p, prep.plan.platforms.length), {
+      flag: '--out',
+      example: './kubeadm',
+    });
   // store, first half: keys from the preparation alone, so a hit needs no source, engine or container
   const keyed = req.cache ? cacheKeys(prep, req.cache) : undefined;
   const hits = new Map<string, BuiltBinary>();

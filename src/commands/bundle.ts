@@ -1,4 +1,3 @@
-import fs from 'node:fs/promises';
 import type { CommandModule } from 'yargs';
 import { BinaryCache } from '../carry/cache/store.js';
 import { formatPlatform } from '../core/platform.js';
@@ -7,6 +6,7 @@ import { importBundle } from '../carry/bundle/import.js';
 import { BundleError, readBundle } from '../carry/bundle/read.js';
 import { KfError, UsageError } from '../core/errors.js';
 import { TOOL_VERSION } from '../adapters/tool-version.js';
+import { assertOutputFile } from '../adapters/fs.js';
 import { defineCommand, requireFlagFile, type GlobalFlags } from './options.js';
 import { commandSummaries } from './catalog.js';
 import { parsePlatformList } from '../core/plan.js';
@@ -57,12 +57,7 @@ const exportCmd = defineCommand({
         );
       }
       const platforms = a.platform ? parsePlatformList(a.platform) : [];
-      const outDir = await fs.stat(a.out).catch(() => null);
-      if (outDir?.isDirectory())
-        throw new UsageError(
-          `--out ${a.out} is a directory`,
-          'give a file name, e.g. --out kubeadm-bundle.tar.gz',
-        );
+      assertOutputFile(a.out, { flag: '--out', example: 'kubeadm-bundle.tar.gz' });
       const cache = new BinaryCache(a.cacheDir);
       out.step('checking cache entries');
       const { entries, corrupt } = await selectEntries(cache, { version: a.version, platforms, keys: a.key });

@@ -3,7 +3,7 @@ import { UsageError } from '../core/errors.js';
 import { KEY_TYPES, type KeyType } from '../node/pki/keys.js';
 import { DEFAULT_CA_VALIDITY, parseValidity } from '../core/validity.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
-import { describeRecovery } from '../adapters/file-transaction.js';
+import { describeRecovery, recoveryWarnings } from '../adapters/file-transaction.js';
 import { defineCommand, type GlobalFlags } from './options.js';
 import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
@@ -50,6 +50,7 @@ const init = defineCommand({
         allowShorter: a.allowShorter,
       });
       for (const line of describeRecovery(r.recovered)) out.info(line);
+      for (const w of recoveryWarnings(r.recovered)) out.warn(w);
       for (const w of r.warnings) out.warn(`${w} (allowed by --allow-shorter)`);
       if (r.backupDir) out.info(`backed up ${r.backedUp.length} existing file(s) to ${r.backupDir}`);
       out.result(r, r.cas.map((c) => `${c.cert}  ${c.subject}  until ${c.notAfter}`).join('\n'));
@@ -110,6 +111,7 @@ const extend = defineCommand({
       });
       out.succeed();
       for (const line of describeRecovery(r.recovered)) out.info(line);
+      for (const w of recoveryWarnings(r.recovered)) out.warn(w);
       for (const w of r.warnings) out.warn(`${w} (allowed by --allow-shorter)`);
       if (!r.kubeconfigDir)
         out.warn('no kubeconfig directory (pass --kubeconfig-dir): kubeconfigs were not updated');

@@ -70,12 +70,24 @@ const command = defineCommand({
           'pass a file, e.g. --textfile /var/lib/node_exporter/textfile_collector/kubeadm_forever.prom',
         );
       }
+      if (a.textfile !== undefined) {
+        const { assertOutputFile } = await import('../adapters/fs.js');
+        assertOutputFile(a.textfile, {
+          flag: '--textfile',
+          notUnder: [
+            { dir: a.pkiDir, what: '--pki-dir' },
+            { dir: a.kubeletDir, what: '--kubelet-dir' },
+            { dir: a.kubeconfigDir, what: '--kubeconfig-dir' },
+          ],
+          example: '/var/lib/node_exporter/textfile_collector/kubeadm_forever.prom',
+        });
+      }
       // the PKI modules (x509, asn1, tsyringe…) only when a check runs, not for `check --help`
       const [
         { checkPki, formatCheckReport },
         { toKubeadmExpirationInfo },
         { formatPrometheus },
-        { replaceFiles },
+        { replaceFiles, recoveryWarnings },
         { checkLiveApiserver, formatLive, withLive },
       ] = await Promise.all([
         import('../node/pki/check.js'),
@@ -100,7 +112,10 @@ const command = defineCommand({
       );
       // the metrics say what the check found, failed or not: written before the exit code is chosen
       if (a.textfile !== undefined)
-        replaceFiles([{ file: a.textfile, data: formatPrometheus(report), mode: 0o644 }]);
+        for (const w of recoveryWarnings(
+          replaceFiles([{ file: a.textfile, data: formatPrometheus(report), mode: 0o644 }]),
+        ))
+          out.warn(w);
       if (output === 'json' || output === 'table')
         out.result(report, `${formatCheckReport(report)}\n${formatLive(live)}`);
       else if (output === 'prometheus') process.stdout.write(formatPrometheus(report));

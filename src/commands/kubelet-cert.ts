@@ -3,7 +3,7 @@ import { UsageError } from '../core/errors.js';
 import { DEFAULT_KUBELET_PKI_DIR } from '../node/paths.js';
 import { DEFAULT_LEAF_VALIDITY, parseValidity } from '../core/validity.js';
 import { ALLOW_SHORTER_DESCRIPTION } from '../core/lifetime.js';
-import { describeRecovery } from '../adapters/file-transaction.js';
+import { describeRecovery, recoveryWarnings } from '../adapters/file-transaction.js';
 import { defineCommand } from './options.js';
 import { commandSummaries } from './catalog.js';
 import { runCommand } from './run.js';
@@ -113,6 +113,7 @@ const command = defineCommand({
       });
       out.succeed();
       for (const line of describeRecovery(r.recovered)) out.info(line);
+      for (const w of recoveryWarnings(r.recovered)) out.warn(w);
       for (const w of r.warnings) out.warn(`${w} (allowed by --allow-shorter)`);
       if (r.replacedFileBackup)
         out.info(`the previous ${r.link} (a plain file) was saved as ${r.replacedFileBackup}`);

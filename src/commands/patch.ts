@@ -1,6 +1,5 @@
 import path from 'node:path';
-import { assertSourceTree, recoverPatchTargets, writePatch } from '../adapters/source-tree.js';
-import { describeRecovery } from '../adapters/file-transaction.js';
+import { assertSourceTree, writePatch } from '../adapters/source-tree.js';
 import { decidePatch } from '../core/build-decision.js';
 import { readTreeFacts } from '../build/prepare.js';
 import type { PatchResult } from '../core/types.js';
@@ -32,7 +31,6 @@ const command = defineCommand({
       const validity = resolveValidities(args);
       const dir = path.resolve(String(args.dir));
       await assertSourceTree(dir);
-      if (!args.check) for (const line of describeRecovery(await recoverPatchTargets(dir))) out.info(line);
       out.step(`computing the patch for ${dir}`);
       // the tree's own version governs (no target here): the one rule of core/build-decision.ts
       const result = decidePatch(await readTreeFacts(dir, { buildMode: false }), validity);

@@ -50,6 +50,19 @@ export function imageChanges(goVersion: string): string[] {
 export const GOROOT_LIMITS = { entries: 100_000, bytes: 2 * 1024 ** 3, fileBytes: 512 * 1024 ** 2 } as const;
 /** Bound on one .deb before it is unpacked (golang-1.22-go is ~40 MB). */
 export const DEB_MAX_BYTES = 1024 ** 3;
+/**
+ * A .deb's Installed-Size (KiB) against its own size: Debian's Go packages unpack to 4-7 times
+ * their size (golang-1.22-go: 24.8 MB to 102.8 MB, golang-1.22-src: 18.9 MB to 126.8 MB); more
+ * than this is refused before anything is unpacked.
+ */
+export const DEB_MAX_RATIO = 20;
+/**
+ * What unpacking may write beyond the Installed-Size a package declares (tar headers, sizes
+ * rounded to KiB): golang-1.22-src's data is 1.6% above it. More stops the unpack.
+ */
+export function debUnpackLimit(installedKib: number): number {
+  return Math.ceil(installedKib * 1024 * 1.25) + (1 << 20);
+}
 
 /** The Go version a GOROOT's VERSION file names (its first line, e.g. `go1.22.12`), or undefined. */
 export function goVersionFromFile(text: string): string | undefined {

@@ -146,8 +146,8 @@ describe('check --output prometheus', () => {
 
   it('--textfile replaces the file atomically, mode 0644 whatever the umask, and leaves no temp file', () => {
     const node = makeNode('textfile');
-    const dir = path.join(node.root, 'textfile');
-    fs.mkdirSync(dir);
+    const dir = tmp('textfile-collector'); // outside the PKI being checked
+
     const file = path.join(dir, 'kubeadm_forever.prom');
     fs.writeFileSync(file, 'old\n', { mode: 0o600 });
     const before = fs.statSync(file).ino;
@@ -169,7 +169,7 @@ describe('check --output prometheus', () => {
 
   it('refuses a --textfile it cannot write with the two-line error and writes nothing', () => {
     const node = makeNode('textfile-bad');
-    const blocker = path.join(node.root, 'not-a-dir');
+    const blocker = path.join(tmp('textfile-bad-out'), 'not-a-dir');
     fs.writeFileSync(blocker, 'x');
     const r = runCli([...node.args, '--textfile', path.join(blocker, 'k.prom')]);
     expect(r.status).toBe(1);

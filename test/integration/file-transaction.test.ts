@@ -204,6 +204,18 @@ describe('replaceFiles', () => {
     expect(seen).toEqual({ old: 15, new: 6 });
   });
 
+  it('killed mid-swap, a run that touches only the subdirectory finds the journal above it through its marker', () => {
+    const f = fixture();
+    const r = runChild(f.writes, 'kill-at:13'); // 5 staged + 3 old links + 2 journal files + 2 swaps
+    expect(r.signal, r.stderr).toBe('SIGKILL');
+    expect(fs.readdirSync(path.join(f.root, 'etcd')).some((n) => /^\.kf-txn-.*\.ref\.tmp$/.test(n))).toBe(
+      true,
+    );
+    const report = recoverInterrupted([path.join(f.root, 'etcd')]);
+    expect(report.rolledBack).toHaveLength(1);
+    expect(snapshot(f.root)).toEqual(f.oldState);
+  });
+
   it('removes temp files of dead runs (this and earlier versions) but not those of live ones', () => {
     const root = tmp('txn-stray');
     const dead = 999_999_999;

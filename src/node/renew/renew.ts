@@ -21,6 +21,7 @@ import { preflight, type PreflightResult } from './preflight.js';
 import {
   describeRecovery,
   recoverInterrupted,
+  recoveryWarnings,
   replaceFiles,
   type StagedFile,
 } from '../../adapters/file-transaction.js';
@@ -277,8 +278,9 @@ async function applyOwnChanges(
   }
   if (files.length > 0) {
     progress.step(`writing ${files.map((f) => path.basename(f.file)).join(', ')}`);
-    for (const line of describeRecovery(recoverInterrupted(files.map((f) => path.dirname(f.file)))))
-      progress.info(line);
+    const recovered = recoverInterrupted(files.map((f) => path.dirname(f.file)));
+    for (const line of describeRecovery(recovered)) progress.info(line);
+    for (const w of recoveryWarnings(recovered)) progress.info(`warning: ${w}`);
     replaceFiles(files, { backupDir: backupFile });
   }
   if (planned?.apply && planned.change.fixes.length > 0) {
@@ -327,7 +329,9 @@ export async function renew(given: RenewOptions): Promise<RenewReport> {
   const roots = { kubernetes: layout.kubernetesDir, 'kubelet-pki': layout.kubeletPkiDir };
   const before: Snapshot = snapshot(roots, [o.backupDir]);
   const extra = planned ? { [planned.original.name]: planned.original.text } : undefined;
-  for (const line of describeRecovery(recoverInterrupted([o.backupDir]))) progress.info(line); // a killed run's half archive
+  const recovered = recoverInterrupted([o.backupDir]); // a killed run's half archive
+  for (const line of describeRecovery(recovered)) progress.info(line);
+  for (const w of recoveryWarnings(recovered)) progress.info(`warning: ${w}`);
   const backup = await writeBackup({ backupDir: o.backupDir, purpose: 'renew', roots, snap: before, extra });
   report.backup = backup.file;
   progress.info(`backup: ${backup.file}`);
