@@ -28,7 +28,13 @@ install_packages() {
     git=git \
     unshare=util-linux \
     strings=binutils \
-    /usr/bin/time=time
+    /usr/bin/time=time \
+    qemu-aarch64-static=qemu-user-static \
+    /usr/aarch64-linux-gnu/lib/libc.so.6=libc6-arm64-cross \
+    /usr/aarch64-linux-gnu/lib/libstdc++.so.6=libstdc++6-arm64-cross \
+    /usr/aarch64-linux-gnu/lib/libgcc_s.so.1=libgcc-s1-arm64-cross
+  # qemu-user-static and the arm64 libraries Node links: npm run dist makes the arm64
+  # executable's blob with the arm64 Node, and the tests run that executable;
   # strings: the reproducibility test greps the binary for host paths;
   # GNU time: the bench (and its smoke test) reads peak RSS
   [ -x "$FIXTURES/promtool" ] || fetch_promtool   # Prometheus' checker for check --output prometheus
