@@ -1,9 +1,12 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../helpers/env.js';
-import { minimalRoot, runArm64, runInRoot, seaExecutable } from '../helpers/sea.js';
+import { BinaryCache } from '../../src/carry/cache/store.js';
+import { keyFor, manifestInput, writeFakeElf } from '../helpers/cache-fixtures.js';
+import { repoRoot, runCli } from '../helpers/env.js';
+import { distBinDir, minimalRoot, runArm64, runInRoot, seaExecutable } from '../helpers/sea.js';
 import {
   opensslNotAfter,
   opensslPubkey,
@@ -202,5 +205,54 @@ describe('the arm64 executable under qemu-user-static', () => {
         '20',
       ]).status,
     ).not.toBe(0);
+  }, 600_000);
+});
+
+describe('a bundle carries the executable', () => {
+  it('export with --tool-dir -> import into another cache dir: a working executable, the same sha256', async () => {
+    const exe = seaExecutable('amd64');
+    const dir = tmp('sea-bundle');
+    const outside = path.join(dir, 'outside');
+    await new BinaryCache(outside).store(
+      manifestInput(keyFor('sea'), 'linux/amd64'),
+      writeFakeElf(dir, 'amd64', 'sea'),
+    );
+    const bundle = path.join(dir, 'b.tar.gz');
+    const ex = runCli([
+      'bundle',
+      'export',
+      '--out',
+      bundle,
+      '--tool-dir',
+      distBinDir,
+      '--json',
+      '--cache-dir',
+      outside,
+    ]);
+    expect(ex.stderr).toBe('');
+    expect(ex.status).toBe(0);
+    const sha = crypto.createHash('sha256').update(fs.readFileSync(exe)).digest('hex');
+    expect((JSON.parse(ex.stdout) as { tools: { sha256: string }[] }).tools.map((t) => t.sha256)).toEqual([
+      sha,
+    ]);
+    const listed = execFileSync('tar', ['-xzOf', bundle, 'kubeadm-forever-bundle/SHA256SUMS'], {
+      encoding: 'utf8',
+    });
+    expect(listed).toContain(`${sha}  tool/linux-amd64/kubeadm-forever\n`);
+    process.stderr.write(
+      `executable ${fs.statSync(exe).size} bytes; bundle with it ${fs.statSync(bundle).size} bytes\n`,
+    );
+
+    const inside = path.join(dir, 'inside');
+    const im = runCli(['bundle', 'import', bundle, '--cache-dir', inside]);
+    expect(im.status).toBe(0);
+    const p = runCli(['cache', 'path', 'tool', '--platform', 'linux/amd64', '--cache-dir', inside]);
+    expect(p.status).toBe(0);
+    const installed = p.stdout.trim();
+    expect(im.stdout).toContain(`imported: tool linux/amd64 ${installed}\n`);
+    expect(crypto.createHash('sha256').update(fs.readFileSync(installed)).digest('hex')).toBe(sha);
+    const v = spawnSync(installed, ['--version'], { encoding: 'utf8', env: {} });
+    expect(v.status).toBe(0);
+    expect(v.stdout).toBe(`${version}\n`);
   }, 600_000);
 });
