@@ -2,6 +2,14 @@
 // Benchmark of kubeadm-forever against a plain `go build` of the same tree in the same image.
 //
 //   npm run bench -- [--tree DIR --version-file FILE] [--tarball FILE] [--image IMG] [--json] [--strict]
+//   npm run bench -- --startup [--json] [--strict]
+//
+// --startup measures only start-up, with no engine and no tree: in one run, interleaved so they
+// share the machine's state, bare `node -e 0`, the npm-installed tool (dist/cli.js) and the
+// single executable (npm run dist's dist-bin/kubeadm-forever-linux-<arch>), each `--help` and
+// `check` of a PKI, best wall time of STARTUP_RUNS and best CPU time (user+sys, steadier on a
+// loaded machine), both as ratios to bare Node; and the executable's size, gzipped as a bundle
+// carries it. Target: the executable's --help at most 1.5 x bare `node -e 0`.
 //
 // Prerequisites (Debian 12): a running Docker engine with the Go image (default
 // local/golang:1.19.8, made by `scripts/test-env.sh up` with the tool's `image` command), the `docker` client, GNU tar, and GNU time for
@@ -83,6 +91,8 @@ class BenchError extends Error {
 }
 
 const USAGE = `usage: node bench/run.mjs [--tree DIR --version-file FILE] [--tarball FILE] [--image IMG] [--json] [--strict]
+       node bench/run.mjs --startup [--json] [--strict]
+  --startup            start-up only: bare node, the npm-installed tool and the single executable
   --tree DIR           Kubernetes source tree (default: Debian's kubernetes 1.20.2)
   --version-file FILE  saved \`kubeadm version\` of that tree (required with --tree)
   --tarball FILE       .tar.gz of the same tree for (f) (default: Debian's .orig.tar.gz; with
@@ -99,6 +109,7 @@ export function parseArgs(argv) {
     image: 'local/golang:1.19.8',
     json: false,
     strict: false,
+    startup: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -113,6 +124,7 @@ export function parseArgs(argv) {
     else if (a === '--image') opts.image = value();
     else if (a === '--json') opts.json = true;
     else if (a === '--strict') opts.strict = true;
+    else if (a === '--startup') opts.startup = true;
     else if (a === '--help' || a === '-h') {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
@@ -650,10 +662,123 @@ function formatTable(rows, machine) {
   return out.join('\n');
 }
 
+const STARTUP_TARGET = { ratio: 1.5, text: '<= 1.5 x node -e 0' };
+
+/** GNU time's wall and CPU (user+sys) seconds of one run; a failed run is an error. */
+async function timedRun(label, cmd, args) {
+  const file = path.join(made.work, `time-${label}`);
+  const r = await spawnChild(TIME_BIN, ['-f', '%e %U %S', '-o', file, cmd, ...args], { env: {} }).done;
+  if (r.code !== 0)
+    throw new BenchError(
+      `(${label}) exited ${r.code ?? r.signal}:\n${tail(r.stderr)}`,
+      'run it by hand to see why',
+    );
+  const [wall, user, sys] = fs.readFileSync(file, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);
+  return { wall, cpu: user + sys };
+}
+
+/** --startup: see the header. */
+async function startupMain(opts) {
+  const arch = { x64: 'amd64', arm64: 'arm64' }[process.arch];
+  const exe = path.join(repoRoot, 'dist-bin', `kubeadm-forever-linux-${arch}`);
+  if (!fs.existsSync(exe)) throw new BenchError(`${exe} is missing`, "run 'npm run dist' first");
+  const node24 = path.join(repoRoot, 'dist-bin/.work', `node-linux-${process.arch}`, 'package/bin/node');
+  const work = tempDir('kf-bench-startup-');
+  made.work = work;
+  const pki = path.join(work, 'pki');
+  await timedRun('ca-init', process.execPath, [cliPath, 'ca', 'init', '--out', pki]);
+  for (const d of ['kubeconfigs', 'kubelet']) fs.mkdirSync(path.join(work, d));
+  const check = [
+    'check',
+    '--pki-dir',
+    pki,
+    '--kubeconfig-dir',
+    path.join(work, 'kubeconfigs'),
+    '--kubelet-dir',
+    path.join(work, 'kubelet'),
+    '--apiserver',
+    'none',
+  ];
+  const cases = [
+    { id: 'node', step: 'bare node -e 0', cmd: process.execPath, args: ['-e', '0'] },
+    // the executable's own Node (npm run dist keeps it): the floor of the executable's rows
+    ...(fs.existsSync(node24)
+      ? [{ id: 'node-sea', step: "the executable's Node -e 0", cmd: node24, args: ['-e', '0'] }]
+      : []),
+    { id: 'npm-help', step: 'npm-installed tool: --help', cmd: process.execPath, args: [cliPath, '--help'] },
+    { id: 'exe-help', step: 'single executable: --help', cmd: exe, args: ['--help'], target: STARTUP_TARGET },
+    { id: 'npm-check', step: 'npm-installed tool: check', cmd: process.execPath, args: [cliPath, ...check] },
+    { id: 'exe-check', step: 'single executable: check', cmd: exe, args: check },
+  ];
+  const loadAtStart = os.loadavg().map((x) => round(x));
+  // one untimed run each first: the executable's 130 MB into the page cache
+  for (const c of cases) await timedRun(c.id, c.cmd, c.args);
+  const best = Object.fromEntries(cases.map((c) => [c.id, { wall: Infinity, cpu: Infinity }]));
+  for (let i = 0; i < STARTUP_RUNS; i++)
+    for (const c of cases) {
+      const t = await timedRun(c.id, c.cmd, c.args);
+      best[c.id].wall = Math.min(best[c.id].wall, t.wall);
+      best[c.id].cpu = Math.min(best[c.id].cpu, t.cpu);
+    }
+  const floor = best.node;
+  const rows = cases.map((c) => {
+    const b = best[c.id];
+    const ratio = round(b.wall / floor.wall, 2);
+    const cpuRatio = round(b.cpu / floor.cpu, 2);
+    return {
+      id: c.id,
+      step: c.step,
+      seconds: round(b.wall, 3),
+      ratio,
+      cpuSeconds: round(b.cpu, 3),
+      cpuRatio,
+      target: c.target?.text ?? '-',
+      pass: c.target ? ratio <= c.target.ratio : null,
+    };
+  });
+  const size = fs.statSync(exe).size;
+  const { gzipSync } = await import('node:zlib');
+  const gzipped = gzipSync(fs.readFileSync(exe), { level: 9 }).length;
+  const head = [
+    'step',
+    `wall, best of ${STARTUP_RUNS}`,
+    'x node',
+    'CPU user+sys',
+    'x node',
+    'target',
+    'result',
+  ];
+  const cells = rows.map((r) => [
+    r.step,
+    `${r.seconds.toFixed(3)} s`,
+    r.ratio.toFixed(2),
+    `${r.cpuSeconds.toFixed(3)} s`,
+    r.cpuRatio.toFixed(2),
+    r.target,
+    r.pass === null ? '-' : r.pass ? 'pass' : 'FAIL',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c) => `| ${c.map((x, i) => x.padEnd(widths[i])).join(' | ')} |`;
+  const machine = { cores: os.cpus().length, loadAtStart, loadAtEnd: os.loadavg().map((x) => round(x)) };
+  const text = [
+    line(head),
+    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+    ...cells.map(line),
+    '',
+    `executable ${path.relative(repoRoot, exe)}: ${(size / 1e6).toFixed(1)} MB, ${(gzipped / 1e6).toFixed(1)} MB gzipped (as a bundle carries it)`,
+    `machine: ${machine.cores} cores; load average at start ${loadAtStart.join(' ')}, at end ${machine.loadAtEnd.join(' ')}; node ${process.version}`,
+  ].join('\n');
+  process.stderr.write(`${text}\n`);
+  if (opts.json)
+    process.stdout.write(`${JSON.stringify({ rows, executable: { size, gzipped }, machine }, null, 2)}\n`);
+  return opts.strict && rows.some((r) => r.pass === false) ? 3 : 0;
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (!fs.existsSync(cliPath))
     throw new BenchError(`${cliPath} is missing`, "run 'npm run build' first (npm run bench does)");
+  if (opts.startup) return startupMain(opts);
   if (!fs.existsSync(TIME_BIN))
     throw new BenchError(
       `${TIME_BIN} is missing (it measures the peak RSS)`,

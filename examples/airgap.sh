@@ -64,7 +64,9 @@ done
 
 say "outside: export the bundle for $git_version"
 bundle="$WORK/kubeadm-forever-bundle-$git_version.tar.gz"
-kf bundle export --out "$bundle" "${keys[@]}" --cache-dir "$OUTSIDE_CACHE" --json >"$WORK/export.json"
+# --no-tool: this walk-through runs the tool from the checkout on both sides; to carry the tool
+# itself, npm run dist and pass --tool-dir dist-bin instead
+kf bundle export --out "$bundle" "${keys[@]}" --no-tool --cache-dir "$OUTSIDE_CACHE" --json >"$WORK/export.json"
 echo "bundle sha256 $(json "$WORK/export.json" sha256) (note it; compare inside)" >&2
 
 # ---------------------------------------------------------------- the transfer

@@ -30,9 +30,14 @@ install_packages() {
     strings=binutils \
     /usr/bin/time=time \
     /usr/bin/qemu-aarch64-static=qemu-user-static \
+    /usr/aarch64-linux-gnu/lib/libc.so.6=libc6-arm64-cross \
+    /usr/aarch64-linux-gnu/lib/libstdc++.so.6=libstdc++6-arm64-cross \
+    /usr/aarch64-linux-gnu/lib/libgcc_s.so.1=libgcc-s1-arm64-cross \
     ansible-inventory=ansible-core
   # ansible-inventory: the inventory reader is checked against Ansible's own
   install_without_service /usr/sbin/sshd=openssh-server
+  # the arm64 libraries Node links: npm run dist makes the arm64 executable's blob with the
+  # arm64 Node under qemu, and the tests run that executable;
   # strings: the reproducibility test greps the binary for host paths;
   # GNU time: the bench (and its smoke test) reads peak RSS;
   # qemu-user-static: verify runs the arm64 kubeadm of a multi-platform build under it

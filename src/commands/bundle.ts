@@ -1,7 +1,14 @@
 import type { CommandModule } from 'yargs';
 import { BinaryCache } from '../carry/cache/store.js';
-import { formatPlatform } from '../core/platform.js';
-import { exportBundle, selectEntries } from '../carry/bundle/export.js';
+import path from 'node:path';
+import { formatPlatform, platformFromText } from '../core/platform.js';
+import {
+  checkToolFile,
+  distExecutableName,
+  TOOL_PLATFORMS,
+  toolExecutablePath,
+} from '../carry/cache/tool.js';
+import { exportBundle, selectEntries, type ExportTool } from '../carry/bundle/export.js';
 import { importBundle } from '../carry/bundle/import.js';
 import { BundleError, readBundle } from '../carry/bundle/read.js';
 import { KfError, UsageError } from '../core/errors.js';
@@ -47,6 +54,16 @@ const exportCmd = defineCommand({
         type: 'string',
         array: true,
         describe: 'only these cache keys',
+      })
+      .option('tool', {
+        type: 'boolean',
+        default: true,
+        describe:
+          "carry the tool's own executable for each Linux platform of the binaries (--no-tool: leave it out)",
+      })
+      .option('tool-dir', {
+        type: 'string',
+        describe: "take the tool's executables from this folder (npm run dist's dist-bin/), not the cache",
       }),
   handler: (argv) =>
     runCommand(argv, async (a, out) => {
@@ -76,14 +93,39 @@ const exportCmd = defineCommand({
           "build them first, or see 'kubeadm-forever cache ls'",
         );
       }
-      out.step(`writing ${entries.length} binaries to ${a.out}`);
-      const r = await exportBundle(entries, a.out, TOOL_VERSION);
+      const tools: ExportTool[] = [];
+      if (a.tool) {
+        const wanted = [...new Set(entries.map((e) => e.manifest.platform))].sort();
+        for (const text of wanted) {
+          if (!TOOL_PLATFORMS.includes(text)) {
+            out.info(`no executable of the tool is made for ${text}: the bundle carries none for it`);
+            continue;
+          }
+          const platform = platformFromText(text)!;
+          const file = a.toolDir
+            ? path.join(a.toolDir, distExecutableName(platform))
+            : toolExecutablePath(a.cacheDir, platform);
+          const checked = await checkToolFile(file, platform);
+          if (typeof checked === 'string') {
+            throw new KfError(
+              `the bundle would carry the tool for ${text}, but ${checked}`,
+              "run 'npm run dist' in the tool's checkout and pass --tool-dir DIST-BIN (or import a bundle that carries it), or leave it out with --no-tool",
+            );
+          }
+          tools.push({ ...checked, platform });
+        }
+      }
+      out.step(
+        `writing ${entries.length} binaries${tools.length ? ` and ${tools.length} tool executables` : ''} to ${a.out}`,
+      );
+      const r = await exportBundle(entries, a.out, TOOL_VERSION, tools);
       out.result(
         r,
         [
           `wrote ${r.out} (${r.size} bytes)`,
           `sha256 ${r.sha256}`,
           ...r.entries.map((e) => `  ${e.gitVersion} ${e.platform} ${e.sha256}`),
+          ...r.tools.map((t) => `  tool ${t.platform} ${t.sha256}`),
         ].join('\n'),
       );
     }),
@@ -108,11 +150,13 @@ const verifyCmd = defineCommand({
         gitVersion: e.manifest.gitVersion,
         sha256: e.manifest.sha256,
       }));
+      const tools = c.tools.map((t) => ({ platform: formatPlatform(t.platform), sha256: t.sha256 }));
       out.result(
-        { file: a.file, ok: true, files: c.files, entries },
+        { file: a.file, ok: true, files: c.files, entries, tools },
         [
           `ok: ${a.file} (${c.files} files)`,
           ...entries.map((e) => `  ${e.gitVersion} ${e.platform} ${e.sha256}`),
+          ...tools.map((t) => `  tool ${t.platform} ${t.sha256}`),
         ].join('\n'),
       );
     }),
@@ -137,8 +181,11 @@ const importCmd = defineCommand({
         if (e.status === 'kept')
           out.info(`kept the existing ${e.gitVersion} ${e.platform} entry ${e.key} (--force replaces it)`);
       out.result(
-        r.entries,
-        r.entries.map((e) => `${e.status}: ${e.gitVersion} ${e.platform} ${e.path}`).join('\n'),
+        r.tools.length > 0 ? { entries: r.entries, tools: r.tools } : r.entries,
+        [
+          ...r.entries.map((e) => `${e.status}: ${e.gitVersion} ${e.platform} ${e.path}`),
+          ...r.tools.map((t) => `${t.status}: tool ${t.platform} ${t.path}`),
+        ].join('\n'),
       );
     }),
 });

@@ -113,7 +113,8 @@ const ls: CommandModule<GlobalFlags, GlobalFlags> = {
 
 const pathCmd = defineCommand({
   command: 'path <key>',
-  describe: 'print the path of a cached binary (a unique key prefix is enough)',
+  describe:
+    "print the path of a cached binary (a unique key prefix is enough); 'tool': the tool's executable",
   builder: (y) =>
     y
       .positional('key', { type: 'string', demandOption: true, describe: 'cache key, as cache ls shows it' })
@@ -127,6 +128,25 @@ const pathCmd = defineCommand({
       const cache = new BinaryCache(a.cacheDir);
       // core/plan brings yaml (version parsing): only `cache path --platform` needs it
       const platforms = a.platform ? (await import('../core/plan.js')).parsePlatformList(a.platform) : [];
+      if (a.key === 'tool') {
+        // not a key (keys are 8+ characters): the tool's own executable, from a bundle or npm run dist
+        const { checkToolFile, toolExecutablePath } = await import('../carry/cache/tool.js');
+        if (platforms.length === 0)
+          throw new UsageError('cache path tool needs --platform', 'e.g. --platform linux/amd64');
+        const found: { platform: string; path: string }[] = [];
+        for (const p of platforms) {
+          const file = toolExecutablePath(a.cacheDir, p);
+          const checked = await checkToolFile(file, p);
+          if (typeof checked === 'string')
+            throw new KfError(
+              `no executable of the tool for ${formatPlatform(p)}: ${checked}`,
+              "import a bundle that carries it ('kubeadm-forever bundle import FILE'); no path was printed",
+            );
+          found.push({ platform: formatPlatform(p), path: file });
+        }
+        out.result(found, found.map((f) => f.path).join('\n'));
+        return;
+      }
       const key = await resolveKey(cache, a.key);
       const { entries } = await cache.list();
       const found = entries.filter(

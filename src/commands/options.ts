@@ -7,8 +7,21 @@ import { UsageError } from '../core/errors.js';
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.KUBEADM_FOREVER_CACHE_DIR) return env.KUBEADM_FOREVER_CACHE_DIR;
   const xdg = env.XDG_CACHE_HOME;
-  const base = xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.cache');
+  const base = xdg && path.isAbsolute(xdg) ? xdg : homeCache();
   return path.join(base, 'kubeadm-forever');
+}
+
+/**
+ * ~/.cache; with no HOME and no passwd entry (`env -i` in a bare root or a FROM-scratch image)
+ * os.homedir() throws, and every command computes this default: /var/cache then, the system's
+ * place for caches, named with the OS error if a command that uses the cache cannot write it.
+ */
+function homeCache(): string {
+  try {
+    return path.join(os.homedir(), '.cache');
+  } catch {
+    return '/var/cache';
+  }
 }
 
 /**

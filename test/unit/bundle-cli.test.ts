@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,6 +45,7 @@ describe('bundle commands', () => {
       '--version',
       'v1.20.2',
       '--json',
+      '--no-tool',
       '--cache-dir',
       outsideDir,
     ]);
@@ -75,7 +77,8 @@ describe('bundle commands', () => {
   }, 120_000);
 
   it('a tampered or hostile bundle: verify and import exit 1 with two lines, nothing written', async () => {
-    if (!fs.existsSync(bundle)) runCli(['bundle', 'export', '--out', bundle, '--cache-dir', outsideDir]);
+    if (!fs.existsSync(bundle))
+      runCli(['bundle', 'export', '--out', bundle, '--no-tool', '--cache-dir', outsideDir]);
     const members = await readTarGz(bundle);
     const bin = members.find((m) => m.name.endsWith('/kubeadm'))!;
     const data = bin.data as Buffer;
@@ -145,5 +148,97 @@ describe('bundle commands', () => {
     const missing = runCli(['bundle', 'verify', path.join(dir, 'nope.tar.gz')]);
     expect(missing.status).toBe(2);
     expect(listTree(dir)).toEqual(before);
+  }, 120_000);
+
+  it("carries the tool's executables: absent is a two-line error naming the fix; --tool-dir; import installs them", () => {
+    const out = path.join(dir, 'with-tool.tar.gz');
+    const args = [
+      'bundle',
+      'export',
+      '--out',
+      out,
+      '--version',
+      'v1.20.2',
+      '--json',
+      '--cache-dir',
+      outsideDir,
+    ];
+    const absent = runCli(args);
+    expect(absent.status).toBe(1);
+    expect(absent.stderr).toMatch(
+      /^error: the bundle would carry the tool for linux\/amd64, but .*\/tool\/linux-amd64\/kubeadm-forever is missing\nnext: run 'npm run dist' .*--tool-dir .*--no-tool\n$/,
+    );
+    expect(fs.existsSync(out)).toBe(false);
+
+    const toolDir = path.join(dir, 'dist-bin');
+    fs.mkdirSync(toolDir);
+    const shas: Record<string, string> = {};
+    for (const arch of ['amd64', 'arm64']) {
+      const file = path.join(toolDir, `kubeadm-forever-linux-${arch}`);
+      fs.renameSync(writeFakeElf(dir, arch, `tool-${arch}`, 70_000), file);
+      shas[`linux/${arch}`] = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+    }
+    // the wrong machine under a platform's name is refused
+    fs.copyFileSync(path.join(toolDir, 'kubeadm-forever-linux-amd64'), path.join(dir, 'swap'));
+    fs.copyFileSync(
+      path.join(toolDir, 'kubeadm-forever-linux-arm64'),
+      path.join(toolDir, 'kubeadm-forever-linux-amd64'),
+    );
+    const wrong = runCli([...args, '--tool-dir', toolDir]);
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toMatch(
+      /^error: the bundle would carry the tool for linux\/amd64, but .* is .*\nnext: /,
+    );
+    fs.renameSync(path.join(dir, 'swap'), path.join(toolDir, 'kubeadm-forever-linux-amd64'));
+
+    const ex = runCli([...args, '--tool-dir', toolDir]);
+    expect(ex.stderr).toBe('');
+    expect(ex.status).toBe(0);
+    const doc = JSON.parse(ex.stdout) as { tools: { platform: string; sha256: string }[] };
+    expect(doc.tools).toEqual([
+      { platform: 'linux/amd64', sha256: shas['linux/amd64'], size: 70_000 },
+      { platform: 'linux/arm64', sha256: shas['linux/arm64'], size: 70_000 },
+    ]);
+    const v = JSON.parse(runCli(['bundle', 'verify', out, '--json']).stdout) as {
+      tools: unknown[];
+      files: number;
+    };
+    expect(v.tools).toHaveLength(2);
+    expect(v.files).toBe(8);
+
+    const inside = path.join(dir, 'inside-tool');
+    const im = runCli(['bundle', 'import', out, '--json', '--cache-dir', inside]);
+    expect(im.status).toBe(0);
+    const imported = (
+      JSON.parse(im.stdout) as { tools: { platform: string; status: string; path: string }[] }
+    ).tools;
+    expect(imported.map((t) => [t.platform, t.status])).toEqual([
+      ['linux/amd64', 'imported'],
+      ['linux/arm64', 'imported'],
+    ]);
+    for (const t of imported) {
+      const p = runCli(['cache', 'path', 'tool', '--platform', t.platform, '--cache-dir', inside]);
+      expect(p.status).toBe(0);
+      expect(p.stdout).toBe(`${t.path}\n`);
+      expect(crypto.createHash('sha256').update(fs.readFileSync(t.path)).digest('hex')).toBe(
+        shas[t.platform],
+      );
+      expect(fs.statSync(t.path).mode & 0o777).toBe(0o755);
+    }
+    const again = runCli(['bundle', 'import', out, '--cache-dir', inside]);
+    expect(again.stdout).toMatch(/^kept: tool linux\/amd64 /m);
+    const none = runCli([
+      'cache',
+      'path',
+      'tool',
+      '--platform',
+      'linux/amd64',
+      '--cache-dir',
+      path.join(dir, 'empty'),
+    ]);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(
+      /^error: no executable of the tool for linux\/amd64: .*\nnext: .*bundle import/,
+    );
   }, 120_000);
 });

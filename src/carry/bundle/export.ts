@@ -17,7 +17,8 @@ import {
 } from '../cache/store.js';
 import { sha256File } from '../../adapters/fs.js';
 import { sha256Hex } from '../../core/digest.js';
-import { BUNDLE_ROOT, entryRel, README_NAME, SUMS_NAME } from './layout.js';
+import type { ToolFile } from '../cache/tool.js';
+import { BUNDLE_ROOT, entryRel, README_NAME, SUMS_NAME, toolRel } from './layout.js';
 import { bundleReadme } from './readme.js';
 
 export interface ExportSelection {
@@ -34,7 +35,11 @@ export interface ExportResult {
   sha256: string;
   size: number;
   entries: { key: string; platform: string; gitVersion: string; sha256: string }[];
+  tools: { platform: string; sha256: string; size: number }[];
 }
+
+/** The tool's executable for a platform, checked (checkToolFile) by the caller. */
+export type ExportTool = ToolFile & { platform: Platform };
 
 /** The cache entries a selection picks, each checked (sha256, machine) before it may be shipped. */
 export async function selectEntries(
@@ -68,7 +73,11 @@ export async function exportBundle(
   entries: CacheEntry[],
   out: string,
   toolVersion: string,
+  tools: ExportTool[] = [],
 ): Promise<ExportResult> {
+  const toolsSorted = [...tools].sort((a, b) =>
+    formatPlatform(a.platform).localeCompare(formatPlatform(b.platform)),
+  );
   const sorted = [...entries].sort((a, b) =>
     `${a.manifest.key}/${a.manifest.platform}`.localeCompare(`${b.manifest.key}/${b.manifest.platform}`),
   );
@@ -79,7 +88,15 @@ export async function exportBundle(
       ? new Date(epoch * 1000)
       : new Date(Math.max(...manifests.map((m) => Date.parse(m.created))));
 
-  const readme = bundleReadme(manifests, toolVersion);
+  const readme = bundleReadme(
+    manifests,
+    toolVersion,
+    toolsSorted.map((t) => ({
+      platform: formatPlatform(t.platform),
+      rel: toolRel(platformDir(t.platform)),
+      sha256: t.sha256,
+    })),
+  );
   const sums: string[] = [`${sha256Hex(readme)}  ${README_NAME}`];
   type Member = { rel: string; mode: number } & ({ file: string; size: number } | { data: Buffer });
   const members: Member[] = [{ rel: README_NAME, mode: 0o644, data: Buffer.from(readme) }];
@@ -93,6 +110,11 @@ export async function exportBundle(
     members.push({ rel: manRel, mode: 0o644, data: manifestText });
     members.push({ rel: binRel, mode: 0o755, file: e.binary, size: e.manifest.size });
     sums.push(`${e.manifest.sha256}  ${binRel}`, `${sha256Hex(manifestText)}  ${manRel}`);
+  }
+  for (const t of toolsSorted) {
+    const rel = toolRel(platformDir(t.platform));
+    members.push({ rel, mode: 0o755, file: t.file, size: t.size });
+    sums.push(`${t.sha256}  ${rel}`);
   }
   // SHA256SUMS right after the README: it bounds which members (and how many) may follow
   members.splice(1, 0, { rel: SUMS_NAME, mode: 0o644, data: Buffer.from(`${sums.join('\n')}\n`) });
@@ -141,6 +163,11 @@ export async function exportBundle(
         platform: e.manifest.platform,
         gitVersion: e.manifest.gitVersion,
         sha256: e.manifest.sha256,
+      })),
+      tools: toolsSorted.map((t) => ({
+        platform: formatPlatform(t.platform),
+        sha256: t.sha256,
+        size: t.size,
       })),
     };
   } catch (err) {

@@ -2,7 +2,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { formatPlatform } from '../../core/platform.js';
 import { checkEntryDir, tempName, type BinaryCache } from '../cache/store.js';
-import { makeDirs } from '../../adapters/fs.js';
+import { makeDirs, sha256File } from '../../adapters/fs.js';
+import { toolExecutablePath } from '../cache/tool.js';
 import { readBundle } from './read.js';
 
 export type ImportStatus = 'imported' | 'kept' | 'replaced';
@@ -16,6 +17,8 @@ export interface ImportResult {
     status: ImportStatus;
     path: string;
   }[];
+  /** the tool's executables it carried, installed at toolExecutablePath */
+  tools: { platform: string; sha256: string; status: ImportStatus; path: string }[];
 }
 
 /**
@@ -34,7 +37,7 @@ export async function importBundle(
   let ok = false;
   try {
     const contents = await readBundle(file, { extractTo: staging });
-    const result: ImportResult = { entries: [] };
+    const result: ImportResult = { entries: [], tools: [] };
     for (const e of contents.entries) {
       const src = e.dir as string;
       const status = await cache.withKeyLock(e.key, async (): Promise<ImportStatus> => {
@@ -58,6 +61,19 @@ export async function importBundle(
         status,
         path: path.join(cache.entryDir(e.key, e.platform), 'kubeadm'),
       });
+    }
+    for (const t of contents.tools) {
+      const target = toolExecutablePath(cache.cacheDir, t.platform);
+      const had = await sha256File(target).catch(() => undefined);
+      let status: ImportStatus = 'kept';
+      if (had !== t.sha256) {
+        await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
+        // checked in staging (sha256 against SHA256SUMS, machine); renamed over any other bytes
+        await fs.chmod(t.file!, 0o755);
+        await fs.rename(t.file!, target);
+        status = had === undefined ? 'imported' : 'replaced';
+      }
+      result.tools.push({ platform: formatPlatform(t.platform), sha256: t.sha256, status, path: target });
     }
     ok = true;
     return result;

@@ -2,6 +2,7 @@ import type { Platform } from '../../core/types.js';
 import { isValidKey } from '../../core/cache-manifest.js';
 import { parsePlatformDir } from '../../core/platform.js';
 import { BINARY_NAME, MANIFEST_NAME } from '../cache/store.js';
+import { TOOL_NAME } from '../cache/tool.js';
 
 /**
  * The bundle's layout, the only names a bundle may contain (all regular files):
@@ -10,6 +11,7 @@ import { BINARY_NAME, MANIFEST_NAME } from '../cache/store.js';
  *   kubeadm-forever-bundle/SHA256SUMS                          (sha256sum -c format)
  *   kubeadm-forever-bundle/binaries/<key>/<os>-<arch>/kubeadm
  *   kubeadm-forever-bundle/binaries/<key>/<os>-<arch>/manifest.json
+ *   kubeadm-forever-bundle/tool/<os>-<arch>/kubeadm-forever       (the tool itself, optional)
  *
  * Accepting an exact list, rather than "anything under the root", is what makes traversal
  * (`..`, absolute paths, odd separators) impossible by construction.
@@ -21,11 +23,17 @@ export const SUMS_NAME = 'SHA256SUMS';
 export type BundlePath =
   | { kind: 'readme'; rel: string }
   | { kind: 'sums'; rel: string }
-  | { kind: 'binary' | 'manifest'; rel: string; key: string; platform: Platform };
+  | { kind: 'binary' | 'manifest'; rel: string; key: string; platform: Platform }
+  | { kind: 'tool'; rel: string; platform: Platform };
 
 /** The path of an entry file relative to the bundle root. */
 export function entryRel(key: string, platformDirName: string, file: string): string {
   return `binaries/${key}/${platformDirName}/${file}`;
+}
+
+/** The path of the tool's executable for a platform relative to the bundle root. */
+export function toolRel(platformDirName: string): string {
+  return `tool/${platformDirName}/${TOOL_NAME}`;
 }
 
 /**
@@ -50,6 +58,10 @@ export function classifyBundlePath(name: string): BundlePath | string {
     if (isValidKey(key) && platform && (file === BINARY_NAME || file === MANIFEST_NAME)) {
       return { kind: file === BINARY_NAME ? 'binary' : 'manifest', rel, key, platform };
     }
+  }
+  if (rest.length === 3 && rest[0] === 'tool' && rest[2] === TOOL_NAME) {
+    const platform = parsePlatformDir(rest[1]!);
+    if (platform) return { kind: 'tool', rel, platform };
   }
   return 'not a file the bundle layout has';
 }

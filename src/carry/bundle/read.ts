@@ -10,8 +10,9 @@ import { wrongMachine } from '../cache/elf.js';
 import { parseManifest, type CacheManifest } from '../../core/cache-manifest.js';
 import { formatPlatform, platformDir } from '../../core/platform.js';
 import { BINARY_NAME, MANIFEST_NAME } from '../cache/store.js';
+import { MAX_TOOL_SIZE, TOOL_NAME } from '../cache/tool.js';
 import { isSystemError, withPath } from '../../core/errors.js';
-import { classifyBundlePath, entryRel, SUMS_NAME } from './layout.js';
+import { classifyBundlePath, entryRel, SUMS_NAME, toolRel } from './layout.js';
 
 /**
  * Reads a bundle in one streaming pass and checks everything: member types and names (only the
@@ -30,8 +31,18 @@ export interface BundleEntry {
   dir?: string;
 }
 
+/** The tool's own executable for a platform, when the bundle carries it. */
+export interface BundleTool {
+  platform: Platform;
+  sha256: string;
+  size: number;
+  /** where it was extracted (with extractTo) */
+  file?: string;
+}
+
 export interface BundleContents {
   entries: BundleEntry[];
+  tools: BundleTool[];
   /** number of files in the archive */
   files: number;
   readme: string;
@@ -40,6 +51,7 @@ export interface BundleContents {
 /**
  * Bounds, all applied before a byte is written or kept: the text members are read into memory
  * (each bounded, and all together); a binary's size is its manifest's, which must come first;
+ * the tool's executable at most MAX_TOOL_SIZE;
  * every member must be listed in SHA256SUMS, which must come before the entries (so the member
  * count is bounded by it); and the whole unpacked stream may be at most MAX_EXPANSION times the
  * compressed file plus a slack (Go binaries compress about 3:1; a gzip bomb 1000:1).
@@ -117,8 +129,9 @@ export async function readBundle(file: string, opts: { extractTo?: string } = {}
       if (seen.has(cls.rel)) throw new BundleError(`member ${where} appears twice`);
       if (seen.size >= MAX_FILES) throw new BundleError(`more than ${MAX_FILES} members`);
       const size = h.size ?? 0;
-      const isBinary = cls.kind === 'binary';
-      const isEntryFile = cls.kind === 'binary' || cls.kind === 'manifest';
+      // an executable: a kubeadm or the tool, streamed to disk after its header is checked
+      const isBinary = cls.kind === 'binary' || cls.kind === 'tool';
+      const isEntryFile = cls.kind === 'binary' || cls.kind === 'manifest' || cls.kind === 'tool';
       if (isEntryFile) {
         if (!sums)
           throw new BundleError(
@@ -127,7 +140,11 @@ export async function readBundle(file: string, opts: { extractTo?: string } = {}
         if (!sums.has(cls.rel)) throw new BundleError(`member ${where} is not listed in ${SUMS_NAME}`);
       }
       let wantSize: number;
-      if (isBinary) {
+      if (cls.kind === 'tool') {
+        if (size > MAX_TOOL_SIZE)
+          throw new BundleError(`member ${where} is larger than ${MAX_TOOL_SIZE} bytes`);
+        wantSize = size;
+      } else if (isBinary) {
         const manifest = manifests.get(manifestRelOf(cls.rel));
         if (!manifest)
           throw new BundleError(
@@ -153,14 +170,16 @@ export async function readBundle(file: string, opts: { extractTo?: string } = {}
 
       const platform = isEntryFile ? (cls as { platform: Platform }).platform : undefined;
       const target =
-        opts.extractTo && isEntryFile
-          ? path.join(
-              opts.extractTo,
-              (cls as { key: string }).key,
-              platformDir(platform!),
-              isBinary ? BINARY_NAME : MANIFEST_NAME,
-            )
-          : undefined;
+        opts.extractTo && cls.kind === 'tool'
+          ? path.join(opts.extractTo, 'tool', platformDir(platform!), TOOL_NAME)
+          : opts.extractTo && isEntryFile
+            ? path.join(
+                opts.extractTo,
+                (cls as { key: string }).key,
+                platformDir(platform!),
+                isBinary ? BINARY_NAME : MANIFEST_NAME,
+              )
+            : undefined;
       const hash = crypto.createHash('sha256');
       const textChunks: Buffer[] = [];
       let got = 0;
@@ -281,6 +300,22 @@ function checkContents(seen: Map<string, SeenFile>, extractTo: string | undefine
   const readme = seen.get('README.txt');
   if (readme?.text === undefined) throw new BundleError('README.txt is missing');
 
+  const tools: BundleTool[] = [];
+  for (const [rel, f] of seen) {
+    const m = /^tool\/([^/]+)\//.exec(rel);
+    if (!m || !f.head) continue;
+    const [os, arch] = m[1]!.split('-') as [string, string];
+    const platform: Platform = { os, arch };
+    if (rel !== toolRel(platformDir(platform))) continue;
+    tools.push({
+      platform,
+      sha256: f.sha256,
+      size: f.size,
+      ...(extractTo ? { file: path.join(extractTo, 'tool', platformDir(platform), TOOL_NAME) } : {}),
+    });
+  }
+  tools.sort((a, b) => formatPlatform(a.platform).localeCompare(formatPlatform(b.platform)));
+
   const entries: BundleEntry[] = [];
   const entryDirs = new Set<string>();
   for (const rel of seen.keys()) {
@@ -325,5 +360,5 @@ function checkContents(seen: Map<string, SeenFile>, extractTo: string | undefine
     });
   }
   if (entries.length === 0) throw new BundleError('the bundle contains no binaries');
-  return { entries, files: seen.size, readme: readme.text };
+  return { entries, tools, files: seen.size, readme: readme.text };
 }

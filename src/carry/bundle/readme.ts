@@ -6,7 +6,11 @@ import { BUNDLE_ROOT, entryRel, SUMS_NAME } from './layout.js';
  * README.txt for the inside of the air gap: what is in the bundle and the steps after it,
  * written only from the manifests (no clock) so the same entries give the same bundle.
  */
-export function bundleReadme(manifests: CacheManifest[], toolVersion: string): string {
+export function bundleReadme(
+  manifests: CacheManifest[],
+  toolVersion: string,
+  tools: { platform: string; rel: string; sha256: string }[] = [],
+): string {
   const lines: string[] = [];
   const first = manifests[0];
   const firstRel = first
@@ -26,6 +30,16 @@ export function bundleReadme(manifests: CacheManifest[], toolVersion: string): s
       `    certificates ${m.validity.text}, CAs ${m.caValidity.text}; built with ${m.goVersion || 'Go ?'} in ${m.image}`,
       `    ${rel}`,
       `    sha256 ${m.sha256}`,
+    );
+  }
+  if (tools.length > 0) {
+    lines.push('', 'And the tool itself, one executable per platform (no Node needed):', '');
+    for (const t of tools) lines.push(`  ${t.platform}`, `    ${t.rel}`, `    sha256 ${t.sha256}`);
+    lines.push(
+      '',
+      '0. Without the tool on this machine: run the one for its platform from the unpacked bundle',
+      `   tar -xzf BUNDLE.tar.gz && ${BUNDLE_ROOT}/${tools[0]!.rel} --version`,
+      '   bundle import installs it (kubeadm-forever cache path tool --platform OS/ARCH prints where).',
     );
   }
   lines.push(
