@@ -152,9 +152,13 @@ describe('rollout --files-only, the changing run over ssh', { timeout: 900_000 }
     const failed = rollout([]);
     const failedMs = Date.now() - t0;
     expect(failed.status, failed.stderr).toBe(1);
-    const lines = failed.stderr.trimEnd().split('\n');
-    expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/^error: node w1, step kubelet-cert:w1 failed: node w1 \(.*\): .*kubelet-cert/);
+    // progress lines, then the two-line error
+    const all = failed.stderr.trimEnd().split('\n');
+    const lines = all.slice(all.findIndex((l) => l.startsWith('error: ')));
+    expect(lines, failed.stderr).toHaveLength(2);
+    expect(lines[0], failed.stdout).toMatch(
+      /^error: node w1, step kubelet-cert:w1 failed: node w1 \(.*\): .*kubelet-cert/,
+    );
     expect(lines[1]).toMatch(/^next: .*--resume \(journal .*journal\.json/);
     expect(failed.stdout).toMatch(/^rollout \(journal .*\):\nNODE +ROLE +STATE +STEPS +AT\n/);
     expect(failed.stdout).toMatch(/\ncp1 +control-plane +done +3\/3\n/);
