@@ -185,7 +185,7 @@ describe('rollout --files-only, the changing run over ssh', { timeout: 900_000 }
     expect(resumed.stdout).toMatch(/\nw1 +worker +done +3\/3\n/);
     expect(resumed.stdout).toMatch(/\nw2 +worker +done +3\/3\n/);
     expect(resumed.stdout).toMatch(/NODE +ROLE +STATE +CA COPIES +CERTS +EARLIEST NOTAFTER/);
-    expect(resumed.stdout).toMatch(/every node is at the goal$/);
+    expect(resumed.stdout).toMatch(/every node is at the goal\n$/);
     const after = JSON.parse(fs.readFileSync(journal, 'utf8')) as JournalDoc;
     // finished steps were not run again
     expect(after.steps['ca-extend:cp1']!.at).toBe(extendedAt);
