@@ -77,9 +77,18 @@ async function fetchCaCerts(seed: SshSession, seedFacts: NodeFacts, bundle: CaBu
     const file = `${KUBERNETES_DIR}/${rel}`;
     const before = seedFacts.caCopies.find((c) => c.file === file);
     if (!before) continue;
-    const r = await seed.check(['head', '-c', String(MAX_PEM_BYTES + 1), file], {
-      maxOutputBytes: MAX_PEM_BYTES + 1,
-    });
+    // a regular file only (not a link, FIFO or device), bounded before it is read
+    const r = await seed.check(
+      [
+        'sh',
+        '-c',
+        'if [ -f "$1" ] && [ ! -L "$1" ]; then exec head -c "$2" -- "$1"; fi; echo "not a regular file: $1" >&2; exit 3',
+        'kf-fetch',
+        file,
+        String(MAX_PEM_BYTES + 1),
+      ],
+      { maxOutputBytes: MAX_PEM_BYTES + 1 },
+    );
     const text = r.stdout.toString('utf8');
     const where = `${describeTarget(seed.target)}: ${file}`;
     if (r.stdout.length > MAX_PEM_BYTES)
