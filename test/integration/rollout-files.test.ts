@@ -80,7 +80,7 @@ function kubeletFiles(n: FilesNode): Map<string, string> {
 
 const years = (epochS: number) => (epochS * 1000 - Date.now()) / (365.25 * 24 * 3600 * 1000);
 
-function rollout(extra: string[]) {
+function rollout(extra: string[], journalFile = journal) {
   fs.mkdirSync(adminTmp, { recursive: true, mode: 0o700 });
   return cli(
     [
@@ -92,7 +92,7 @@ function rollout(extra: string[]) {
       '--remote-dir',
       remoteDir,
       '--journal',
-      journal,
+      journalFile,
       '--ssh-config',
       client.config,
       '--files-only',
@@ -221,6 +221,17 @@ describe('rollout --files-only, the changing run over ssh', { timeout: 900_000 }
     expect(res.ok).toBe(true);
     expect(res.progress!.map((p) => p.state)).toEqual(['done', 'done', 'done', 'done']);
     expect(res.report!.every((r) => r.atGoal)).toBe(true);
+
+    // every step is harmless to run again: a new journal runs them all; the CAs are not moved
+    const cas = Object.fromEntries(nodes.map((n) => [n.name, caCopies(n)]));
+    const t2 = Date.now();
+    const rerun = rollout([], path.join(tmp, 'state', 'second.json'));
+    const rerunMs = Date.now() - t2;
+    expect(rerun.status, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toMatch(/every node is at the goal\n$/);
+    expect(Object.fromEntries(nodes.map((n) => [n.name, caCopies(n)]))).toEqual(cas);
+    expect(fs.readdirSync(adminTmp)).toEqual([]);
+    console.log(`rollout-files: run again from a new journal ${rerunMs} ms`);
     console.log(`rollout-files: failed run ${failedMs} ms, resumed run ${resumedMs} ms`);
   });
 });
