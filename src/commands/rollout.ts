@@ -72,6 +72,16 @@ const command = defineCommand({
         default: '/var/tmp/kubeadm-forever',
         describe: 'where the tool is put on each node',
       })
+      .option('journal', {
+        type: 'string',
+        describe: 'the changing run records each step done per node in this file (on this host)',
+        defaultDescription: '$XDG_STATE_HOME/kubeadm-forever/rollout-journal.json',
+      })
+      .option('resume', {
+        type: 'boolean',
+        default: false,
+        describe: 'continue the rollout of the journal: steps done are not run again',
+      })
       .option('files-only', {
         type: 'boolean',
         default: false,
@@ -126,6 +136,8 @@ const command = defineCommand({
             },
             remoteDir: argv.remoteDir,
             parallel: positive(argv.parallel, '--parallel'),
+            journal: argv.journal,
+            resume: argv.resume,
           },
           io,
         );
@@ -141,7 +153,13 @@ const command = defineCommand({
                 r.problems[0] ?? 'not every node is at the goal',
                 r.mode === 'report'
                   ? 'roll the nodes out (rollout), then report again'
-                  : 'fix what the problems name (every one is listed above), then run again; nothing was changed',
+                  : r.mode === 'run'
+                    ? r.failedStep
+                      ? `fix what stopped it, then run again with --resume (journal ${r.journal}; the state of every node is above)`
+                      : r.report
+                        ? 'every step is done but a node is not at the goal: see the report above'
+                        : 'fix what the problems name (every one is listed above), then run again with --resume; no node was changed'
+                    : 'fix what the problems name (every one is listed above), then run again; nothing was changed',
               ),
       },
     ),

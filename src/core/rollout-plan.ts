@@ -182,6 +182,22 @@ export function planRollout(input: PlanInput): RolloutPlan {
       });
     }
   }
+  // the control planes' own kubelet client certificates: the same CSR flow (their keys stay there)
+  for (const n of cps) {
+    steps.push({
+      id: `kubelet-cert:${n.name}`,
+      phase: 'control-plane',
+      node: n.name,
+      actions: [
+        'kubelet-csr',
+        'kubelet-sign',
+        'kubelet-install',
+        ...(c ? (['kubelet-restart'] as const) : []),
+      ],
+      gates: [gate('kubelet-cert-long-lived', n.name), ...(c ? [gate('node-ready', n.name, true)] : [])],
+      describe: `${n.name}: its kubelet client certificate from a CSR of its own key, signed on ${seed}, installed${c ? ', kubelet restarted' : ''}`,
+    });
+  }
   workers.forEach((n, i) => {
     steps.push({
       id: `kubelet-cert:${n.name}`,

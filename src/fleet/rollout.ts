@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { KfError, messageOf, UsageError } from '../core/errors.js';
 import { asKfError } from '../core/errors.js';
 import type { CommandIo } from '../core/command-io.js';
@@ -8,6 +10,8 @@ import { reporter } from '../core/progress.js';
 import { formatPlan, planRollout, type RolloutPlan } from '../core/rollout-plan.js';
 import { describeTarget, SshFleet, type HostKeyPolicy, type SshSession } from '../adapters/openssh-client.js';
 import { readInventory } from './inventory-file.js';
+import { Journal } from './journal.js';
+import { formatProgressTable, nodeProgress, runPlan, type NodeProgress } from './run-steps.js';
 import { preflightProblems, readNodeFacts, type NodeFacts } from './preflight.js';
 import {
   formatReportTable,
@@ -19,9 +23,9 @@ import {
 
 /**
  * `rollout`: every node of a cluster brought to long-lived certificates and CA copies, from an
- * admin host over ssh. This increment runs the read-only modes: --dry-run (the plan, and every
- * node's preflight read without changing anything) and --report (every node's own `check`,
- * for monitoring the whole cluster).
+ * admin host over ssh: --dry-run (the plan, and every node's preflight read without changing
+ * anything), --report (every node's own `check`, for monitoring the whole cluster) and the
+ * changing run, which in this version works for nodes that are only files (--files-only).
  */
 
 export type RolloutMode = 'dry-run' | 'report' | 'run';
@@ -45,6 +49,10 @@ export interface RolloutInput {
   remoteDir: string;
   /** nodes reached at once */
   parallel: number;
+  /** the changing run's journal on this host */
+  journal?: string;
+  /** continue the rollout of that journal */
+  resume?: boolean;
 }
 
 export interface NodeState {
@@ -70,6 +78,17 @@ export interface RolloutResult {
   report?: NodeReport[];
   /** hosts of the inventory in neither a control-plane nor a worker group */
   ignoredHosts: string[];
+  /** the changing run: where each node stands by the journal, and the journal's path */
+  progress?: NodeProgress[];
+  journal?: string;
+  /** the changing run: the step that failed */
+  failedStep?: { step: string; node?: string; what: string };
+}
+
+/** The journal's default place: the user's state directory (XDG). */
+export function defaultJournal(env: NodeJS.ProcessEnv): string {
+  const state = env.XDG_STATE_HOME || path.join(env.HOME || os.homedir(), '.local', 'state');
+  return path.join(state, 'kubeadm-forever', 'rollout-journal.json');
 }
 
 export const DEFAULT_REMOTE_DIR = '/var/tmp/kubeadm-forever';
@@ -167,13 +186,19 @@ export async function runRollout(input: RolloutInput, io: CommandIo): Promise<Ro
     seed: input.seed,
     clusterSteps: !input.filesOnly,
   });
-  if (input.mode === 'run') {
+  if (input.mode === 'run' && !input.filesOnly) {
     throw new KfError(
-      'rollout that changes nodes is not available in this version: only --dry-run and --report are',
+      'rollout that changes a running cluster is not available in this version (control-plane renew, the API/etcd/Ready gates and the cluster objects are not built yet); only nodes that are only files (--files-only), --dry-run and --report are',
       'run rollout --dry-run to see the plan, and --report to see every node',
     );
   }
-  const tool = input.mode === 'report' ? checkTool(input.tool) : input.tool;
+  if (input.mode !== 'run' && input.resume)
+    throw new UsageError('--resume is for the changing run', 'drop --dry-run/--report, or --resume');
+  const tool = input.mode !== 'dry-run' ? checkTool(input.tool) : input.tool;
+  const journalFile = input.journal ?? defaultJournal(io.env);
+  // refused (another plan, or an existing journal without --resume) before any node is reached
+  const journal =
+    input.mode === 'run' ? Journal.open(journalFile, plan, { resume: input.resume ?? false }) : undefined;
   const toolProblem =
     input.mode === 'dry-run' && tool === undefined
       ? ['--tool not given: a rollout needs the single-file executable (npm run dist) to copy to each node']
@@ -214,6 +239,56 @@ export async function runRollout(input: RolloutInput, io: CommandIo): Promise<Ro
         ignoredHosts: ignored,
       };
     }
+    let ran: Pick<RolloutResult, 'progress' | 'journal' | 'failedStep'> = {};
+    if (input.mode === 'run') {
+      if (problems.length > 0) {
+        return {
+          mode: 'run',
+          ok: false,
+          plan,
+          nodes: states,
+          problems,
+          ignoredHosts: ignored,
+          progress: nodeProgress(plan, nodes, journal!),
+          journal: journalFile,
+        };
+      }
+      journal!.mark('preflight', 'done');
+      const tools = new Map<string, Promise<string>>();
+      const outcome = await runPlan({
+        plan,
+        nodes,
+        fleet,
+        journal: journal!,
+        facts,
+        remoteDir: input.remoteDir,
+        minYears: input.minYears,
+        step: (t) => progress.step(t),
+        ensureTool: (n) => {
+          let p = tools.get(n.name);
+          if (!p) {
+            p = ensureTool(fleet.session(n), tool!, input.remoteDir);
+            tools.set(n.name, p);
+            p.catch(() => tools.delete(n.name));
+          }
+          return p;
+        },
+      });
+      ran = { progress: nodeProgress(plan, nodes, journal!), journal: journalFile };
+      if (outcome.failed) {
+        const f = outcome.failed;
+        return {
+          mode: 'run',
+          ok: false,
+          plan,
+          nodes: states,
+          problems: [`${f.node ? `node ${f.node}, ` : ''}step ${f.step} failed: ${f.what}`],
+          ignoredHosts: ignored,
+          ...ran,
+          failedStep: f,
+        };
+      }
+    }
     progress.step(`checking the certificates of ${nodes.length} node(s)`);
     const report = await pool(nodes, input.parallel, async (n): Promise<NodeReport> => {
       const state = states.find((s) => s.name === n.name)!;
@@ -230,13 +305,14 @@ export async function runRollout(input: RolloutInput, io: CommandIo): Promise<Ro
       .filter((r) => !r.atGoal)
       .map((r) => `node ${r.name}: not at the goal (${r.problems[0] ?? 'see the report'})`);
     return {
-      mode: 'report',
+      mode: input.mode,
       ok: notAtGoal.length === 0,
       plan,
       nodes: states,
       problems: [...problems, ...notAtGoal],
       report,
       ignoredHosts: ignored,
+      ...ran,
     };
   } finally {
     await fleet.close();
@@ -265,15 +341,16 @@ export function formatRolloutResult(r: RolloutResult): string {
         `  ${n.name} (${n.role}): kubelet ${f.kubeletVersion ?? 'none'}, clock ${f.clockSkewSeconds >= 0 ? '+' : ''}${f.clockSkewSeconds} s, ${f.availableKiB ?? '?'} KiB free; ${cas || 'no CA copy'}`,
       );
     }
-  } else if (r.report) {
-    out.push(formatReportTable(r.report));
+  } else {
+    if (r.progress) out.push(`rollout (journal ${r.journal}):`, formatProgressTable(r.progress), '');
+    if (r.report) out.push(formatReportTable(r.report));
   }
   if (r.ignoredHosts.length > 0)
     out.push(`ignored (in no control-plane or worker group): ${r.ignoredHosts.join(', ')}`);
   if (r.problems.length > 0) out.push('', 'problems:', ...r.problems.map((p) => `  ${p}`));
   out.push(
     r.ok
-      ? r.mode === 'report'
+      ? r.mode !== 'dry-run'
         ? 'every node is at the goal'
         : 'nothing was changed; the fleet is fit for a rollout'
       : '',

@@ -102,6 +102,8 @@ describe('rollout, read-only modes, over ssh against files-only nodes', { timeou
       'ca-install:cp2',
       'ca-install:w1',
       'ca-install:w2',
+      'kubelet-cert:cp1',
+      'kubelet-cert:cp2',
       'kubelet-cert:w1',
       'kubelet-cert:w2',
     ]);

@@ -34,7 +34,7 @@ describe('rollout journal', () => {
     const file = path.join(tmp, 'b.json');
     Journal.open(file, plan, { resume: false }).mark('preflight', 'done');
     expect(() => Journal.open(file, plan, { resume: false })).toThrow(
-      /a rollout journal exists at .*1 of 9 steps done/,
+      /a rollout journal exists at .*1 of 10 steps done/,
     );
     const other = planRollout({ nodes, maxUnavailable: 2, clusterSteps: false });
     expect(planDigest(other)).not.toBe(planDigest(plan));

@@ -30,6 +30,9 @@ describe('rollout plan', () => {
       'renew:cp1',
       'renew:cp2',
       'renew:cp3',
+      'kubelet-cert:cp1',
+      'kubelet-cert:cp2',
+      'kubelet-cert:cp3',
       'kubelet-cert:w1',
       'kubelet-cert:w2',
       'kubelet-cert:w3',
@@ -55,7 +58,13 @@ describe('rollout plan', () => {
 
   it('files-only leaves out every step and gate that needs a running cluster', () => {
     const p = planRollout({ nodes, maxUnavailable: 1, clusterSteps: false, seed: 'cp2' });
-    expect(p.steps.some((s) => s.phase === 'control-plane' || s.phase === 'cluster-objects')).toBe(false);
+    expect(p.steps.some((s) => s.id.startsWith('renew:') || s.phase === 'cluster-objects')).toBe(false);
+    // the control planes' kubelet certificates stay: they are files, signed on the seed
+    expect(p.steps.filter((s) => s.phase === 'control-plane').map((s) => s.id)).toEqual([
+      'kubelet-cert:cp1',
+      'kubelet-cert:cp2',
+      'kubelet-cert:cp3',
+    ]);
     expect(p.steps.flatMap((s) => s.gates).some((g) => g.cluster)).toBe(false);
     expect(p.steps.filter((s) => s.phase === 'workers').map((s) => s.batch)).toEqual([1, 2, 3, 4]);
     expect(p.steps.find((s) => s.phase === 'ca-extend')!.id).toBe('ca-extend:cp2');
