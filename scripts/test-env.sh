@@ -28,10 +28,27 @@ install_packages() {
     git=git \
     unshare=util-linux \
     strings=binutils \
-    /usr/bin/time=time
+    /usr/bin/time=time \
+    ip=iproute2 \
+    nsenter=util-linux
   # strings: the reproducibility test greps the binary for host paths;
   # GNU time: the bench (and its smoke test) reads peak RSS
   [ -x "$FIXTURES/promtool" ] || fetch_promtool   # Prometheus' checker for check --output prometheus
+  install_sshd
+}
+
+# sshd for the multi-node test cluster, which starts one per node itself (sshd -D -f CONFIG):
+# the package's own service must not start, so a policy-rc.d refuses it during the install
+# (unless the machine has one already, as Docker images do).
+install_sshd() {
+  [ -x /usr/sbin/sshd ] && return 0
+  local policy=/usr/sbin/policy-rc.d made=0 rc=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && made=1
+  fi
+  install_missing /usr/sbin/sshd=openssh-server || rc=$?
+  [ "$made" = 1 ] && rm -f "$policy"
+  return "$rc"
 }
 
 # promtool alone, from Debian's prometheus package: installing the package would also start a
