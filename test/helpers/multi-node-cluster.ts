@@ -440,11 +440,12 @@ export async function startMultiNodeCluster(opts: MultiNodeOptions = {}): Promis
   };
   const figures: BringUpFigures = { nodes: [], totalS: 0, peakRssBytes: 0, peakMachineUsedBytes: 0 };
 
-  // memory: every process in the nodes' mount namespaces, and the machine
+  // memory: every process in the nodes' network namespaces (their static pods' containers have
+  // mount namespaces of their own, but the node's network), and the machine
   const sample = () => {
-    const links = new Set(nodes.map((n) => n.mntLink).filter((l): l is string => l !== undefined));
+    const links = new Set(nodes.map((n) => netnsLink(n.netns)).filter((l): l is string => l !== undefined));
     let rss = 0;
-    for (const pid of pidsIn('mnt', links)) {
+    for (const pid of pidsIn('net', links)) {
       try {
         const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
         if (m) rss += Number(m[1]) * 1024;

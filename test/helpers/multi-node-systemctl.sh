@@ -47,7 +47,12 @@ case $verb in
   restart) stop; start ;;
   enable | disable) ;;
   is-enabled) echo enabled ;;
-  is-active) if alive "$pidf"; then echo active; else echo inactive; exit 3; fi ;;
+  # between two runs of the kubelet (it exits until kubeadm wrote its files) systemd says
+  # "activating", as kubeadm expects of a crash-looping kubelet
+  is-active)
+    if alive "$pidf"; then echo active
+    elif alive "$sup"; then echo activating; exit 3
+    else echo inactive; exit 3; fi ;;
   status)
     echo "* kubelet.service - kubelet (test cluster)"
     echo "   Loaded: loaded"
