@@ -462,6 +462,7 @@ export async function startMultiNodeCluster(opts: MultiNodeOptions = {}): Promis
     );
   };
   const sampler = setInterval(sample, 2000);
+  sampler.unref();
 
   let stopped = false;
   const stop = async (): Promise<void> => {
