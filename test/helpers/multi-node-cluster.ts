@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -707,6 +707,11 @@ export async function startMultiNodeCluster(opts: MultiNodeOptions = {}): Promis
         'failSwapOn: false',
         'cgroupsPerQOS: false',
         'enforceNodeAllocatable: []',
+        // a kubelet that starts before its node's disk capacity is known refuses a static pod
+        // asking for ephemeral storage (etcd asks for 100Mi): the joining control planes' etcd
+        // was refused this way ("no set of running pods found to reclaim resources")
+        'featureGates:',
+        '  LocalStorageCapacityIsolation: false',
         '',
       ].join('\n'),
     );
@@ -729,9 +734,10 @@ export async function startMultiNodeCluster(opts: MultiNodeOptions = {}): Promis
 
     const caHash = `sha256:${createHash('sha256')
       .update(
-        createPublicKey(
-          new X509Certificate(fs.readFileSync(path.join(first.kubernetesDir, 'pki/ca.crt'))).publicKey,
-        ).export({ type: 'spki', format: 'der' }),
+        new X509Certificate(fs.readFileSync(path.join(first.kubernetesDir, 'pki/ca.crt'))).publicKey.export({
+          type: 'spki',
+          format: 'der',
+        }),
       )
       .digest('hex')}`;
     const join = async (n: Node) => {
