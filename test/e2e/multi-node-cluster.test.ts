@@ -13,9 +13,9 @@ import { startMultiNodeCluster, type MultiNodeCluster } from '../helpers/multi-n
  *
  * Run alone (as root, after `sudo bash scripts/test-env.sh up` built the cluster binaries):
  *   KF_TEST_FIXTURES=/path/to/test/.fixtures npx vitest run test/e2e/multi-node-cluster.test.ts
- * Cost, measured on the shared 2-core VM: every node Ready 171 s after start (nodes prepared side
+ * Cost, measured on the shared 2-core VM: every node Ready 117-171 s after start (nodes prepared side
  * by side in 20 s; kubeadm init 54 s; control-plane joins 35 s and 27 s, one at a time; worker
- * joins 16-17 s side by side), about 4.5 min for the whole file with the checks and the stop;
+ * joins 16-17 s side by side, in the slower run), 2.8-4.5 min for the whole file with the stop;
  * 3 GiB resident at the peak for the five nodes. It prints these figures on every run. It fails, with the reason, when the binaries or sshd are
  * missing; KF_SKIP_DOCKER_TESTS=1 is the only way to skip it.
  */
