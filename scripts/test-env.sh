@@ -33,6 +33,8 @@ install_packages() {
     /usr/aarch64-linux-gnu/lib/libc.so.6=libc6-arm64-cross \
     /usr/aarch64-linux-gnu/lib/libstdc++.so.6=libstdc++6-arm64-cross \
     /usr/aarch64-linux-gnu/lib/libgcc_s.so.1=libgcc-s1-arm64-cross \
+    ip=iproute2 \
+    nsenter=util-linux \
     ansible-inventory=ansible-core
   # ansible-inventory: the inventory reader is checked against Ansible's own
   install_without_service /usr/sbin/sshd=openssh-server
@@ -44,9 +46,9 @@ install_packages() {
   [ -x "$FIXTURES/promtool" ] || fetch_promtool   # Prometheus' checker for check --output prometheus
 }
 
-# A package whose service must not start (openssh-server: the tests run their own sshd on
-# 127.0.0.N with their own host keys): policy-rc.d answers 101 (action forbidden) while it
-# installs, unless one is there already.
+# A package whose service must not start (openssh-server: the fleet tests and the multi-node
+# cluster run their own sshd per node with their own host keys): policy-rc.d answers 101
+# (action forbidden) while it installs, unless one is there already.
 install_without_service() {
   local check=${1%%=*} added=
   [ -e "$check" ] && return
