@@ -5,13 +5,13 @@ import path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { KfError, UsageError } from '../../core/errors.js';
 import type { Validity } from '../../core/types.js';
-import { enforceLifetimes, lifetimeViolations, type Dated } from '../../core/lifetime.js';
+import { enforceLifetimes, lifetimeViolations } from '../../core/lifetime.js';
 import { validateNodeName as validateDns1123 } from '../../core/dns-name.js';
 import { replaceFiles } from '../../adapters/file-transaction.js';
 import { createLeaf, isIssuedBy, loadCaPair, parseCertificatesPem } from './certs.js';
 import { assertWritableDir, KEY_MODE, readFileOrFail } from './files.js';
 import { generateKey, loadPrivateKey, privateKeyPem } from './keys.js';
-import { KUBELET_CURRENT, kubeletCertFileName } from './kubelet.js';
+import { currentCertificate, KUBELET_CURRENT, kubeletCertFileName } from './kubelet.js';
 
 /**
  * A worker's kubelet client certificate without its key leaving the worker, or the CA key
@@ -165,13 +165,7 @@ export async function installKubeletCert(opts: {
     );
   }
   const link = path.join(outDir, KUBELET_CURRENT);
-  let current: Dated | undefined;
-  try {
-    const [c] = parseCertificatesPem(fs.readFileSync(link, 'utf8'), link);
-    current = { name: `the current ${link}`, notAfter: new Date(c!.validTo) };
-  } catch {
-    current = undefined;
-  }
+  const current = currentCertificate(link);
   enforceLifetimes(
     lifetimeViolations({
       name: 'the signed kubelet client certificate',

@@ -65,7 +65,7 @@ export interface KubeletCertResult {
  * The certificate kubelet-client-current.pem holds now, if it can be read. A FIFO, a device or
  * an oversized file there is refused (an error naming it): nothing is replaced over it.
  */
-function currentCertificate(link: string): Dated | undefined {
+export function currentCertificate(link: string): Dated | undefined {
   try {
     const [cert] = parseCertificatesPem(readBoundedText(link, 'certificate'), link);
     return { name: `the current ${link}`, notAfter: new Date(cert!.validTo) };
@@ -95,6 +95,9 @@ export async function issueKubeletCert(opts: KubeletCertOptions): Promise<Kubele
   );
   assertWritableDir(outDir, 'output directory');
   const recovered = recoverInterrupted([outDir]);
+  const link = path.join(outDir, KUBELET_CURRENT);
+  // read (or refuse) what the link holds before anything else can fail on the new name
+  const current = currentCertificate(link);
   const file = path.join(outDir, kubeletCertFileName(now));
   if (fs.existsSync(file))
     throw new KfError(`${file} already exists`, 'wait a second and run again; nothing was written');
@@ -111,12 +114,11 @@ export async function issueKubeletCert(opts: KubeletCertOptions): Promise<Kubele
     },
     now,
   );
-  const link = path.join(outDir, KUBELET_CURRENT);
   const warnings = enforceLifetimes(
     lifetimeViolations({
       name: 'the new kubelet client certificate',
       notAfter: new Date(leaf.cert.validTo),
-      current: currentCertificate(link),
+      current,
       issuer: { name: certFile, notAfter: new Date(ca.cert.validTo) },
     }),
     opts.allowShorter ?? false,
