@@ -40,6 +40,11 @@ import { clusterBin, clusterDir } from './live-cluster.js';
 export interface MultiNodeOptions {
   controlPlanes?: number;
   workers?: number;
+  /**
+   * Names of the network namespaces and the root start with this (default kf-mn-; kf-m<letter>-):
+   * two clusters with different prefixes run side by side, each in namespaces of its own.
+   */
+  prefix?: string;
   /** CAs (ca, etcd/ca, front-proxy-ca) that end at this moment, handed to `kubeadm init`. */
   caNotAfter?: Date;
   /**
@@ -102,16 +107,15 @@ export interface MultiNodeCluster {
   stop(): Promise<void>;
 }
 
-const PREFIX = 'kf-mn-';
-const BRIDGE_NS = `${PREFIX}br`;
-const ADMIN_NS = `${PREFIX}admin`;
+/** The default name prefix of a cluster's namespaces and root; another prefix runs a second cluster beside it. */
+export const DEFAULT_PREFIX = 'kf-mn-';
 const GATEWAY = '192.0.2.1';
 const ADMIN_ADDRESS = '192.0.2.2';
 const ENDPOINT_NAME = 'kf-api.test';
 const helpers = path.join(repoRoot, 'test/helpers');
 const componentBinaries = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
 
-const netnsOf = (node: string) => `${PREFIX}${node.replace(/^kf-/, '')}`;
+const netnsOf = (prefix: string, node: string) => `${prefix}${node.replace(/^kf-/, '')}`;
 
 /** Runs argv, async (the bring-up samples memory and runs workers side by side meanwhile). */
 export function run(argv: string[], opts: RunOptions = {}): Promise<CliResult> {
@@ -224,16 +228,19 @@ function netnsLink(name: string): string | undefined {
   }
 }
 
-function listNetns(): string[] {
+function listNetns(prefix: string): string[] {
   return quiet(['ip', 'netns', 'list'])
     .stdout.split('\n')
     .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => n.startsWith(PREFIX));
+    .filter((n) => n.startsWith(prefix));
 }
 
 /** What a killed earlier run left: processes in our namespaces, the namespaces, its root. */
-export async function cleanStale(log: (s: string) => void = () => undefined): Promise<void> {
-  const names = listNetns();
+export async function cleanStale(
+  log: (s: string) => void = () => undefined,
+  prefix = DEFAULT_PREFIX,
+): Promise<void> {
+  const names = listNetns(prefix);
   const links = new Set(names.map(netnsLink).filter((l): l is string => l !== undefined));
   for (let i = 0; i < 10; i++) {
     const pids = pidsIn('net', links);
@@ -244,7 +251,7 @@ export async function cleanStale(log: (s: string) => void = () => undefined): Pr
   }
   for (const n of names) quiet(['ip', 'netns', 'delete', n]);
   for (const e of fs.readdirSync(os.tmpdir())) {
-    if (!e.startsWith(PREFIX)) continue;
+    if (!e.startsWith(prefix)) continue;
     log(`stale: removing ${path.join(os.tmpdir(), e)}`);
     fs.rmSync(path.join(os.tmpdir(), e), { recursive: true, force: true });
   }
@@ -350,8 +357,9 @@ class Node implements ClusterNode {
     readonly address: string,
     readonly index: number,
     root: string,
+    prefix: string,
   ) {
-    this.netns = netnsOf(name);
+    this.netns = netnsOf(prefix, name);
     this.dir = path.join(root, 'nodes', name);
     this.kubernetesDir = path.join(this.dir, 'etc-kubernetes');
     this.kubeletDir = path.join(this.dir, 'var-lib-kubelet');
@@ -418,14 +426,18 @@ export async function startMultiNodeCluster(opts: MultiNodeOptions = {}): Promis
   if (controlPlanes < 1 || controlPlanes > 9 || workers < 0 || workers > 9)
     throw new Error('1-9 control planes and 0-9 workers');
 
-  await cleanStale(log);
+  const prefix = opts.prefix ?? DEFAULT_PREFIX;
+  if (!/^kf-m[a-z]-$/.test(prefix)) throw new Error(`prefix ${prefix}: expected kf-m<letter>-`);
+  const BRIDGE_NS = `${prefix}br`;
+  const ADMIN_NS = `${prefix}admin`;
+  await cleanStale(log, prefix);
   const t0 = Date.now();
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), PREFIX));
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const nodes: Node[] = [];
   for (let i = 0; i < controlPlanes; i++)
-    nodes.push(new Node(`kf-cp-${i + 1}`, 'control-plane', `192.0.2.${11 + i}`, i + 1, root));
+    nodes.push(new Node(`kf-cp-${i + 1}`, 'control-plane', `192.0.2.${11 + i}`, i + 1, root, prefix));
   for (let i = 0; i < workers; i++)
-    nodes.push(new Node(`kf-worker-${i + 1}`, 'worker', `192.0.2.${21 + i}`, 11 + i, root));
+    nodes.push(new Node(`kf-worker-${i + 1}`, 'worker', `192.0.2.${21 + i}`, 11 + i, root, prefix));
   const first = nodes[0]!;
   const adminDir = path.join(root, 'admin');
   fs.mkdirSync(adminDir, { recursive: true, mode: 0o700 });
