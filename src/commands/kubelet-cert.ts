@@ -36,7 +36,7 @@ const command = defineCommand({
       .option('install', {
         type: 'string',
         describe:
-          'on the node that made the CSR: install the signed certificate in this file (--sign-csr=- for stdin) with its pending key',
+          'on the node that made the CSR: install the signed certificate in this file (--install=- for stdin) with its pending key',
       })
       .option('ca-file', {
         type: 'string',
