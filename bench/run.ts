@@ -161,6 +161,10 @@ async function main(argv: Awaited<ReturnType<typeof parse>>): Promise<number> {
   return failed(rows);
 }
 
+// a reader that went away (a pipe its parent closed on a timeout) must not end the run before
+// its clean-up: a write error on stdout or stderr is dropped instead of thrown
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 let code: number;
