@@ -166,3 +166,21 @@ export function toolStandIn(dir: string): string {
   );
   return file;
 }
+
+/**
+ * Several nodes started at once, all with the same port, client key and CAs. If one fails to
+ * start, the others are stopped and its error thrown.
+ */
+export async function startFilesNodes(
+  layout: readonly { name: string; role: 'control-plane' | 'worker'; address: string; dir: string }[],
+  o: { port: number; client: ClientKeys; pki: string },
+): Promise<FilesNode[]> {
+  const started = await Promise.allSettled(layout.map((n) => startFilesNode({ ...n, ...o })));
+  const nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(nodes.map((n) => n.sshd.stop()));
+    throw failed.reason;
+  }
+  return nodes;
+}

@@ -1,27 +1,18 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { goImage, k8s1202, repoRoot, skipDockerTests } from '../helpers/env.js';
+import { bundleBench, runBench } from '../helpers/bench.js';
+import { goImage, k8s1202, skipDockerTests } from '../helpers/env.js';
 import { composeShape } from '../helpers/fixtures.js';
 import { sourceVolumes } from '../helpers/source-volumes.js';
 import { tempDir } from './docker-helpers.js';
 
-// The benchmark script (bench/run.mjs) on the small Kubernetes-shaped fixture: a real plain
+// The benchmark (bench/run.ts, bundled as npm run bench does) on the small Kubernetes-shaped fixture: a real plain
 // `go build` and real runs of the tool (from the tree, from a tarball the bench packs of it, for
 // two platforms), so the table it prints is made of measurements.
 // Its numbers are not checked against the targets here (that is the real bench's job on the
 // 277 MB tree); its shape, its exit codes and its cleanup are.
-
-const benchScript = path.join(repoRoot, 'bench/run.mjs');
-
-function runBench(args: string[]) {
-  return spawnSync(process.execPath, [benchScript, ...args], {
-    encoding: 'utf8',
-    timeout: 20 * 60_000,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-}
 
 function benchLeftovers() {
   const volumes = execFileSync('docker', ['volume', 'ls', '-q', '--filter', 'name=kf-bench-gocache-'], {
@@ -47,6 +38,7 @@ describe.skipIf(skipDockerTests)('npm run bench on the small fixture tree', () =
   let before: ReturnType<typeof benchLeftovers>;
 
   beforeAll(() => {
+    bundleBench();
     work = tempDir('kf-it-bench-');
     versionFile = path.join(work, 'kubeadm-version.json');
     tree = composeShape('gopath', path.join(work, 'tree'));

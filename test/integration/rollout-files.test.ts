@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutResult } from '../../src/fleet/rollout.js';
 import type { JournalDoc } from '../../src/fleet/journal.js';
 import { makeClient, type ClientKeys } from '../helpers/sshd.js';
-import { cli, makeClusterPki, startFilesNode, toolStandIn, type FilesNode } from '../helpers/files-nodes.js';
+import { cli, makeClusterPki, startFilesNodes, toolStandIn, type FilesNode } from '../helpers/files-nodes.js';
 
 // The changing rollout (--files-only) over real ssh against files-only nodes: two control planes
 // and two workers, each an sshd on its own 127.0.0.N in its own mount namespace
@@ -108,12 +108,10 @@ beforeAll(async () => {
   client = makeClient(path.join(tmp, 'client'));
   const pki = makeClusterPki(path.join(tmp, 'cluster-pki'), '1y');
   tool = toolStandIn(tmp);
-  const started = await Promise.allSettled(
-    layout.map((n) => startFilesNode({ ...n, dir: path.join(tmp, n.name), port, client, pki })),
+  nodes = await startFilesNodes(
+    layout.map((n) => ({ ...n, dir: path.join(tmp, n.name) })),
+    { port, client, pki },
   );
-  nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  const failed = started.find((s) => s.status === 'rejected');
-  if (failed) throw failed.reason;
 }, 240_000);
 
 afterAll(async () => {

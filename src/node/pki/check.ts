@@ -9,6 +9,7 @@ import { isFileReadError, readBoundedFile, readBoundedText } from '../../adapter
 import { scanCertFiles } from './files.js';
 import { decodeCertData, kubeconfigCertRefs, scanKubeconfigs } from './kubeconfig.js';
 import { KUBELET_CURRENT } from './kubelet.js';
+import { formatTable } from '../../core/text-table.js';
 
 export interface CheckOptions {
   pkiDir: string;
@@ -324,13 +325,7 @@ export function formatCheckReport(report: CheckReport, base?: string): string {
         ? 'self'
         : `ok (${cn(report.rows.find((x) => x.source === r.chainsTo)?.subject ?? r.chainsTo)})`,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cols: string[]) =>
-    cols
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  const out = [fmt(header), ...lines.map(fmt)];
+  const out = [formatTable(header, lines)];
   for (const r of report.rows) if (r.informational) out.push(`note: ${rel(r.source)}: ${r.informational}`);
   for (const m of report.missing) out.push(`note: ${m} not found, skipped`);
   for (const e of report.errors) out.push(`unreadable: ${rel(e.file)}: ${e.message}`);
