@@ -73,11 +73,17 @@ const figures: string[] = [];
 let probe: ReturnType<typeof startProbe> | undefined;
 let probeStart = 0;
 let probeBundle = '';
+/** why the control did not come up (a loaded machine can take longer than its lead) */
+let controlError: unknown;
+const theControl = (): Subject => {
+  if (!control) throw controlError instanceof Error ? controlError : new Error('the control did not come up');
+  return control;
+};
 /** the control's rescue, started once it is seen broken, awaited after the drill's checks */
 let rescue: Promise<{ run: Awaited<ReturnType<typeof rollout>>; tookS: number }> | undefined;
 const startRescue = async () => {
   const t = Date.now();
-  const run = await rollout(control!, []);
+  const run = await rollout(theControl(), []);
   return { run, tookS: (Date.now() - t) / 1000 };
 };
 
@@ -96,7 +102,8 @@ describe.skipIf(skipDockerTests)(
       if (d.status === 'fulfilled') drill = d.value;
       if (c.status === 'fulfilled') control = c.value;
       if (d.status === 'rejected') throw d.reason;
-      if (c.status === 'rejected') throw c.reason;
+      // the drill goes on without its control: the control's own tests fail with this reason
+      if (c.status === 'rejected') controlError = c.reason;
     }, 30 * 60_000);
 
     afterAll(async () => {
@@ -111,7 +118,8 @@ describe.skipIf(skipDockerTests)(
     it(
       'both are born to expire: ca, etcd/ca and front-proxy-ca end at the moment on every control plane, ca.crt on every worker (through join)',
       async () => {
-        for (const s of [drill!, control!]) {
+        for (const get of [() => drill!, theControl]) {
+          const s = get();
           const ends = await caEnds(s.cluster);
           s.log(ends.map((e) => `${e.node} ${e.file} ${e.notAfter?.toISOString() ?? 'MISSING'}`).join('; '));
           expect(ends.length).toBe(3 * 3 + 2);
@@ -174,7 +182,7 @@ describe.skipIf(skipDockerTests)(
     it(
       'control: after its moment, kubectl is refused with the x509 expiry error and every kubelet goes NotReady with it',
       async () => {
-        const s = control!;
+        const s = theControl();
         await waitUntil(s.moment.getTime() + SETTLE_MS);
         const v = await views(s);
         s.log(`${SETTLE_MS / 1000} s after the moment ${s.moment.toISOString()}: ${formatViews(v)}`);
@@ -237,7 +245,7 @@ describe.skipIf(skipDockerTests)(
     it(
       'rescue: rollout on the broken control brings every node back with no re-join and no new keys',
       async () => {
-        const s = control!;
+        const s = theControl();
         const { run, tookS } = await (rescue ??= startRescue());
         s.log(`rollout (rescue): exit ${run.status} in ${tookS.toFixed(0)} s\n${run.stdout}\n${run.stderr}`);
         figures.push(`control: rescue rollout took ${tookS.toFixed(0)} s`);
@@ -255,7 +263,7 @@ describe.skipIf(skipDockerTests)(
     it(
       'control, rescued: the same checks pass after the moment',
       async () => {
-        await livingChecks(control!);
+        await livingChecks(theControl());
       },
       30 * 60_000,
     );
