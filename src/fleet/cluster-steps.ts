@@ -178,6 +178,21 @@ export async function controlPlaneGates(
       saw: `${endpoint} serves a certificate until ${s.notAfter} (${years.toFixed(1)} years${s.sameAsFile === false ? ', not apiserver.crt' : ''})`,
     };
   });
+  // the address the API server advertises (in its certificate): the endpoint check connected to
+  // can be the loopback address, which kubeadm's serving certificate does not name
+  const adv = await session.run(
+    [
+      'sed',
+      '-n',
+      's/^ *- --advertise-address=\\([^ "]*\\).*/\\1/p',
+      `${KUBERNETES_DIR}/manifests/kube-apiserver.yaml`,
+    ],
+    { timeoutMs: 120_000 },
+  );
+  const advertised = adv.stdout.toString('utf8').trim().split('\n')[0] ?? '';
+  const port = /:(\d+)$/.exec(endpoint)?.[1] ?? '6443';
+  if (/^[0-9a-fA-F.:]+$/.test(advertised))
+    endpoint = advertised.includes(':') ? `[${advertised}]:${port}` : `${advertised}:${port}`;
   await gate(ctx, 'apiserver-readyz', node.name, session, async () => {
     const r = await kubectl(session, ['get', '--raw', '/readyz'], { server: `https://${endpoint}` });
     const out = r.stdout.toString('utf8').trim();
@@ -198,7 +213,7 @@ export async function controlPlaneGates(
         'kf-etcd-health',
         PKI,
       ],
-      { timeoutMs: 30_000 },
+      { timeoutMs: 120_000 },
     );
     const member = h.stdout.toString('utf8').trim();
     if (member === 'no-curl')
@@ -307,7 +322,7 @@ export async function rollbackControlPlane(
 
 /** The custom kubeadm on a control plane: it runs there and is the cluster's version. */
 export async function checkKubeadmThere(session: SshSession, kubeadm: string): Promise<string> {
-  const v = await session.run([kubeadm, 'version', '-o', 'json'], { timeoutMs: 60_000 });
+  const v = await session.run([kubeadm, 'version', '-o', 'json'], { timeoutMs: 300_000 });
   let have = '';
   try {
     have =
@@ -328,7 +343,7 @@ export async function checkKubeadmThere(session: SshSession, kubeadm: string): P
       's/^ *image: .*kube-apiserver:\\(v[^ "]*\\).*/\\1/p',
       `${KUBERNETES_DIR}/manifests/kube-apiserver.yaml`,
     ],
-    { timeoutMs: 30_000 },
+    { timeoutMs: 120_000 },
   );
   const cluster = m.stdout.toString('utf8').trim().split('\n')[0] ?? '';
   if (cluster && cluster !== have)

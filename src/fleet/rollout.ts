@@ -185,7 +185,8 @@ async function ensureFile(
   const sha = createHash('sha256').update(fs.readFileSync(tool)).digest('hex');
   const name = `${stem}-${sha.slice(0, 16)}`;
   const remote = `${remoteDir}/${name}`;
-  const have = await session.run(['sha256sum', remote], { timeoutMs: 60_000 });
+  // generous: on a loaded node (a control plane restarting its pods) ssh itself can take long
+  const have = await session.run(['sha256sum', remote], { timeoutMs: 300_000 });
   if (have.code !== 0 || have.stdout.toString().split(' ')[0] !== sha) {
     await session.copyFile(tool, remoteDir, name, 0o755, sha);
   }
@@ -334,6 +335,7 @@ export async function runRollout(input: RolloutInput, io: CommandIo): Promise<Ro
         minYears: input.minYears,
         step: (t) => progress.step(t),
         rescue: api?.rescue ?? false,
+        parallel: input.parallel,
         gateTimeoutMs: (input.gateTimeoutSeconds ?? 300) * 1000,
         ...(kubeadm !== undefined && !input.filesOnly
           ? {

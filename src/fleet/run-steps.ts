@@ -64,6 +64,8 @@ export interface RunContext {
   rescue?: boolean;
   /** how long each gate waits */
   gateTimeoutMs?: number;
+  /** nodes copied to or given the CA certificates at the same time */
+  parallel?: number;
 }
 
 export interface StepTiming {
@@ -334,6 +336,22 @@ async function runStep(
       seconds: 0,
     });
     if (s.actions.includes('kubelet-restart')) {
+      // a kubelet.conf that embeds its client certificate would never use the installed one
+      const uses = await session.run(
+        [
+          'grep',
+          '-q',
+          '-F',
+          '/var/lib/kubelet/pki/kubelet-client-current.pem',
+          `${KUBERNETES_DIR}/kubelet.conf`,
+        ],
+        { timeoutMs: 120_000 },
+      );
+      if (uses.code !== 0)
+        throw new KfError(
+          `${describeTarget(session.target)}: ${KUBERNETES_DIR}/kubelet.conf does not name /var/lib/kubelet/pki/kubelet-client-current.pem (it embeds its client certificate), so the kubelet would not use the installed one`,
+          'point its client-certificate and client-key at /var/lib/kubelet/pki/kubelet-client-current.pem (as kubeadm writes it since 1.17), then run again with --resume',
+        );
       const since = sinceOnNode();
       await restartKubelet(session);
       await nodeReadyGate(gctx, node, ctx.fleet.session(seedNode), since);
@@ -381,9 +399,19 @@ export async function runPlan(ctx: RunContext): Promise<RunOutcome> {
     const steps = ctx.plan.steps;
     for (let i = 0; i < steps.length;) {
       const s = steps[i]!;
-      // the workers of one batch run together
+      // the workers of one batch run together; so do the copies of the tool and the CA installs
+      // (each touches its own node only, nothing restarts), up to `parallel` nodes at a time
+      const sideBySide = (t: PlanStep) =>
+        t.actions.includes('copy-tool') ? 'copy' : t.actions.includes('ca-install') ? 'install' : undefined;
       let end = i + 1;
-      while (s.batch !== undefined && end < steps.length && steps[end]!.batch === s.batch) end++;
+      if (s.batch !== undefined) while (end < steps.length && steps[end]!.batch === s.batch) end++;
+      else if (sideBySide(s))
+        while (
+          end < steps.length &&
+          end - i < (ctx.parallel ?? 16) &&
+          sideBySide(steps[end]!) === sideBySide(s)
+        )
+          end++;
       const group = steps.slice(i, end);
       i = end;
       const todo = group.filter((t) => !ctx.journal.isDone(t.id));

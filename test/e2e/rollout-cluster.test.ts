@@ -92,22 +92,49 @@ describe.skipIf(skipDockerTests)('rollout on a 3+2 kubeadm 1.20.2 cluster over s
     log(`file wall time ${((Date.now() - fileStart) / 1000).toFixed(0)} s`);
   }, 10 * 60_000);
 
-  it('--dry-run prints every step and gate, reads every node and changes no file anywhere', async () => {
-    const before = await Promise.all(cluster.nodes.map((n) => hashes(n.name)));
-    const t = Date.now();
-    const r = await rollout(['--dry-run']);
-    log(`dry run ${((Date.now() - t) / 1000).toFixed(1)} s`);
-    expect(r.status, `${r.stderr}\n${r.stdout}`).toBe(0);
-    expect(r.stdout).toMatch(/control-plane: kf-cp-1: backup, renew/);
-    expect(r.stdout).toMatch(/gate: etcd-healthy on kf-cp-2/);
-    expect(r.stdout).toMatch(/API: ok/);
-    expect(r.stdout).toMatch(/nothing was changed/);
-    const after = await Promise.all(cluster.nodes.map((n) => hashes(n.name)));
-    expect(after).toEqual(before);
-    for (const n of cluster.nodes)
-      expect((await cluster.nodeRun(n.name, ['test', '-e', '/var/tmp/kubeadm-forever'])).status).toBe(1);
-    expect(fs.existsSync(journal)).toBe(false);
-  });
+  it(
+    '--dry-run prints every step and gate, reads every node and changes no file anywhere',
+    { timeout: 10 * 60_000 },
+    async () => {
+      const before = await Promise.all(cluster.nodes.map((n) => hashes(n.name)));
+      const t = Date.now();
+      const r = await rollout(['--dry-run']);
+      log(`dry run ${((Date.now() - t) / 1000).toFixed(1)} s`);
+      expect(r.status, `${r.stderr}\n${r.stdout}`).toBe(0);
+      expect(r.stdout).toMatch(/control-plane: kf-cp-1: backup, renew/);
+      expect(r.stdout).toMatch(/gate: etcd-healthy on kf-cp-2/);
+      expect(r.stdout).toMatch(/API: ok/);
+      expect(r.stdout).toMatch(/nothing was changed/);
+      const after = await Promise.all(cluster.nodes.map((n) => hashes(n.name)));
+      expect(after).toEqual(before);
+      for (const n of cluster.nodes)
+        expect((await cluster.nodeRun(n.name, ['test', '-e', '/var/tmp/kubeadm-forever'])).status).toBe(1);
+      expect(fs.existsSync(journal)).toBe(false);
+
+      // the nodes read from the cluster (--kubeconfig, no inventory): names, roles, InternalIP
+      const byApi = await cluster.adminRun([
+        process.execPath,
+        cliPath,
+        'rollout',
+        '--dry-run',
+        '--json',
+        '--kubeconfig',
+        cluster.admin.kubeconfig,
+        '--ssh-config',
+        cluster.admin.sshConfig,
+        '--tool',
+        tool,
+        '--kubeadm',
+        kubeadm,
+      ]);
+      expect(byApi.status, byApi.stderr.slice(-2000)).toBe(0);
+      const nodesByApi = (JSON.parse(byApi.stdout) as RolloutResult).nodes
+        .map((n) => `${n.name} ${n.role} ${n.address}`)
+        .sort();
+      expect(nodesByApi).toEqual(cluster.nodes.map((n) => `${n.name} ${n.role} ${n.address}`).sort());
+      expect(await Promise.all(cluster.nodes.map((n) => hashes(n.name)))).toEqual(before);
+    },
+  );
 
   it(
     'the real run, killed in the workers phase, then --resume: every node and object long-lived, every node Ready',
@@ -122,7 +149,7 @@ describe.skipIf(skipDockerTests)('rollout on a 3+2 kubeadm 1.20.2 cluster over s
             timeoutMs: 10_000,
           });
           polls.push({ t, ok: p.status === 0 && p.stdout.trim() === 'ok' });
-          await new Promise((res) => setTimeout(res, 2000));
+          await new Promise((res) => setTimeout(res, 3000));
         }
       })();
 
