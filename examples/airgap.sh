@@ -98,7 +98,13 @@ for ((i = 0; i < n_platforms; i++)); do
   fi
 done
 
-say "next, on each control-plane node"
+say "next, from an admin host that reaches every node over ssh"
+cat >&2 <<EOF
+  kubeadm-forever rollout --inventory hosts.ini --kubeadm $WORK/inside/kubeadm-custom --dry-run
+  kubeadm-forever rollout --inventory hosts.ini --kubeadm $WORK/inside/kubeadm-custom
+  kubeadm-forever rollout --inventory hosts.ini --report
+EOF
+say "or by hand, on each control-plane node (then every other node's CA copies: docs/rollout.md)"
 cat >&2 <<EOF
   kubeadm-forever ca extend --pki-dir /etc/kubernetes/pki      # same keys, long-lived CAs
   kubeadm-forever renew --kubeadm $WORK/inside/kubeadm-custom --dry-run

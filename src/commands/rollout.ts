@@ -1,4 +1,7 @@
+import fs from 'node:fs';
 import { KfError, UsageError } from '../core/errors.js';
+import { platformFromText } from '../core/platform.js';
+import { toolExecutablePath } from '../carry/cache/tool.js';
 import { defineCommand } from './options.js';
 import { commandSummaries } from './catalog.js';
 import { runFunction } from './run.js';
@@ -18,12 +21,26 @@ const command = defineCommand({
         describe:
           'Ansible inventory (INI, or YAML ending .yml/.yaml): control planes in kube_control_plane (or control_plane, masters…), workers in kube_node (or workers, nodes…); ansible_host, ansible_user, ansible_port',
       })
+      .option('kubeconfig', {
+        type: 'string',
+        describe:
+          'an admin kubeconfig: the nodes (names, roles from the node-role labels, InternalIP) read from the cluster, instead of or with --inventory',
+      })
       .option('tool', {
         type: 'string',
         describe:
           "this tool's single-file executable, copied to each node (sha256 checked) to run its node commands",
+        defaultDescription: '<cache-dir>/tool/linux-<arch>/kubeadm-forever (npm run dist)',
       })
-      .option('kubeadm', { type: 'string', describe: 'the custom kubeadm, copied to the control planes' })
+      .option('kubeadm', {
+        type: 'string',
+        describe: 'the custom kubeadm, copied to the control planes (sha256 checked) and run by renew there',
+      })
+      .option('gate-timeout', {
+        type: 'number',
+        default: 300,
+        describe: 'seconds each gate (readyz, etcd, node Ready, served certificate, cluster objects) waits',
+      })
       .option('dry-run', {
         type: 'boolean',
         default: false,
@@ -119,11 +136,25 @@ const command = defineCommand({
             `invalid --remote-dir ${JSON.stringify(argv.remoteDir)}`,
             'pass an absolute path of plain characters',
           );
+        let tool = argv.tool;
+        if (tool === undefined) {
+          // the cached single-file executable, when npm run dist put one there
+          const platform = platformFromText(`linux/${process.arch === 'arm64' ? 'arm64' : 'amd64'}`)!;
+          const cached = toolExecutablePath(argv.cacheDir, platform);
+          if (fs.statSync(cached, { throwIfNoEntry: false })?.isFile()) tool = cached;
+          else if (!argv.dryRun)
+            throw new UsageError(
+              `no --tool given and no single-file executable of kubeadm-forever at ${cached}`,
+              'pass --tool PATH (npm run dist makes dist-bin/kubeadm-forever-linux-<arch>; importing a bundle caches it)',
+            );
+        }
         return runRollout(
           {
             mode: argv.dryRun ? 'dry-run' : argv.report ? 'report' : 'run',
             inventory: argv.inventory,
-            tool: argv.tool,
+            kubeconfig: argv.kubeconfig,
+            gateTimeoutSeconds: positive(argv.gateTimeout, '--gate-timeout'),
+            tool,
             kubeadm: argv.kubeadm,
             maxUnavailable: argv.maxUnavailable,
             seed: argv.seed,

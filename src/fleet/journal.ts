@@ -16,6 +16,8 @@ export type StepState = 'running' | 'done' | 'failed';
 export interface JournalEntry {
   state: StepState;
   at: string;
+  /** when the step began running (kept when it is marked done or failed) */
+  startedAt?: string;
   detail?: string;
 }
 
@@ -120,10 +122,21 @@ export class Journal {
 
   /** Records a step's state and writes the journal before returning. */
   mark(stepId: string, state: StepState, detail?: string, now = new Date()): void {
+    const prev = this.doc.steps[stepId];
+    const startedAt =
+      state === 'running' ? now.toISOString() : prev?.state === 'running' ? prev.at : undefined;
     this.doc = {
       ...this.doc,
       updatedAt: now.toISOString(),
-      steps: { ...this.doc.steps, [stepId]: { state, at: now.toISOString(), ...(detail ? { detail } : {}) } },
+      steps: {
+        ...this.doc.steps,
+        [stepId]: {
+          state,
+          at: now.toISOString(),
+          ...(startedAt ? { startedAt } : {}),
+          ...(detail ? { detail } : {}),
+        },
+      },
     };
     this.write();
   }

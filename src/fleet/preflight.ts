@@ -55,7 +55,7 @@ export function caCopy(file: string, pem: string): CaCopy {
 export async function readNodeFacts(session: SshSession): Promise<NodeFacts> {
   const sent = Date.now();
   const r = await session.run(['sh', '-c', PREFLIGHT_SCRIPT, 'kf-preflight', KUBERNETES_DIR], {
-    timeoutMs: 60_000,
+    timeoutMs: 180_000,
     maxOutputBytes: 1024 * 1024,
   });
   const back = Date.now();

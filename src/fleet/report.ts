@@ -96,7 +96,22 @@ export function formatReportTable(nodes: readonly NodeReport[], label = 'now'): 
       .join('  ')
       .trimEnd();
   const out = [line(header), ...rows.map(line)];
-  for (const n of nodes) for (const p of n.problems) out.push(`  ${n.name}: ${p}`);
+  // a CA copy short of the goal is what breaks a node on the day the old CA ends: named first
+  const oldCopies = nodes.map((n) => ({
+    n,
+    old: n.certificates.filter(
+      (c) => c.kind === 'ca' && n.problems.some((p) => p.startsWith(`${c.source}: `)),
+    ),
+  }));
+  for (const { n, old } of oldCopies) {
+    for (const c of old) out.push(`  ${n.name}: OLD CA COPY ${c.source} (until ${c.notAfter})`);
+    for (const p of n.problems) out.push(`  ${n.name}: ${p}`);
+  }
+  const holders = oldCopies.filter((o) => o.old.length > 0).map((o) => o.n.name);
+  if (holders.length > 0)
+    out.push(
+      `OLD CA COPIES on ${holders.length} node(s): ${holders.join(', ')} (they stop trusting the cluster when that CA ends)`,
+    );
   return out.join('\n');
 }
 

@@ -10,8 +10,16 @@ import { reporter } from '../core/progress.js';
 import { formatPlan, planRollout, type RolloutPlan } from '../core/rollout-plan.js';
 import { describeTarget, SshFleet, type HostKeyPolicy, type SshSession } from '../adapters/openssh-client.js';
 import { readInventory } from './inventory-file.js';
+import { clusterNodes, mergeNodes } from './cluster-nodes.js';
+import { probeApi, type ApiState, type GateRecord } from './cluster-steps.js';
 import { Journal } from './journal.js';
-import { formatProgressTable, nodeProgress, runPlan, type NodeProgress } from './run-steps.js';
+import {
+  formatProgressTable,
+  nodeProgress,
+  runPlan,
+  type NodeProgress,
+  type StepTiming,
+} from './run-steps.js';
 import { preflightProblems, readNodeFacts, type NodeFacts } from './preflight.js';
 import {
   formatReportTable,
@@ -25,7 +33,8 @@ import {
  * `rollout`: every node of a cluster brought to long-lived certificates and CA copies, from an
  * admin host over ssh: --dry-run (the plan, and every node's preflight read without changing
  * anything), --report (every node's own `check`, for monitoring the whole cluster) and the
- * changing run, which in this version works for nodes that are only files (--files-only).
+ * changing run (run-steps.ts), on a running cluster or on one whose certificates have expired
+ * (rescue: file-first), or on nodes that are only files (--files-only).
  */
 
 export type RolloutMode = 'dry-run' | 'report' | 'run';
@@ -34,6 +43,10 @@ export interface RolloutInput {
   mode: RolloutMode;
   /** an Ansible inventory (INI or YAML) */
   inventory?: string;
+  /** an admin kubeconfig: the nodes (names, roles, InternalIP) read from the cluster */
+  kubeconfig?: string;
+  /** how long each gate waits, seconds */
+  gateTimeoutSeconds?: number;
   /** the single-file executable of this tool, copied to each node to run its node commands */
   tool?: string;
   /** the custom kubeadm, copied to the control planes */
@@ -83,6 +96,13 @@ export interface RolloutResult {
   journal?: string;
   /** the changing run: the step that failed */
   failedStep?: { step: string; node?: string; what: string };
+  /** the cluster's API before the run, as the seed's admin.conf saw it (rescue when not ok) */
+  api?: ApiState & { rescue: boolean };
+  /** the changing run: what each gate saw, and each step's time */
+  gates?: GateRecord[];
+  timings?: StepTiming[];
+  /** the changing run: seconds from start to end */
+  totalSeconds?: number;
 }
 
 /** The journal's default place: the user's state directory (XDG). */
@@ -93,14 +113,30 @@ export function defaultJournal(env: NodeJS.ProcessEnv): string {
 
 export const DEFAULT_REMOTE_DIR = '/var/tmp/kubeadm-forever';
 
-function nodesOf(input: RolloutInput): { nodes: FleetNode[]; ignored: string[] } {
-  if (input.inventory === undefined) {
+async function nodesOf(input: RolloutInput): Promise<{ nodes: FleetNode[]; ignored: string[] }> {
+  if (input.inventory === undefined && input.kubeconfig === undefined) {
     throw new UsageError(
-      'no nodes: rollout needs --inventory',
-      'pass --inventory FILE (an Ansible inventory, INI or YAML; kubespray inventories work unchanged)',
+      'no nodes: rollout needs --inventory or --kubeconfig',
+      'pass --inventory FILE (an Ansible inventory, INI or YAML; kubespray inventories work unchanged) or --kubeconfig admin.conf',
     );
   }
-  return readInventory(input.inventory);
+  const inv = input.inventory === undefined ? { nodes: [], ignored: [] } : readInventory(input.inventory);
+  if (input.kubeconfig === undefined) return inv;
+  return { nodes: mergeNodes(await clusterNodes(input.kubeconfig), inv.nodes), ignored: inv.ignored };
+}
+
+function checkKubeadm(kubeadm: string | undefined): string {
+  if (kubeadm === undefined)
+    throw new UsageError(
+      'rollout renews the control planes with the custom kubeadm, and none was given',
+      'pass --kubeadm PATH (kubeadm-forever build makes it; the cluster’s exact version)',
+    );
+  if (!fs.statSync(kubeadm, { throwIfNoEntry: false })?.isFile())
+    throw new UsageError(
+      `--kubeadm ${JSON.stringify(kubeadm)} is not a file`,
+      'pass the custom kubeadm’s path',
+    );
+  return kubeadm;
 }
 
 function checkTool(tool: string | undefined): string {
@@ -135,11 +171,22 @@ async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T) => P
 }
 
 /** The tool on the node, content-addressed: copied (sha256 checked) unless already there. */
-async function ensureTool(session: SshSession, tool: string, remoteDir: string): Promise<string> {
+function ensureTool(session: SshSession, tool: string, remoteDir: string): Promise<string> {
+  return ensureFile(session, tool, remoteDir, 'kubeadm-forever');
+}
+
+/** A local executable on the node as remoteDir/<stem>-<sha256 prefix>, copied unless there. */
+async function ensureFile(
+  session: SshSession,
+  tool: string,
+  remoteDir: string,
+  stem: string,
+): Promise<string> {
   const sha = createHash('sha256').update(fs.readFileSync(tool)).digest('hex');
-  const name = `kubeadm-forever-${sha.slice(0, 16)}`;
+  const name = `${stem}-${sha.slice(0, 16)}`;
   const remote = `${remoteDir}/${name}`;
-  const have = await session.run(['sha256sum', remote], { timeoutMs: 60_000 });
+  // generous: on a loaded node (a control plane restarting its pods) ssh itself can take long
+  const have = await session.run(['sha256sum', remote], { timeoutMs: 300_000 });
   if (have.code !== 0 || have.stdout.toString().split(' ')[0] !== sha) {
     await session.copyFile(tool, remoteDir, name, 0o755, sha);
   }
@@ -179,22 +226,18 @@ async function checkNode(
 
 export async function runRollout(input: RolloutInput, io: CommandIo): Promise<RolloutResult> {
   const progress = reporter(io.progress);
-  const { nodes, ignored } = nodesOf(input);
+  const started = Date.now();
+  const { nodes, ignored } = await nodesOf(input);
   const plan = planRollout({
     nodes,
     maxUnavailable: input.maxUnavailable,
     seed: input.seed,
     clusterSteps: !input.filesOnly,
   });
-  if (input.mode === 'run' && !input.filesOnly) {
-    throw new KfError(
-      'rollout that changes a running cluster is not available in this version (control-plane renew, the API/etcd/Ready gates and the cluster objects are not built yet); only nodes that are only files (--files-only), --dry-run and --report are',
-      'run rollout --dry-run to see the plan, and --report to see every node',
-    );
-  }
   if (input.mode !== 'run' && input.resume)
     throw new UsageError('--resume is for the changing run', 'drop --dry-run/--report, or --resume');
   const tool = input.mode !== 'dry-run' ? checkTool(input.tool) : input.tool;
+  const kubeadm = input.mode === 'run' && !input.filesOnly ? checkKubeadm(input.kubeadm) : input.kubeadm;
   const journalFile = input.journal ?? defaultJournal(io.env);
   // refused (another plan, or an existing journal without --resume) before any node is reached
   const journal =
@@ -229,17 +272,43 @@ export async function runRollout(input: RolloutInput, io: CommandIo): Promise<Ro
       ...states.filter((s) => !s.reachable).map((s) => s.error!),
       ...preflightProblems(facts, nodes, plan.seed),
     ];
+    // the API before any step: when it cannot be used the control planes go file-first (rescue)
+    let api: RolloutResult['api'];
+    if (!input.filesOnly && input.mode !== 'report' && states.find((s) => s.name === plan.seed)?.reachable) {
+      progress.step(`asking the API through ${plan.seed}'s admin.conf`);
+      const seedNode = nodes.find((n) => n.name === plan.seed)!;
+      const a = await probeApi(fleet.session(seedNode)).catch((err: unknown): ApiState => ({
+        state: 'unreachable',
+        detail: asKfError(err)?.what ?? messageOf(err),
+      }));
+      const caExpired =
+        facts.get(plan.seed)?.caCopies.some((c) => Date.parse(c.notAfter) <= Date.now()) ?? false;
+      api = { ...a, rescue: a.state !== 'ok' || caExpired };
+      if (api.rescue)
+        progress.warn(
+          `the API cannot be used (${a.state}: ${a.detail}${caExpired ? '; a CA has expired' : ''}): rescue, the control planes are renewed file-first and gated after the last one`,
+        );
+    }
+    const kubeadmProblem =
+      input.mode === 'dry-run' &&
+      !input.filesOnly &&
+      (kubeadm === undefined || !fs.statSync(kubeadm, { throwIfNoEntry: false })?.isFile())
+        ? [
+            `--kubeadm ${kubeadm === undefined ? 'not given' : `${JSON.stringify(kubeadm)} is not a file`}: the control planes are renewed with the custom kubeadm`,
+          ]
+        : [];
     if (input.mode === 'dry-run') {
       return {
         mode: 'dry-run',
-        ok: problems.length === 0 && toolProblem.length === 0,
+        ok: problems.length === 0 && toolProblem.length === 0 && kubeadmProblem.length === 0,
+        ...(api ? { api } : {}),
         plan,
         nodes: states,
-        problems: [...problems, ...toolProblem],
+        problems: [...problems, ...toolProblem, ...kubeadmProblem],
         ignoredHosts: ignored,
       };
     }
-    let ran: Pick<RolloutResult, 'progress' | 'journal' | 'failedStep'> = {};
+    let ran: Pick<RolloutResult, 'progress' | 'journal' | 'failedStep' | 'gates' | 'timings' | 'api'> = {};
     if (input.mode === 'run') {
       if (problems.length > 0) {
         return {
@@ -255,6 +324,7 @@ export async function runRollout(input: RolloutInput, io: CommandIo): Promise<Ro
       }
       journal!.mark('preflight', 'done');
       const tools = new Map<string, Promise<string>>();
+      const kubeadms = new Map<string, Promise<string>>();
       const outcome = await runPlan({
         plan,
         nodes,
@@ -264,6 +334,22 @@ export async function runRollout(input: RolloutInput, io: CommandIo): Promise<Ro
         remoteDir: input.remoteDir,
         minYears: input.minYears,
         step: (t) => progress.step(t),
+        rescue: api?.rescue ?? false,
+        parallel: input.parallel,
+        gateTimeoutMs: (input.gateTimeoutSeconds ?? 300) * 1000,
+        ...(kubeadm !== undefined && !input.filesOnly
+          ? {
+              ensureKubeadm: (n: FleetNode) => {
+                let p = kubeadms.get(n.name);
+                if (!p) {
+                  p = ensureFile(fleet.session(n), kubeadm, input.remoteDir, 'kubeadm');
+                  kubeadms.set(n.name, p);
+                  p.catch(() => kubeadms.delete(n.name));
+                }
+                return p;
+              },
+            }
+          : {}),
         ensureTool: (n) => {
           let p = tools.get(n.name);
           if (!p) {
@@ -274,7 +360,13 @@ export async function runRollout(input: RolloutInput, io: CommandIo): Promise<Ro
           return p;
         },
       });
-      ran = { progress: nodeProgress(plan, nodes, journal!), journal: journalFile };
+      ran = {
+        progress: nodeProgress(plan, nodes, journal!),
+        journal: journalFile,
+        gates: outcome.gates,
+        timings: outcome.timings,
+        ...(api ? { api } : {}),
+      };
       if (outcome.failed) {
         const f = outcome.failed;
         return {
@@ -286,6 +378,7 @@ export async function runRollout(input: RolloutInput, io: CommandIo): Promise<Ro
           ignoredHosts: ignored,
           ...ran,
           failedStep: f,
+          totalSeconds: (Date.now() - started) / 1000,
         };
       }
     }
@@ -313,6 +406,7 @@ export async function runRollout(input: RolloutInput, io: CommandIo): Promise<Ro
       report,
       ignoredHosts: ignored,
       ...ran,
+      ...(input.mode === 'run' ? { totalSeconds: (Date.now() - started) / 1000 } : {}),
     };
   } finally {
     await fleet.close();
@@ -341,8 +435,30 @@ export function formatRolloutResult(r: RolloutResult): string {
         `  ${n.name} (${n.role}): kubelet ${f.kubeletVersion ?? 'none'}, clock ${f.clockSkewSeconds >= 0 ? '+' : ''}${f.clockSkewSeconds} s, ${f.availableKiB ?? '?'} KiB free; ${cas || 'no CA copy'}`,
       );
     }
+    if (r.api)
+      out.push(
+        '',
+        `API: ${r.api.state} (${r.api.detail})${r.api.rescue ? ': rescue, the control planes would be renewed file-first' : ''}`,
+      );
   } else {
+    if (r.api?.rescue)
+      out.push(`rescue: the API was ${r.api.state} (${r.api.detail}); control planes renewed file-first`, '');
     if (r.progress) out.push(`rollout (journal ${r.journal}):`, formatProgressTable(r.progress), '');
+    if (r.timings && r.timings.length > 0)
+      out.push(
+        'steps:',
+        ...r.timings.map((t) => `  ${t.step.padEnd(32)} ${t.seconds.toFixed(1).padStart(7)} s`),
+        ...(r.totalSeconds !== undefined ? [`  total ${r.totalSeconds.toFixed(1)} s`] : []),
+        '',
+      );
+    if (r.gates && r.gates.length > 0)
+      out.push(
+        'gates:',
+        ...r.gates.map(
+          (g) => `  ${g.ok ? 'ok  ' : 'FAIL'} ${g.node} ${g.gate} (${g.seconds.toFixed(1)} s): ${g.saw}`,
+        ),
+        '',
+      );
     if (r.report) out.push(formatReportTable(r.report));
   }
   if (r.ignoredHosts.length > 0)

@@ -8,12 +8,27 @@ import type { PlanStep, RolloutPlan } from '../core/rollout-plan.js';
 import { describeTarget, type SshFleet, type SshSession } from '../adapters/openssh-client.js';
 import type { Journal } from './journal.js';
 import { CA_FILES, caCopy, KUBERNETES_DIR, readNodeFacts, type NodeFacts } from './preflight.js';
+import {
+  checkKubeadmThere,
+  clusterObjects,
+  controlPlaneGates,
+  nodeReadyGate,
+  renewControlPlane,
+  restartKubelet,
+  rollbackControlPlane,
+  type GateContext,
+  type GateRecord,
+} from './cluster-steps.js';
 
 /**
- * The changing run of `rollout` for nodes that are only files (--files-only): the plan's steps
- * walked in order, each recorded in the journal when it is done, so a resumed run skips them.
- * Only CA certificates travel between nodes (through a private temp dir on this host); every
- * private key stays on its node: a worker's kubelet key makes a CSR there, the seed signs it.
+ * The changing run of `rollout`: the plan's steps walked in order, each recorded in the journal
+ * when it is done, so a resumed run skips them. Only CA certificates travel between nodes
+ * (through a private temp dir on this host); every private key stays on its node: a kubelet's
+ * key makes a CSR there, the seed signs it with its CA key (no CSR through the API, so it works
+ * when the API cannot). On a running cluster each control plane is renewed by its own `renew`
+ * and gated (cluster-steps.ts); in rescue (the API unreachable or its certificates expired) the
+ * control planes are renewed file-first and gated together after the last one, since etcd has
+ * no quorum until enough members hold renewed certificates.
  */
 
 const PKI_DIR = `${KUBERNETES_DIR}/pki`;
@@ -40,14 +55,32 @@ export interface RunContext {
   /** what preflight read of each node before the run */
   facts: Map<string, NodeFacts>;
   ensureTool(node: FleetNode): Promise<string>;
+  /** the custom kubeadm on a control plane (running cluster only) */
+  ensureKubeadm?(node: FleetNode): Promise<string>;
   remoteDir: string;
   minYears: number;
   step(text: string): void;
+  /** the cluster's API was not usable before the run: control planes renewed file-first */
+  rescue?: boolean;
+  /** how long each gate waits */
+  gateTimeoutMs?: number;
+  /** nodes copied to or given the CA certificates at the same time */
+  parallel?: number;
+}
+
+export interface StepTiming {
+  step: string;
+  node?: string;
+  seconds: number;
 }
 
 export interface RunOutcome {
   /** undefined when every step is done */
   failed?: { step: string; node?: string; what: string };
+  /** every gate run and what it saw */
+  gates: GateRecord[];
+  /** how long each step run took (steps done before a resume are not in it) */
+  timings: StepTiming[];
 }
 
 function yearsAway(notAfter: string): number {
@@ -164,14 +197,70 @@ async function runStep(
   s: PlanStep,
   bundle: CaBundle,
   ensureBundle: () => Promise<void>,
+  gates: GateRecord[],
 ): Promise<void> {
   const node = s.node === undefined ? undefined : ctx.nodes.find((n) => n.name === s.node)!;
   const seedNode = ctx.nodes.find((n) => n.name === ctx.plan.seed)!;
+  const gctx: GateContext = {
+    step: s.id,
+    timeoutMs: ctx.gateTimeoutMs ?? 300_000,
+    minYears: ctx.minYears,
+    record: (g) => gates.push(g),
+  };
   if (s.id === 'preflight') return; // done by the caller before any step
+  if (s.actions.includes('cluster-objects')) {
+    await ensureBundle();
+    const fp = bundle.files.get('pki/front-proxy-ca.crt');
+    await clusterObjects(
+      gctx,
+      ctx.fleet.session(seedNode),
+      seedNode.name,
+      bundle.files.get('pki/ca.crt')!.local,
+      fp?.local,
+    );
+    return;
+  }
   if (!node) throw new KfError(`step ${s.id} has no node`, 'this is a bug: report it');
   const session = ctx.fleet.session(node);
   const tool = await ctx.ensureTool(node);
-  if (s.actions.includes('copy-tool')) return;
+  // the node's clock: a lease renewed after this moment was renewed after the step began
+  const sinceOnNode = () => Date.now() + (ctx.facts.get(node.name)?.clockSkewSeconds ?? 0) * 1000 - 2000;
+  if (s.actions.includes('copy-tool')) {
+    if (ctx.plan.clusterSteps && node.role === 'control-plane' && ctx.ensureKubeadm)
+      await checkKubeadmThere(session, await ctx.ensureKubeadm(node));
+    return;
+  }
+  if (s.actions.includes('renew')) {
+    if (!ctx.ensureKubeadm) throw new KfError('renew needs --kubeadm', 'pass --kubeadm PATH');
+    const kubeadm = await ctx.ensureKubeadm(node);
+    const since = sinceOnNode();
+    const renewed = await renewControlPlane(session, tool, kubeadm);
+    if (ctx.rescue) {
+      // no quorum until enough members are renewed: every control plane is gated after the last
+      const cps = ctx.plan.steps.filter((t) => t.actions.includes('renew'));
+      if (cps.at(-1)?.id !== s.id) return;
+      for (const t of cps) {
+        const cp = ctx.nodes.find((n) => n.name === t.node)!;
+        await controlPlaneGates(gctx, cp, ctx.fleet.session(cp), await ctx.ensureTool(cp));
+      }
+      return;
+    }
+    try {
+      if (!renewed.checkOk)
+        throw new KfError(
+          `${node.name}: the check after renew failed: ${renewed.summary}`,
+          'see the node (kubeadm-forever check)',
+        );
+      await controlPlaneGates(gctx, node, session, tool, { admin: session, sinceMs: since });
+    } catch (err) {
+      const back = await rollbackControlPlane(session, tool, renewed.backup);
+      throw new KfError(
+        `${firstLine(err)}; node ${node.name} ${back}; the nodes before it are renewed, those after it untouched`,
+        'fix what the gate saw, then run again with --resume',
+      );
+    }
+    return;
+  }
   if (s.actions.includes('ca-extend')) {
     const f = ctx.facts.get(node.name)!;
     // a re-run after the CAs were extended: extending again would only move the dates
@@ -238,13 +327,59 @@ async function runStep(
         `${describeTarget(session.target)}: the kubelet certificate ends ${installed.notAfter}, under the goal of ${ctx.minYears} years`,
         'check the signing validity',
       );
+    gates.push({
+      step: s.id,
+      node: node.name,
+      gate: 'kubelet-cert-long-lived',
+      ok: true,
+      saw: `installed, ends ${installed.notAfter}`,
+      seconds: 0,
+    });
+    if (s.actions.includes('kubelet-restart')) {
+      // a kubelet.conf that embeds its client certificate would never use the installed one
+      const uses = await session.run(
+        [
+          'grep',
+          '-q',
+          '-F',
+          '/var/lib/kubelet/pki/kubelet-client-current.pem',
+          `${KUBERNETES_DIR}/kubelet.conf`,
+        ],
+        { timeoutMs: 120_000 },
+      );
+      if (uses.code !== 0)
+        throw new KfError(
+          `${describeTarget(session.target)}: ${KUBERNETES_DIR}/kubelet.conf does not name /var/lib/kubelet/pki/kubelet-client-current.pem (it embeds its client certificate), so the kubelet would not use the installed one`,
+          'point its client-certificate and client-key at /var/lib/kubelet/pki/kubelet-client-current.pem (as kubeadm writes it since 1.17), then run again with --resume',
+        );
+      const since = sinceOnNode();
+      await restartKubelet(session);
+      await nodeReadyGate(gctx, node, ctx.fleet.session(seedNode), since);
+    }
     return;
   }
-  throw new KfError(`step ${s.id}: ${s.actions.join(', ')} needs a running cluster`, 'drop --files-only');
+  throw new KfError(
+    `step ${s.id}: ${s.actions.join(', ')} is not a step this version runs`,
+    'this is a bug: report it',
+  );
+}
+
+/**
+ * Test-only: KF_TEST_ROLLOUT_STOP_AT=<step id> makes the run stop there as if the tool were
+ * killed (the step marked running, the process gone), honoured only under the test runner
+ * (VITEST set), so a test can interrupt a rollout at a chosen step and resume it.
+ */
+async function maybeFailForTest(stepId: string): Promise<void> {
+  if (process.env.VITEST && process.env.KF_TEST_ROLLOUT_STOP_AT === stepId) {
+    process.kill(process.pid, 'SIGKILL');
+    await new Promise(() => undefined);
+  }
 }
 
 /** Walks the plan; stops at the first failed step (a batch of workers finishes together). */
 export async function runPlan(ctx: RunContext): Promise<RunOutcome> {
+  const gates: GateRecord[] = [];
+  const timings: StepTiming[] = [];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kf-rollout-ca-'));
   fs.chmodSync(dir, 0o700);
   const bundle = new CaBundle(dir);
@@ -264,9 +399,19 @@ export async function runPlan(ctx: RunContext): Promise<RunOutcome> {
     const steps = ctx.plan.steps;
     for (let i = 0; i < steps.length;) {
       const s = steps[i]!;
-      // the workers of one batch run together
+      // the workers of one batch run together; so do the copies of the tool and the CA installs
+      // (each touches its own node only, nothing restarts), up to `parallel` nodes at a time
+      const sideBySide = (t: PlanStep) =>
+        t.actions.includes('copy-tool') ? 'copy' : t.actions.includes('ca-install') ? 'install' : undefined;
       let end = i + 1;
-      while (s.batch !== undefined && end < steps.length && steps[end]!.batch === s.batch) end++;
+      if (s.batch !== undefined) while (end < steps.length && steps[end]!.batch === s.batch) end++;
+      else if (sideBySide(s))
+        while (
+          end < steps.length &&
+          end - i < (ctx.parallel ?? 16) &&
+          sideBySide(steps[end]!) === sideBySide(s)
+        )
+          end++;
       const group = steps.slice(i, end);
       i = end;
       const todo = group.filter((t) => !ctx.journal.isDone(t.id));
@@ -275,11 +420,19 @@ export async function runPlan(ctx: RunContext): Promise<RunOutcome> {
       const results = await Promise.allSettled(
         todo.map(async (t) => {
           ctx.journal.mark(t.id, 'running');
+          const t0 = Date.now();
           try {
-            await runStep(ctx, t, bundle, ensureBundle);
+            await maybeFailForTest(t.id);
+            await runStep(ctx, t, bundle, ensureBundle, gates);
           } catch (err) {
             ctx.journal.mark(t.id, 'failed', firstLine(err));
             throw err;
+          } finally {
+            timings.push({
+              step: t.id,
+              ...(t.node ? { node: t.node } : {}),
+              seconds: (Date.now() - t0) / 1000,
+            });
           }
           ctx.journal.mark(t.id, 'done');
         }),
@@ -293,10 +446,12 @@ export async function runPlan(ctx: RunContext): Promise<RunOutcome> {
             ...(t.node ? { node: t.node } : {}),
             what: firstLine((results[bad] as PromiseRejectedResult).reason),
           },
+          gates,
+          timings,
         };
       }
     }
-    return {};
+    return { gates, timings };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -45,7 +45,12 @@ export interface MultiNodeOptions {
    * two clusters with different prefixes run side by side, each in namespaces of its own.
    */
   prefix?: string;
-  /** CAs (ca, etcd/ca, front-proxy-ca) that end at this moment, handed to `kubeadm init`. */
+  /**
+   * CAs (ca, etcd/ca, front-proxy-ca) that end at this moment, handed to `kubeadm init`: the
+   * joining control planes get them through --upload-certs, the workers ca.crt through join. The
+   * moment must leave the bring-up time (145 s alone, 233-249 s with a second cluster beside it,
+   * measured on the shared 2-core VM): a join after it fails.
+   */
   caNotAfter?: Date;
   /**
    * false: only the nodes' namespaces, dockerd and sshd, the admin namespace and its files (no

@@ -24,6 +24,9 @@ for d in etc usr var root; do
   mount -t overlay overlay -o "lowerdir=/$d,upperdir=$dir/overlay/$d/upper,workdir=$dir/overlay/$d/work" "/$d"
 done
 mount -t tmpfs -o mode=0755 tmpfs /run
+# bash reads ~/.bashrc for every command run over ssh: the host's is not the node's (a host's shell
+# set-up, e.g. pyenv's rehash lock shared with the host's shells, held every remote command ~60 s)
+rm -f /root/.bashrc
 mkdir -p /run/sshd /etc/kubernetes /var/lib/kubelet "$dir/etc-kubernetes" "$dir/var-lib-kubelet"
 mount --bind "$dir/etc-kubernetes" /etc/kubernetes
 mount --bind "$dir/var-lib-kubelet" /var/lib/kubelet

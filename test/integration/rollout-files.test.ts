@@ -120,7 +120,7 @@ afterAll(async () => {
 });
 
 describe('rollout --files-only, the changing run over ssh', { timeout: 900_000 }, () => {
-  it('without --files-only the changing run refuses before any node is reached', () => {
+  it('without --files-only and without --kubeadm the changing run refuses before any node is reached', () => {
     const r = cli([
       'rollout',
       '--inventory',
@@ -132,8 +132,10 @@ describe('rollout --files-only, the changing run over ssh', { timeout: 900_000 }
       '--ssh-config',
       client.config,
     ]);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^error: rollout that changes a running cluster is not available.*\nnext: /);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(
+      /^error: rollout renews the control planes with the custom kubeadm, and none was given\nnext: pass --kubeadm PATH/,
+    );
     expect(fs.existsSync(journal)).toBe(false);
   });
 

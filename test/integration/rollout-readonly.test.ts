@@ -223,10 +223,19 @@ describe('rollout, read-only modes, over ssh against files-only nodes', { timeou
       /^error: inventory .*hostile\.ini, host "w1;touch \/tmp\/kf-pwned": node name .* is not a DNS-1123 subdomain.*\nnext: /,
     );
     const inv = inventory(path.join(tmp, 'hosts.ini'));
-    const noTool = cli(['rollout', '--report', '--inventory', inv, ...common()]);
+    // no --tool and none in the cache: the two-line error names where it looked
+    const noTool = cli([
+      'rollout',
+      '--report',
+      '--inventory',
+      inv,
+      '--cache-dir',
+      path.join(tmp, 'empty-cache'),
+      ...common(),
+    ]);
     expect(noTool.status).toBe(2);
     expect(noTool.stderr).toMatch(
-      /^error: rollout needs the single-file executable .*\nnext: pass --tool PATH/,
+      /^error: no --tool given and no single-file executable of kubeadm-forever at .*empty-cache\/tool\/linux-(amd64|arm64)\/kubeadm-forever\nnext: pass --tool PATH/,
     );
     expect(fs.existsSync('/tmp/kf-pwned')).toBe(false);
   });

@@ -329,6 +329,18 @@ export function formatCheckReport(report: CheckReport, base?: string): string {
   for (const r of report.rows) if (r.informational) out.push(`note: ${rel(r.source)}: ${r.informational}`);
   for (const m of report.missing) out.push(`note: ${m} not found, skipped`);
   for (const e of report.errors) out.push(`unreadable: ${rel(e.file)}: ${e.message}`);
+  // a copy of a CA that ends before another copy of the same CA on this node: left behind when
+  // the CA was extended, it stops this node trusting the cluster on the day the old one ends
+  const cas = report.rows.filter((r) => r.kind === 'ca');
+  for (const r of cas) {
+    const latest = cas
+      .filter((x) => x.subject === r.subject && x.issuer === r.issuer)
+      .reduce((a, x) => (x.notAfter > a ? x.notAfter : a), r.notAfter);
+    if (latest > r.notAfter)
+      out.push(
+        `OLD CA COPY: ${rel(r.source)} ends ${r.notAfter}; another copy of ${cn(r.subject)} here ends ${latest}`,
+      );
+  }
   out.push(
     report.ok
       ? `OK: every certificate has at least ${report.minYears} years left and chains to its CA`
