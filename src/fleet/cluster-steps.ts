@@ -65,7 +65,7 @@ export function kubectl(
 
 /** The API as the seed's admin.conf sees it: ready, or why not (an expired chain, nothing listening). */
 export async function probeApi(session: SshSession): Promise<ApiState> {
-  const r = await kubectl(session, ['get', '--raw', '/readyz'], { timeoutMs: 45_000 });
+  const r = await kubectl(session, ['get', '--raw', '/readyz'], { timeoutMs: 180_000 });
   const out = r.stdout.toString('utf8').trim();
   if (r.code === 0 && out === 'ok') return { state: 'ok', detail: '/readyz: ok' };
   const why = firstLines(r.stderr || out);

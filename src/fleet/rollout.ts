@@ -277,14 +277,19 @@ export async function runRollout(input: RolloutInput, io: CommandIo): Promise<Ro
     if (!input.filesOnly && input.mode !== 'report' && states.find((s) => s.name === plan.seed)?.reachable) {
       progress.step(`asking the API through ${plan.seed}'s admin.conf`);
       const seedNode = nodes.find((n) => n.name === plan.seed)!;
-      const a = await probeApi(fleet.session(seedNode)).catch((err: unknown): ApiState => ({
-        state: 'unreachable',
-        detail: asKfError(err)?.what ?? messageOf(err),
-      }));
+      // a probe that did not run (ssh failed, timed out) says nothing about the API: a problem,
+      // not a rescue, which would take away the gates between the control planes
+      const a = await probeApi(fleet.session(seedNode)).catch((err: unknown): ApiState | undefined => {
+        problems.push(
+          `node ${plan.seed}: the API could not be asked through it: ${asKfError(err)?.what ?? messageOf(err)}`,
+        );
+        return undefined;
+      });
       const caExpired =
         facts.get(plan.seed)?.caCopies.some((c) => Date.parse(c.notAfter) <= Date.now()) ?? false;
-      api = { ...a, rescue: a.state !== 'ok' || caExpired };
-      if (api.rescue)
+      if (a) api = { ...a, rescue: a.state !== 'ok' || caExpired };
+      else api = undefined;
+      if (a && api?.rescue)
         progress.warn(
           `the API cannot be used (${a.state}: ${a.detail}${caExpired ? '; a CA has expired' : ''}): rescue, the control planes are renewed file-first and gated after the last one`,
         );
