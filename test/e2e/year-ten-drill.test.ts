@@ -87,7 +87,15 @@ const startRescue = async () => {
   return { run, tookS: (Date.now() - t) / 1000 };
 };
 
-describe.skipIf(skipDockerTests)(
+/**
+ * Opt-in until it has passed end to end: the rescue and the drill's checks after the moment have
+ * run only on a healthy cluster so far. KF_RUN_DRILL=1 runs it (docs/drill.md).
+ */
+const runDrill = process.env.KF_RUN_DRILL === '1';
+if (!runDrill && !skipDockerTests)
+  console.log('[drill] not run: set KF_RUN_DRILL=1 to run the year-10 drill (docs/drill.md)');
+
+describe.skipIf(skipDockerTests || !runDrill)(
   'the year-10 drill: clusters whose CAs end minutes after kubeadm init',
   () => {
     beforeAll(async () => {
