@@ -68,7 +68,10 @@ export async function runFunction<A extends GlobalArgs, R>(
       stderr: process.stderr,
       env: process.env,
       progress: out,
-      stdin: process.stdin,
+      // opened only when a command reads it: process.stdin makes a stream of fd 0 when first touched
+      get stdin() {
+        return process.stdin;
+      },
     };
     const result = await call(io);
     const text = await view.text?.(result);
