@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import fs from 'node:fs';
 import { KfError, messageOf } from '../core/errors.js';
 
@@ -142,4 +143,27 @@ export function readBoundedFile(file: string, kind: ReadKind, opts: BoundedReadO
 /** readBoundedFile as UTF-8 text. */
 export function readBoundedText(file: string, kind: ReadKind, opts: BoundedReadOptions = {}): string {
   return readBoundedFile(file, kind, opts).toString('utf8');
+}
+
+/**
+ * Reads a stream up to `limit` bytes; more is refused (`tooLarge`) as soon as it arrives (stdin may be
+ * /dev/zero or a pipe that never ends; a file may be a device).
+ */
+export async function readBoundedStream(
+  input: NodeJS.ReadableStream,
+  limit: number,
+  tooLarge: () => KfError,
+): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of input) {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    size += buf.length;
+    if (size > limit) {
+      (input as Readable).destroy?.();
+      throw tooLarge();
+    }
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

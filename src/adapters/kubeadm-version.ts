@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import { readBoundedStream } from './bounded-read.js';
 import { KfError, UsageError, messageOf } from '../core/errors.js';
 import {
   isYamlVersionOutput,
@@ -15,8 +15,9 @@ const execFileAsync = promisify(execFile);
 /** How long `kubeadm version` may take: it is instant unless the binary is broken. */
 const VERSION_TIMEOUT_MS = 30_000;
 
-async function runVersion(kubeadm: string, args: string[]): Promise<string> {
+async function runVersion(kubeadm: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
   const { stdout } = await execFileAsync(kubeadm, args, {
+    env,
     timeout: VERSION_TIMEOUT_MS,
     maxBuffer: MAX_VERSION_OUTPUT,
     encoding: 'utf8',
@@ -25,13 +26,13 @@ async function runVersion(kubeadm: string, args: string[]): Promise<string> {
 }
 
 /**
- * Runs `kubeadm version -o json` (argument array, no shell) and parses it; falls back to the
+ * Runs `kubeadm version -o json` (argument array, no shell; `env`: its environment, PATH included) and parses it; falls back to the
  * default output for kubeadm builds whose `-o json` fails.
  */
-export async function readKubeadmVersion(kubeadm: string): Promise<ParsedVersion> {
+export async function readKubeadmVersion(kubeadm: string, env?: NodeJS.ProcessEnv): Promise<ParsedVersion> {
   let firstError: unknown;
   try {
-    return await parseAnyVersionOutput(await runVersion(kubeadm, ['version', '-o', 'json']));
+    return await parseAnyVersionOutput(await runVersion(kubeadm, ['version', '-o', 'json'], env));
   } catch (err) {
     if (
       (err as NodeJS.ErrnoException).code === 'ENOENT' ||
@@ -45,7 +46,7 @@ export async function readKubeadmVersion(kubeadm: string): Promise<ParsedVersion
     firstError = err;
   }
   try {
-    return await parseAnyVersionOutput(await runVersion(kubeadm, ['version']));
+    return await parseAnyVersionOutput(await runVersion(kubeadm, ['version'], env));
   } catch (err) {
     if (err instanceof KfError) throw err;
     throw new KfError(
@@ -62,35 +63,25 @@ export async function parseAnyVersionOutput(text: string): Promise<ParsedVersion
   return parseVersionOutput(text, yamlVersionReader);
 }
 
-/**
- * Reads a stream up to `limit` bytes; more is refused as soon as it arrives (stdin may be
- * /dev/zero or a pipe that never ends; a file may be a device).
- */
-async function readBounded(input: NodeJS.ReadableStream, limit: number, what: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of input) {
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-    size += buf.length;
-    if (size > limit) {
-      (input as Readable).destroy?.();
-      throw new UsageError(
-        `${what} is larger than ${limit} bytes: not a kubeadm version output`,
-        'save `kubeadm version -o json` from the cluster into a file and pass its path (or - for stdin)',
-      );
-    }
-    chunks.push(buf);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** Reads and parses a saved `kubeadm version` output; `-` reads stdin (the air-gapped case). */
-export async function readVersionFile(file: string): Promise<ParsedVersion> {
+/** Reads and parses a saved `kubeadm version` output; `-` reads `stdin` (the air-gapped case). */
+export async function readVersionFile(
+  file: string,
+  stdin: NodeJS.ReadableStream | undefined,
+): Promise<ParsedVersion> {
   const what = file === '-' ? '--version-file - (stdin)' : `--version-file ${JSON.stringify(file)}`;
   let text: string;
   try {
-    const input = file === '-' ? process.stdin : createReadStream(file);
-    text = await readBounded(input, MAX_VERSION_OUTPUT, what);
+    if (file === '-' && !stdin) throw new UsageError(`${what}: no standard input here`, 'pass a file');
+    const input = file === '-' ? stdin! : createReadStream(file);
+    text = await readBoundedStream(
+      input,
+      MAX_VERSION_OUTPUT,
+      () =>
+        new UsageError(
+          `${what} is larger than ${MAX_VERSION_OUTPUT} bytes: not a kubeadm version output`,
+          'save `kubeadm version -o json` from the cluster into a file and pass its path (or - for stdin)',
+        ),
+    );
   } catch (err) {
     if (err instanceof KfError) throw err;
     throw new UsageError(

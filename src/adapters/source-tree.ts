@@ -10,12 +10,12 @@ import {
 } from '../core/patch-targets.js';
 import { compiledPackageDir } from './package-closure.js';
 import { diskTree, readTreeText, realRel, type TreeFs } from './tree-fs.js';
-import type { BuildMode, KubeVersion, PatchResult } from '../core/types.js';
+import type { BuildMode, KubeVersion, TreePatch } from '../core/types.js';
 import { replaceFiles, type StagedFile } from './file-transaction.js';
 
 /**
  * The file-system side of a Kubernetes source tree: reading the patch targets and the build
- * mode, and writing a PatchResult all-or-nothing, through symlinks, keeping modes.
+ * mode, and writing a TreePatch all-or-nothing, through symlinks, keeping modes.
  */
 
 /**
@@ -198,7 +198,7 @@ export async function readTreeVersion(root: TreeLike): Promise<KubeVersion | und
  * journal in it is never followed (it could name any file on this host), so a killed earlier
  * patch is simply redone (files already patched are left as they are).
  */
-export async function writePatch(root: string, result: PatchResult): Promise<string[]> {
+export async function writePatch(root: string, result: TreePatch): Promise<string[]> {
   const reals = await Promise.all(result.files.map((f) => fs.realpath(path.join(root, f.file))));
   const writes: StagedFile[] = [];
   for (const [i, f] of result.files.entries()) {

@@ -7,7 +7,7 @@ import { reporter, type Progress } from '../core/progress.js';
 import { treePackageClosure } from '../adapters/package-closure.js';
 import { formatPlatform } from '../core/platform.js';
 import type { Verification } from '../core/cache-manifest.js';
-import type { BuildPlan, PatchResult, Platform, VersionInfo } from '../core/types.js';
+import type { BuildPlan, TreePatch, Platform, VersionInfo } from '../core/types.js';
 import type { BuildDate } from '../core/reproducible.js';
 import type { ImageRef } from '../adapters/docker.js';
 import { buildProvenance } from './provenance.js';
@@ -28,9 +28,9 @@ import { assertMachine } from '../carry/cache/build-cache.js';
 import { cachedResult, cacheKeys, fetchHits, storeBuilt, type CacheKeys } from './store.js';
 
 import { assertOutputFile } from '../adapters/fs.js';
-import { outputPath, type BuildRequest, type BuildResult, type BuiltBinary } from './types.js';
+import { outputPath, type BuildRequest, type BuildPipelineResult, type BuiltBinary } from './types.js';
 
-export type { BuildRequest, BuildResult, BuiltBinary } from './types.js';
+export type { BuildRequest, BuildPipelineResult, BuiltBinary } from './types.js';
 export { outputPath } from './types.js';
 
 /**
@@ -39,7 +39,10 @@ export { outputPath } from './types.js';
  * source and makes the plan and the keys once; every other stage is one module, composed here
  * and nothing else.
  */
-export async function runBuildPipeline(req: BuildRequest, events: Progress = {}): Promise<BuildResult> {
+export async function runBuildPipeline(
+  req: BuildRequest,
+  events: Progress = {},
+): Promise<BuildPipelineResult> {
   const { step } = reporter(events);
   const prep = await prepareBuild({ ...req, env: req.env ?? process.env, buildable: true, events });
   // every output path is checked before the cache, the engine or a container writes anything
@@ -73,7 +76,7 @@ interface PlatformBuild {
   docker: Docker;
   image: ImageRef;
   plan: BuildPlan;
-  patch: PatchResult;
+  patch: TreePatch;
   date: BuildDate;
   source: PreparedSource;
   overlay: Map<string, string>;
@@ -87,7 +90,7 @@ async function buildAll(
   events: Progress,
   keyed: CacheKeys | undefined,
   hits: Map<string, BuiltBinary>,
-): Promise<BuildResult> {
+): Promise<BuildPipelineResult> {
   const { step } = reporter(events);
   step('connecting to the Docker engine');
   // loaded here, not at the top: a cache hit never needs dockerode (start-up time of a hit)

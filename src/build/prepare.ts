@@ -7,9 +7,9 @@ import {
 } from '../adapters/source-tree.js';
 import { identifySource, type IdentifiedSource } from '../carry/cache/source-identity.js';
 import { decideBuild, type BuildDecision, type TreeFacts } from '../core/build-decision.js';
-import { assertBuildable, type PlanInput } from '../core/plan.js';
+import { assertBuildable, type BuildPlanInput } from '../core/plan.js';
 import { selectBuildDate, type BuildDate } from '../core/reproducible.js';
-import type { PatchResult, Platform, SourceSpec, Validities, VersionInfo } from '../core/types.js';
+import type { TreePatch, Platform, SourceSpec, Validities, VersionInfo } from '../core/types.js';
 import { envBuildDate } from './provenance.js';
 import { reporter, type Progress } from '../core/progress.js';
 import { prepareSource, resolveSource, type PreparedSource } from './source.js';
@@ -48,7 +48,7 @@ export interface Preparation extends BuildDecision {
   /** the tree's facts, when it was at hand (a directory source) */
   tree?: TreeFacts;
   /** what the plan was made from */
-  input: PlanInput;
+  input: BuildPlanInput;
   /** the buildDate, when it is known before the source is prepared (SOURCE_DATE_EPOCH, a directory's newest file) */
   date?: BuildDate;
 }
@@ -78,7 +78,7 @@ export async function prepareBuild(req: PrepareRequest): Promise<Preparation> {
         sourceOrigin: 'newest file in the directory',
       })
     : undefined;
-  const input: PlanInput = {
+  const input: BuildPlanInput = {
     version: req.version,
     validity: req.validity,
     platforms: req.platforms,
@@ -111,7 +111,7 @@ export async function settleOnTree(
   prep: Preparation & { buildable?: boolean },
   source: PreparedSource,
   env: NodeJS.ProcessEnv,
-): Promise<BuildDecision & { date: BuildDate; tree: TreeFacts; patch: PatchResult }> {
+): Promise<BuildDecision & { date: BuildDate; tree: TreeFacts; patch: TreePatch }> {
   if (prep.tree && prep.date && prep.patch)
     return {
       plan: prep.plan,

@@ -8,9 +8,9 @@ import {
 } from '../core/cache-manifest.js';
 import type { Preparation } from './prepare.js';
 import { formatPlatform } from '../core/platform.js';
-import type { BuildPlan, PatchResult, Platform } from '../core/types.js';
+import type { BuildPlan, TreePatch, Platform } from '../core/types.js';
 import type { ImageRef } from '../adapters/docker.js';
-import { outputPath, type BuildRequest, type BuildResult, type BuiltBinary } from './types.js';
+import { outputPath, type BuildRequest, type BuildPipelineResult, type BuiltBinary } from './types.js';
 
 /**
  * store: the binary cache around the build. First half (before the source, the engine or any
@@ -72,7 +72,7 @@ export async function fetchHits(
   }
 }
 
-export function cachedResult(keyed: CacheKeys, hits: Map<string, BuiltBinary>): BuildResult {
+export function cachedResult(keyed: CacheKeys, hits: Map<string, BuiltBinary>): BuildPipelineResult {
   const binaries = keyed.plan.platforms.map((p) => hits.get(formatPlatform(p))!);
   const manifest = keyed.manifests.get(formatPlatform(binaries[0]!.platform))!;
   return {
@@ -93,7 +93,7 @@ export async function storeBuilt(
     binary: string;
     goVersion: string;
     image: ImageRef;
-    patch: PatchResult;
+    patch: TreePatch;
     provenance?: BuildProvenance;
     verification?: Verification;
   },

@@ -1,6 +1,6 @@
 import type { ImageRef } from '../adapters/docker.js';
 import type { BuildCache } from '../carry/cache/build-cache.js';
-import type { BuildPlan, PatchResult, Platform, Validities, VersionInfo } from '../core/types.js';
+import type { BuildPlan, TreePatch, Platform, Validities, VersionInfo } from '../core/types.js';
 import type { SourceSpec } from '../core/types.js';
 import type { VerifyReport } from './verify.js';
 
@@ -57,9 +57,9 @@ export interface NotVerified {
   passed: false;
 }
 
-export interface BuildResult {
+export interface BuildPipelineResult {
   plan: BuildPlan;
-  patch: PatchResult;
+  patch: TreePatch;
   image: ImageRef;
   source: string;
   binaries: BuiltBinary[];

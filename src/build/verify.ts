@@ -59,7 +59,7 @@ export interface VerifyReport {
   failures: string[];
 }
 
-export interface VerifyInput {
+export interface VerifyBinaryInput {
   binary: string;
   /**
    * the target; without one the binary's own version must be a release version (not v0.0.0-…).
@@ -139,7 +139,7 @@ function listCertificates(dir: string, rel = ''): string[] {
  * one is here (--emulator, binfmt_misc, qemu-<arch>-static on PATH); without one it is reported
  * as not executed (never as passed).
  */
-export async function verifyBinary(input: VerifyInput): Promise<VerifyReport> {
+export async function verifyBinary(input: VerifyBinaryInput): Promise<VerifyReport> {
   const host = hostPlatform();
   const platform = input.platform ?? host;
   let emulator: Emulator | undefined;

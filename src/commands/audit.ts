@@ -12,14 +12,28 @@ import { parsePlatform } from '../core/version.js';
 import { KfError, UsageError, messageOf } from '../core/errors.js';
 import { runBuildPipeline } from '../build/index.js';
 import type { SourceSpec } from '../core/types.js';
-import type { Output } from '../ui/output.js';
+import type { CommandIo } from '../core/command-io.js';
+import { reporter } from '../core/progress.js';
 import { assertVolumeName, goCacheVolumeOptions } from './build-options.js';
 import { sourceSpec, withSourceOptions } from './target-options.js';
-import { defineCommand, type GlobalFlags } from './options.js';
+import { defineCommand, type CamelFlags, type GlobalFlags } from './options.js';
 import { commandSummaries } from './catalog.js';
-import { runCommand } from './run.js';
+import { runFunction } from './run.js';
 
 type AuditArgs = BuilderArguments<typeof builder>;
+
+/** What `audit` is asked: the binary, its manifest, and (optionally) where the source is. */
+export type AuditInput = Omit<CamelFlags<AuditArgs>, 'json' | 'verbose'>;
+
+/** The `audit --json` document: whether the rebuild has the recorded bytes, and every difference. */
+export interface AuditResult {
+  binary: string;
+  manifest: string;
+  identical: boolean;
+  sha256: string;
+  rebuiltSha256: string;
+  differences: Difference[];
+}
 
 function readManifest(file: string): CacheManifest {
   let text: string;
@@ -42,7 +56,7 @@ function readManifest(file: string): CacheManifest {
 }
 
 /** The source to rebuild from: the flags when given, else what the manifest records. */
-function auditSource(argv: AuditArgs, m: CacheManifest): SourceSpec {
+function auditSource(argv: AuditInput, m: CacheManifest): SourceSpec {
   const src = m.provenance?.source;
   if (argv.sourceDir !== undefined || argv.sourceTarball !== undefined || argv.repo !== undefined) {
     return sourceSpec(argv, src?.commit ?? m.gitCommit);
@@ -61,7 +75,13 @@ function report(diffs: Difference[]): string {
   return diffs.map((d) => `  ${d.kind}: ${d.text}`).join('\n');
 }
 
-async function audit(argv: AuditArgs, out: Output): Promise<number> {
+/**
+ * `audit`: the binary rebuilt from the inputs its manifest records (no cache) and the sha256s
+ * compared. A rebuild that differs is in the result (auditFailure says it), not thrown; a binary
+ * that is not the recorded one, or a manifest changed after the build, is refused before it.
+ */
+export async function runAudit(argv: AuditInput, io: CommandIo): Promise<AuditResult> {
+  const out = reporter(io.progress);
   assertVolumeName(argv.goCacheVolume);
   if (!fs.existsSync(argv.binary))
     throw new UsageError(`${argv.binary}: no such file`, 'pass the kubeadm binary to audit');
@@ -86,7 +106,7 @@ async function audit(argv: AuditArgs, out: Output): Promise<number> {
   const source = auditSource(argv, m);
   const validity = resolveValidityPair(m.validity.text, m.caValidity.text);
   const platform = parsePlatform(m.platform, 'the manifest platform');
-  const env = { ...process.env };
+  const env = { ...io.env };
   delete env.SOURCE_DATE_EPOCH;
   if (m.provenance?.sourceDateEpoch !== undefined)
     env.SOURCE_DATE_EPOCH = String(m.provenance.sourceDateEpoch);
@@ -117,7 +137,7 @@ async function audit(argv: AuditArgs, out: Output): Promise<number> {
     const rebuilt = readManifest(built.manifest!);
     const diffs = rebuildDifferences(m, rebuilt);
     const identical = built.sha256 === m.sha256;
-    const doc = {
+    const doc: AuditResult = {
       binary: argv.binary,
       manifest: argv.manifest,
       identical,
@@ -125,21 +145,30 @@ async function audit(argv: AuditArgs, out: Output): Promise<number> {
       rebuiltSha256: built.sha256,
       differences: diffs,
     };
-    if (identical) {
-      out.succeed();
-      const noted = diffs.length > 0 ? `\nnot affecting the bytes:\n${report(diffs)}` : '';
-      out.result(doc, `identical: the rebuild from the recorded inputs has sha256 ${m.sha256}${noted}`);
-      return 0;
-    }
-    out.fail();
-    out.result(doc, `the rebuild differs: sha256 ${built.sha256}, recorded ${m.sha256}\n${report(diffs)}`);
-    throw new KfError(
-      `the rebuild from the recorded inputs differs (${diffs.map((d) => `${d.kind} ${d.name}`).join(', ')})`,
-      'read the differences above: a changed input or environment explains it; same inputs and environment with different bytes means the build is not reproducible',
-    );
+    if (identical) out.succeed();
+    else out.fail();
+    return doc;
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** The audit for people: identical (and what differs without touching the bytes), or what differs. */
+export function formatAuditResult(r: AuditResult): string {
+  if (r.identical) {
+    const noted = r.differences.length > 0 ? `\nnot affecting the bytes:\n${report(r.differences)}` : '';
+    return `identical: the rebuild from the recorded inputs has sha256 ${r.sha256}${noted}`;
+  }
+  return `the rebuild differs: sha256 ${r.rebuiltSha256}, recorded ${r.sha256}\n${report(r.differences)}`;
+}
+
+/** A rebuild that differs: the error to give after the result. */
+export function auditFailure(r: AuditResult): KfError | undefined {
+  if (r.identical) return undefined;
+  return new KfError(
+    `the rebuild from the recorded inputs differs (${r.differences.map((d) => `${d.kind} ${d.name}`).join(', ')})`,
+    'read the differences above: a changed input or environment explains it; same inputs and environment with different bytes means the build is not reproducible',
+  );
 }
 
 const builder = (y: Argv<GlobalFlags>) =>
@@ -161,6 +190,7 @@ const builder = (y: Argv<GlobalFlags>) =>
 const command = defineCommand({
   ...commandSummaries.audit,
   builder,
-  handler: (argv) => runCommand(argv, audit),
+  handler: (argv) =>
+    runFunction(argv, (io) => runAudit(argv, io), { human: formatAuditResult, failure: auditFailure }),
 });
 export default command;

@@ -2,12 +2,15 @@ import path from 'node:path';
 import type { Argv, BuilderArguments } from 'yargs';
 import { formatPlatform } from '../core/platform.js';
 import { DEFAULT_OUT } from '../build/extract.js';
-import { runBuildPipeline, VerifyError, type BuildResult } from '../build/index.js';
+import { runBuildPipeline, VerifyError, type BuildPipelineResult } from '../build/index.js';
 import { describeVerify } from '../build/verify.js';
-import type { Output } from '../ui/output.js';
-import { defineCommand, type GlobalFlags } from './options.js';
+import type { CommandIo } from '../core/command-io.js';
+import { reporter } from '../core/progress.js';
+import type { Validities } from '../core/types.js';
+import type { BuiltBinary } from '../build/types.js';
+import { defineCommand, type CamelFlags, type GlobalFlags } from './options.js';
 import { commandSummaries } from './catalog.js';
-import { runCommand } from './run.js';
+import { runFunction } from './run.js';
 import { nodeProcedureCommands } from './next-steps.js';
 import { assertVolumeName, emulatorOptions, goCacheVolumeOptions } from './build-options.js';
 import { BuildCache } from '../carry/cache/build-cache.js';
@@ -22,10 +25,41 @@ import { resolveValidities, withValidityOptions } from './validity-options.js';
 
 type BuildArgs = BuilderArguments<typeof builder>;
 
-/** The --json document: the contract keys for the (first) binary, all of them under `binaries`. */
-function resultDoc(r: BuildResult) {
+/** What `build` is asked: its flags (camel-case), as yargs gives them. */
+export type BuildInput = Omit<CamelFlags<BuildArgs>, 'json'>;
+
+/** One built (or cached) binary, as the --json document lists it. */
+export interface BuiltBinaryDocument {
+  binary: string;
+  sha256: string;
+  goVersion: string;
+  platform: string;
+  verify: BuiltBinary['verify'];
+  cached: boolean;
+  manifest: string | null;
+}
+
+/** The `build --json` document: the contract keys for the (first) binary, all of them under `binaries`. */
+export interface BuildResult {
+  binary: string;
+  sha256: string;
+  gitVersion: string;
+  gitCommit: string;
+  goVersion: string;
+  image: string;
+  imageId: string;
+  platform: string;
+  validity: Validities;
+  verify: BuiltBinary['verify'];
+  cached: boolean;
+  manifest: string | null;
+  /** with more than one platform only */
+  binaries?: BuiltBinaryDocument[];
+}
+
+function resultDoc(r: BuildPipelineResult): BuildResult {
   const first = r.binaries[0]!;
-  const doc: Record<string, unknown> = {
+  const doc: BuildResult = {
     binary: first.path,
     sha256: first.sha256,
     gitVersion: r.plan.version.gitVersion,
@@ -53,12 +87,14 @@ function resultDoc(r: BuildResult) {
   return doc;
 }
 
-function humanSummary(r: BuildResult): string {
+/** The build for people: each binary, its checks, and the node procedure that comes next. */
+export function formatBuildResult(r: BuildResult): string {
   const lines: string[] = [];
-  for (const b of r.binaries) {
-    lines.push(b.cached ? `${b.path} from the binary cache (no build needed)` : `built ${b.path}`);
+  const binaries: BuiltBinaryDocument[] = r.binaries ?? [r];
+  for (const b of binaries) {
+    lines.push(b.cached ? `${b.binary} from the binary cache (no build needed)` : `built ${b.binary}`);
     lines.push(
-      `  kubeadm ${r.plan.version.gitVersion} (${r.plan.version.gitCommit.slice(0, 12)}) ${formatPlatform(b.platform)}, ${b.goVersion || 'go ?'} in ${r.image.name}`,
+      `  kubeadm ${r.gitVersion} (${r.gitCommit.slice(0, 12)}) ${b.platform}, ${b.goVersion || 'go ?'} in ${r.image}`,
     );
     lines.push(`  sha256 ${b.sha256}`);
     lines.push(
@@ -67,48 +103,56 @@ function humanSummary(r: BuildResult): string {
       ),
     );
   }
-  lines.push(`  validity: leaf ${r.plan.validity.leaf.text}, CA ${r.plan.validity.ca.text}`);
-  const notes = r.plan.notes.filter((n) => /ClusterConfiguration|kubelet|dirty/.test(n));
-  const exe = `./${path.basename(r.binaries[0]!.path)}`;
+  lines.push(`  validity: leaf ${r.validity.leaf.text}, CA ${r.validity.ca.text}`);
+  const exe = `./${path.basename(r.binary)}`;
   lines.push('');
   lines.push(
     `next: copy ${exe} to each control-plane node; there, in this order (README: "The air-gapped workflow"):`,
   );
-  lines.push(...nodeProcedureCommands({ kubeadm: exe, validity: r.plan.validity }));
-  for (const n of notes) lines.push(`note: ${n}`);
+  lines.push(...nodeProcedureCommands({ kubeadm: exe, validity: r.validity }));
   return lines.join('\n');
 }
 
-async function build(argv: BuildArgs, out: Output): Promise<number> {
-  const validity = resolveValidities(argv);
-  const platforms = resolvePlatforms(argv);
+/**
+ * `build`: the custom kubeadm for the exact version, in Docker (or from the binary cache). The
+ * plan's notes for the cluster (ClusterConfiguration, kubelet, a dirty tree) are told on the way.
+ */
+export async function runBuild(input: BuildInput, io: CommandIo): Promise<BuildResult> {
+  const out = reporter(io.progress);
+  const validity = resolveValidities(input);
+  const platforms = resolvePlatforms(input);
   // --kubernetes-version alone: the commit from the repository's tag, the Go version from the tree
-  const { version, source, resolved } = await completeTargetFromSource(argv, await resolveTarget(argv), out);
+  const { version, source, resolved } = await completeTargetFromSource(
+    input,
+    await resolveTarget(input, io),
+    out,
+  );
   for (const [what, r] of Object.entries(resolved)) out.info(`resolved ${what} ${r.value} from ${r.from}`);
-  assertVolumeName(argv.goCacheVolume);
+  assertVolumeName(input.goCacheVolume);
   try {
     const result = await runBuildPipeline(
       {
         version,
         validity,
         platforms,
-        image: argv.image,
+        image: input.image,
         source,
-        out: argv.out,
-        cacheDir: argv.cacheDir,
-        goCacheVolume: argv.goCacheVolume,
-        verify: argv.verify,
-        cache: new BuildCache(argv.cacheDir, out),
-        noCache: !argv.cache,
-        sourceVolume: argv.sourceVolume,
-        goVerbose: argv.verbose,
-        emulator: argv.emulator,
+        out: input.out,
+        cacheDir: input.cacheDir,
+        goCacheVolume: input.goCacheVolume,
+        verify: input.verify,
+        env: io.env,
+        cache: new BuildCache(input.cacheDir, io.progress),
+        noCache: !input.cache,
+        sourceVolume: input.sourceVolume,
+        goVerbose: input.verbose,
+        emulator: input.emulator,
       },
-      out,
+      io.progress,
     );
-    out.succeed();
-    out.result(resultDoc(result), humanSummary(result));
-    return 0;
+    for (const n of result.plan.notes.filter((n) => /ClusterConfiguration|kubelet|dirty/.test(n)))
+      out.info(`note: ${n}`);
+    return resultDoc(result);
   } catch (err) {
     if (err instanceof VerifyError) {
       out.fail();
@@ -148,6 +192,6 @@ const builder = (y: Argv<GlobalFlags>) =>
 const command = defineCommand({
   ...commandSummaries.build,
   builder,
-  handler: (argv) => runCommand(argv, build),
+  handler: (argv) => runFunction(argv, (io) => runBuild(argv, io), { human: formatBuildResult }),
 });
 export default command;

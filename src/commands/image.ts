@@ -1,25 +1,31 @@
 import type { Argv, BuilderArguments } from 'yargs';
 import { goImageFor } from '../core/plan.js';
 import { UsageError } from '../core/errors.js';
-import type { ToolchainSource } from '../build/go-image.js';
-import type { Output } from '../ui/output.js';
-import { defineCommand, type GlobalFlags } from './options.js';
+import type { GoImageResult, ToolchainSource } from '../build/go-image.js';
+import type { CommandIo } from '../core/command-io.js';
+import { defineCommand, type CamelFlags, type GlobalFlags } from './options.js';
 import { commandSummaries } from './catalog.js';
-import { runCommand } from './run.js';
+import { runFunction } from './run.js';
 
 type ImageArgs = BuilderArguments<typeof builder>;
+
+/** What `image` is asked: its flags (camel-case), as yargs gives them. */
+export type ImageInput = Omit<CamelFlags<ImageArgs>, 'json' | 'verbose' | 'cacheDir'>;
+
+/** The `image --json` document: the image made (or kept). */
+export type ImageResult = GoImageResult;
 
 const list = (v: string | string[] | undefined): string[] =>
   v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
 
-function toolchainSource(argv: ImageArgs): ToolchainSource {
-  const debs = list(argv.deb);
-  if (argv.goroot !== undefined && debs.length > 0)
+function toolchainSource(input: ImageInput): ToolchainSource {
+  const debs = list(input.deb);
+  if (input.goroot !== undefined && debs.length > 0)
     throw new UsageError(
       '--goroot and --deb both given',
       "pass one: a GOROOT directory, or Debian's golang-1.NN-go and golang-1.NN-src .deb files",
     );
-  if (argv.goroot !== undefined) return { kind: 'goroot', dir: String(argv.goroot) };
+  if (input.goroot !== undefined) return { kind: 'goroot', dir: String(input.goroot) };
   if (debs.length > 0) return { kind: 'debs', files: debs };
   throw new UsageError(
     'no Go toolchain given',
@@ -27,23 +33,8 @@ function toolchainSource(argv: ImageArgs): ToolchainSource {
   );
 }
 
-async function image(argv: ImageArgs, out: Output): Promise<number> {
-  const source = toolchainSource(argv);
-  // dockerode and the image builder only when an image is made, not for `image --help`
-  const [{ connectDocker }, { makeGoImage }] = await Promise.all([
-    import('../adapters/docker.js'),
-    import('../build/go-image.js'),
-  ]);
-  const docker = await connectDocker();
-  const r = await makeGoImage(docker, {
-    source,
-    goVersion: argv.goVersion,
-    tags: list(argv.tag),
-    busybox: argv.busybox,
-    keepExisting: argv.keepExisting,
-    progress: out,
-  });
-  out.succeed();
+/** The image for people: what was made and how build finds it, or that it was kept. */
+export function formatImageResult(r: ImageResult): string {
   const picked = r.goVersion ? goImageFor(r.goVersion) : '';
   const next = r.tags.includes(picked)
     ? `next: kubeadm-forever build --go-version ${r.goVersion.slice(2)} … finds ${picked} by that name`
@@ -54,8 +45,26 @@ async function image(argv: ImageArgs, out: Output): Promise<number> {
         next,
       ]
     : [`${r.tags.join(', ')} already present (${r.id.slice(7, 19)}): kept, nothing made`];
-  out.result(r, human.join('\n'));
-  return 0;
+  return human.join('\n');
+}
+
+/** `image`: a Go builder image made from a local Go toolchain, on the Docker engine of `io.env`. */
+export async function runImage(input: ImageInput, io: CommandIo): Promise<ImageResult> {
+  const source = toolchainSource(input);
+  // dockerode and the image builder only when an image is made, not for `image --help`
+  const [{ connectDocker }, { makeGoImage }] = await Promise.all([
+    import('../adapters/docker.js'),
+    import('../build/go-image.js'),
+  ]);
+  const docker = await connectDocker(io.env);
+  return makeGoImage(docker, {
+    source,
+    goVersion: input.goVersion,
+    tags: list(input.tag),
+    busybox: input.busybox,
+    keepExisting: input.keepExisting,
+    progress: io.progress,
+  });
 }
 
 const builder = (y: Argv<GlobalFlags>) =>
@@ -94,6 +103,6 @@ const builder = (y: Argv<GlobalFlags>) =>
 const command = defineCommand({
   ...commandSummaries.image,
   builder,
-  handler: (argv) => runCommand(argv, image),
+  handler: (argv) => runFunction(argv, (io) => runImage(argv, io), { human: formatImageResult }),
 });
 export default command;

@@ -63,6 +63,18 @@ export function withGlobalOptions<T>(y: Argv<T>) {
 export type FlagsOf<B extends (y: Argv<never>) => Argv<unknown>> =
   ReturnType<B> extends Argv<infer U> ? U : never;
 
+/**
+ * Flags as a command's function takes them: camel-case keys only, without yargs' `_` and `$0`
+ * (a yargs argv has all of these, so it is one; a test writes only the camel-case keys), a flag
+ * that may be absent optional.
+ */
+type FlagKey<K> = string extends K ? never : K extends `${string}-${string}` | '_' | '$0' ? never : K;
+export type CamelFlags<T> = {
+  [K in keyof T as undefined extends T[K] ? never : FlagKey<K>]: T[K];
+} & {
+  [K in keyof T as undefined extends T[K] ? FlagKey<K> : never]?: T[K];
+};
+
 /** The options every command takes (cli.ts adds them to the top level): the builder's input. */
 export type GlobalFlags = FlagsOf<typeof withGlobalOptions<object>>;
 

@@ -8,10 +8,39 @@ import { restartStrategies, type RestartStrategy } from '../node/renew/restart.j
 import type { RollbackReport } from '../node/renew/rollback.js';
 import { defineCommand, requireFlagFile } from './options.js';
 import { commandSummaries } from './catalog.js';
-import { runCommand } from './run.js';
+import { runFunction } from './run.js';
+import type { CommandIo } from '../core/command-io.js';
 import { resolveValidities, validityOptions } from './validity-options.js';
 
-function humanRenew(r: RenewReport): string {
+/** What `renew` is asked: the custom kubeadm (or a backup to roll back to) and the node's layout. */
+export interface RenewInput {
+  /** the custom kubeadm (same version as the control plane) */
+  kubeadm?: string;
+  kubernetesDir: string;
+  kubeletPkiDir: string;
+  /** where backups are written */
+  backupDir: string;
+  restart: RestartStrategy;
+  /** seconds the manifests stay out when crictl cannot confirm the pods stopped */
+  restartWait: number;
+  dryRun: boolean;
+  /** restore this backup instead of renewing */
+  rollback?: string;
+  validity?: string;
+  caValidity?: string;
+  /** a kubeadm config file with the ClusterConfiguration */
+  config?: string;
+  /** set kube-controller-manager --cluster-signing-duration */
+  kubeletSigningDuration?: string;
+  kubectl: string;
+  crictl: string;
+  allowShorter: boolean;
+}
+
+/** The `renew --json` document: the renewal's report, or (with --rollback) the rollback's. */
+export type RenewResult = RenewReport | RollbackReport;
+
+function formatRenew(r: RenewReport): string {
   if (r.dryRun) return `dry run for kubeadm ${r.kubeadm.gitVersion} on ${r.kubernetesDir}: nothing changed`;
   const lines = [
     `renewed with kubeadm ${r.kubeadm.gitVersion} on ${r.kubernetesDir}`,
@@ -23,13 +52,90 @@ function humanRenew(r: RenewReport): string {
   return lines.join('\n');
 }
 
-function humanRollback(r: RollbackReport): string {
+function formatRollback(r: RollbackReport): string {
   if (r.dryRun) return `dry run: ${r.restored.length} files would be restored from ${r.backup}`;
   return [
     `restored ${r.restored.length} files from ${r.backup} (taken ${r.createdAt})`,
     `the state before the rollback: ${r.preRollbackBackup ?? '-'}`,
     `restart: ${r.restart?.detail ?? '-'}`,
   ].join('\n');
+}
+
+/** The renewal (or the rollback) for people. */
+export function formatRenewResult(r: RenewResult): string {
+  return 'restored' in r ? formatRollback(r) : formatRenew(r);
+}
+
+/**
+ * `renew`, on a control-plane node: back up, `kubeadm certs renew all` with the custom kubeadm,
+ * restart, check (a failed check is in the result, not thrown); or, with `rollback`, restore a
+ * backup renew wrote.
+ */
+export async function runRenew(input: RenewInput, io: CommandIo): Promise<RenewResult> {
+  if (input.restartWait < 0 || !Number.isFinite(input.restartWait)) {
+    throw new UsageError(
+      `--restart-wait ${input.restartWait} is not a number of seconds`,
+      'pass --restart-wait 20 (or another count of seconds)',
+    );
+  }
+  if (input.config !== undefined)
+    requireFlagFile(
+      '--config',
+      input.config,
+      'pass --config with the kubeadm configuration file (ClusterConfiguration), or leave it out to use the kubeadm-config ConfigMap',
+    );
+  if (input.rollback !== undefined)
+    requireFlagFile(
+      '--rollback',
+      input.rollback,
+      'pass the path of a kubeadm-forever-*.tar.gz that renew wrote',
+    );
+  const layout = nodeLayout(input.kubernetesDir, input.kubeletPkiDir);
+  if (input.rollback !== undefined) {
+    // the backup, restart and PKI code (tar-stream, x509) only when they run, not for `renew --help`
+    const { rollback } = await import('../node/renew/rollback.js');
+    return rollback({
+      layout,
+      backupFile: input.rollback,
+      backupDir: input.backupDir,
+      restart: input.restart,
+      restartWaitSeconds: input.restartWait,
+      crictl: input.crictl,
+      dryRun: input.dryRun,
+      progress: io.progress,
+    });
+  }
+  if (!input.kubeadm)
+    throw new UsageError(
+      'renew needs --kubeadm PATH (or --rollback BACKUP)',
+      'pass the custom kubeadm built by `kubeadm-forever build`',
+    );
+  const { leaf, ca } = resolveValidities(input);
+  const kubeletSigningDuration =
+    input.kubeletSigningDuration === undefined
+      ? undefined
+      : parseValidity(input.kubeletSigningDuration, '--kubelet-signing-duration');
+  const [{ renew }, { checkNode }] = await Promise.all([
+    import('../node/renew/renew.js'),
+    import('../node/renew/check.js'),
+  ]);
+  return renew({
+    layout,
+    kubeadm: input.kubeadm,
+    backupDir: input.backupDir,
+    restart: input.restart,
+    restartWaitSeconds: input.restartWait,
+    crictl: input.crictl,
+    kubectl: input.kubectl,
+    dryRun: input.dryRun,
+    leaf,
+    ca,
+    configFile: input.config,
+    kubeletSigningDuration,
+    allowShorter: input.allowShorter,
+    check: checkNode,
+    progress: io.progress,
+  });
 }
 
 const command = defineCommand({
@@ -94,75 +200,9 @@ const command = defineCommand({
         describe: ALLOW_SHORTER_DESCRIPTION,
       }),
   handler: (argv) =>
-    runCommand(argv, async (a, out) => {
-      if (a.restartWait < 0 || !Number.isFinite(a.restartWait)) {
-        throw new UsageError(
-          `--restart-wait ${a.restartWait} is not a number of seconds`,
-          'pass --restart-wait 20 (or another count of seconds)',
-        );
-      }
-      if (a.config !== undefined)
-        requireFlagFile(
-          '--config',
-          a.config,
-          'pass --config with the kubeadm configuration file (ClusterConfiguration), or leave it out to use the kubeadm-config ConfigMap',
-        );
-      if (a.rollback !== undefined)
-        requireFlagFile(
-          '--rollback',
-          a.rollback,
-          'pass the path of a kubeadm-forever-*.tar.gz that renew wrote',
-        );
-      const layout = nodeLayout(a.kubernetesDir, a.kubeletPkiDir);
-      if (a.rollback !== undefined) {
-        // the backup, restart and PKI code (tar-stream, x509) only when they run, not for `renew --help`
-        const { rollback } = await import('../node/renew/rollback.js');
-        const r = await rollback({
-          layout,
-          backupFile: a.rollback,
-          backupDir: a.backupDir,
-          restart: a.restart,
-          restartWaitSeconds: a.restartWait,
-          crictl: a.crictl,
-          dryRun: a.dryRun,
-          progress: out,
-        });
-        out.result(r, humanRollback(r));
-        return 0;
-      }
-      if (!a.kubeadm)
-        throw new UsageError(
-          'renew needs --kubeadm PATH (or --rollback BACKUP)',
-          'pass the custom kubeadm built by `kubeadm-forever build`',
-        );
-      const { leaf, ca } = resolveValidities(a);
-      const kubeletSigningDuration =
-        a.kubeletSigningDuration === undefined
-          ? undefined
-          : parseValidity(a.kubeletSigningDuration, '--kubelet-signing-duration');
-      const [{ renew }, { checkNode }] = await Promise.all([
-        import('../node/renew/renew.js'),
-        import('../node/renew/check.js'),
-      ]);
-      const r = await renew({
-        layout,
-        kubeadm: a.kubeadm,
-        backupDir: a.backupDir,
-        restart: a.restart,
-        restartWaitSeconds: a.restartWait,
-        crictl: a.crictl,
-        kubectl: a.kubectl,
-        dryRun: a.dryRun,
-        leaf,
-        ca,
-        configFile: a.config,
-        kubeletSigningDuration,
-        allowShorter: a.allowShorter,
-        check: checkNode,
-        progress: out,
-      });
-      out.result(r, humanRenew(r));
-      return r.check && !r.check.ok ? 1 : 0;
+    runFunction(argv, (io) => runRenew(argv, io), {
+      human: formatRenewResult,
+      exitCode: (r) => ('check' in r && r.check && !r.check.ok ? 1 : 0),
     }),
 });
 export default command;

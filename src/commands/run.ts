@@ -42,11 +42,13 @@ export async function runCommand<A extends GlobalArgs>(
 /** How a function command's result is shown and what exit code it gives. */
 export interface ResultView<R> {
   /** the result for people (without --json) */
-  human(result: R): string;
+  human(result: R): string | Promise<string>;
   /** stdout instead of the document or `human` (e.g. Prometheus text); undefined: the usual */
-  text?(result: R): string | undefined;
+  text?(result: R): string | undefined | Promise<string | undefined>;
   /** an error to report after the result is out (two lines on stderr, exit code from it) */
   failure?(result: R): KfError | undefined;
+  /** a non-zero exit code without an error of its own (the result already says why) */
+  exitCode?(result: R): number;
 }
 
 /**
@@ -61,15 +63,25 @@ export async function runFunction<A extends GlobalArgs, R>(
   view: ResultView<R>,
 ): Promise<void> {
   await runCommand(argv, async (_a, out) => {
-    const io: CommandIo = { stdout: process.stdout, stderr: process.stderr, env: process.env, progress: out };
+    const io: CommandIo = {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      env: process.env,
+      progress: out,
+      // opened only when a command reads it: process.stdin makes a stream of fd 0 when first touched
+      get stdin() {
+        return process.stdin;
+      },
+    };
     const result = await call(io);
-    const text = view.text?.(result);
+    const text = await view.text?.(result);
     if (text !== undefined) {
       out.succeed();
       out.resultWritten = true;
       process.stdout.write(text);
-    } else out.result(result, view.human(result));
+    } else out.result(result, out.json ? undefined : await view.human(result));
     const failure = view.failure?.(result);
     if (failure) throw failure;
+    return view.exitCode?.(result) ?? 0;
   });
 }

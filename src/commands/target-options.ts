@@ -7,8 +7,9 @@ import { versionInfoFromFlags } from '../core/version.js';
 import { completeTarget, type CompletedTarget } from '../build/resolve.js';
 import { DEFAULT_REPO } from '../build/source.js';
 import type { SourceSpec } from '../core/types.js';
-import type { Output } from '../ui/output.js';
-import { singleFlagValue, type GlobalArgs } from './options.js';
+import type { CommandIo } from '../core/command-io.js';
+import { reporter, type Progress } from '../core/progress.js';
+import { singleFlagValue, type CamelFlags } from './options.js';
 
 // The target and source flag groups, each defined once (the validity group, which node commands
 // share, is in validity-options.ts: they need not load the build modules; --go-cache-volume of
@@ -17,7 +18,7 @@ import { singleFlagValue, type GlobalArgs } from './options.js';
 // read a group take exactly what the group defines.
 
 /** The target-selection flags (`plan`, `build`, `verify`). */
-export type TargetArgs = BuilderArguments<typeof withTargetOptions<object>>;
+export type TargetArgs = CamelFlags<BuilderArguments<typeof withTargetOptions<object>>>;
 
 /** Adds --kubeadm, --version-file, --kubernetes-version, --commit, --go-version and --platform. */
 export function withTargetOptions<T>(y: Argv<T>) {
@@ -58,7 +59,10 @@ function given(v: unknown): v is string {
  * Resolves the target version from exactly one source: --version-file, --kubernetes-version
  * (with optional --commit/--go-version) or --kubeadm (default: `kubeadm` on PATH).
  */
-export async function resolveTarget(argv: TargetArgs): Promise<VersionInfo> {
+export async function resolveTarget(
+  argv: TargetArgs,
+  io: Pick<CommandIo, 'env' | 'stdin'>,
+): Promise<VersionInfo> {
   const kubeadm = singleFlagValue(argv.kubeadm, '--kubeadm');
   const versionFile = singleFlagValue(argv.versionFile, '--version-file');
   const kubernetesVersion = singleFlagValue(argv.kubernetesVersion, '--kubernetes-version');
@@ -89,10 +93,10 @@ export async function resolveTarget(argv: TargetArgs): Promise<VersionInfo> {
   if (given(versionFile)) {
     if (versionFile === '')
       throw new UsageError('--version-file is empty', 'pass --version-file FILE, or - for stdin');
-    return (await readVersionFile(versionFile)).info;
+    return (await readVersionFile(versionFile, io.stdin)).info;
   }
   if (kubeadm === '') throw new UsageError('--kubeadm is empty', 'pass --kubeadm PATH');
-  return (await readKubeadmVersion(kubeadm ?? 'kubeadm')).info;
+  return (await readKubeadmVersion(kubeadm ?? 'kubeadm', io.env)).info;
 }
 
 /** The --platform list (empty: the plan uses the version's own platform). */
@@ -101,7 +105,7 @@ export function resolvePlatforms(argv: TargetArgs): Platform[] {
 }
 
 /** Where the source comes from (`build`, `plan`, `audit`). */
-export type SourceArgs = BuilderArguments<typeof withSourceOptions<object>>;
+export type SourceArgs = CamelFlags<BuilderArguments<typeof withSourceOptions<object>>>;
 
 /**
  * Adds --source-dir, --source-tarball and --repo; `describe` words them for a command whose
@@ -151,15 +155,15 @@ export function sourceSpec(argv: SourceArgs, commit: string): SourceSpec {
  * `named` in the result: whether the command line named the source.
  */
 export async function completeTargetFromSource(
-  argv: SourceArgs & Pick<GlobalArgs, 'cacheDir'>,
+  argv: SourceArgs & { cacheDir: string },
   version: VersionInfo,
-  out: Output,
+  out: Progress,
   opts: { named?: boolean } = {},
 ): Promise<CompletedTarget & { source: SourceSpec; named: boolean }> {
   const named = argv.sourceDir !== undefined || argv.sourceTarball !== undefined || argv.repo !== undefined;
   const spec = sourceSpec(argv, version.gitCommit);
   if (opts.named && !named) return { version, source: spec, resolved: {}, named };
-  if (!version.gitCommit || !version.goVersion) out.step('resolving the target from its source');
+  if (!version.gitCommit || !version.goVersion) reporter(out).step('resolving the target from its source');
   const done = await completeTarget(version, spec, { cacheDir: argv.cacheDir });
   return { ...done, source: done.source ?? spec, named };
 }

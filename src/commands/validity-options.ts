@@ -1,10 +1,10 @@
 import type { Argv, BuilderArguments } from 'yargs';
 import type { Validities } from '../core/types.js';
 import { DEFAULT_CA_VALIDITY, DEFAULT_LEAF_VALIDITY, resolveValidityPair } from '../core/validity.js';
-import { singleFlagValue } from './options.js';
+import { singleFlagValue, type CamelFlags } from './options.js';
 
 /** The validity flags (`plan`, `patch`, `build`, `verify`, `renew`). */
-export type ValidityArgs = BuilderArguments<typeof withValidityOptions<object>>;
+export type ValidityArgs = CamelFlags<BuilderArguments<typeof withValidityOptions<object>>>;
 
 /**
  * One --validity-like flag: N with unit y, d or h, checked by parseValidity. nargs 1: the next

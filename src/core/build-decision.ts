@@ -1,8 +1,8 @@
 import { UsageError } from './errors.js';
 import { computePatch } from './patch.js';
 import { assertPatchableKube, type SourceFiles } from './patch-targets.js';
-import { createBuildPlan, type PlanInput } from './plan.js';
-import type { BuildMode, BuildPlan, KubeVersion, PatchResult, Validities } from './types.js';
+import { createBuildPlan, type BuildPlanInput } from './plan.js';
+import type { BuildMode, BuildPlan, KubeVersion, TreePatch, Validities } from './types.js';
 import { kubeMinorText } from './version.js';
 
 /**
@@ -59,14 +59,14 @@ export interface BuildDecision {
   /** the version the patch was made for (undefined: neither target nor tree names one) */
   governing: KubeVersion | undefined;
   /** with a tree: the patch */
-  patch?: PatchResult;
+  patch?: TreePatch;
 }
 
 /**
  * The plan (and, with a tree, the patch) of a target: the build mode from the tree when it has
  * one, else inferred from the version (core/plan.ts); the governing version by governingKube.
  */
-export function decideBuild(input: PlanInput, tree?: TreeFacts): BuildDecision {
+export function decideBuild(input: BuildPlanInput, tree?: TreeFacts): BuildDecision {
   const plan = createBuildPlan(
     tree?.buildMode ? { ...input, buildMode: { mode: tree.buildMode, source: 'tree' } } : input,
   );
@@ -78,11 +78,11 @@ export function decideBuild(input: PlanInput, tree?: TreeFacts): BuildDecision {
 }
 
 /** The patch of a tree with no target (`patch DIR`): the tree's own version governs. */
-export function decidePatch(tree: TreeFacts, validity: Validities): PatchResult {
+export function decidePatch(tree: TreeFacts, validity: Validities): TreePatch {
   return patchOf(tree, validity, governingKube(undefined, tree.kube));
 }
 
-function patchOf(tree: TreeFacts, validity: Validities, governing: KubeVersion | undefined): PatchResult {
+function patchOf(tree: TreeFacts, validity: Validities, governing: KubeVersion | undefined): TreePatch {
   if (governing) assertPatchableKube(governing);
   return computePatch(tree.files, validity, { kube: governing, clientGoCertFile: tree.clientGoCertFile });
 }

@@ -10,4 +10,6 @@ export interface CommandIo {
   stderr: { write(text: string): unknown };
   env: NodeJS.ProcessEnv;
   progress: Progress;
+  /** standard input, for a flag's "-" (absent: none to read) */
+  stdin?: NodeJS.ReadableStream;
 }

@@ -1,6 +1,6 @@
 import { createTwoFilesPatch } from 'diff';
 import { locateTargets, type PatchOptions, type SourceFiles, type TargetSpan } from './patch-targets.js';
-import type { FilePatch, PatchResult, TargetChange, Validities } from './types.js';
+import type { FilePatch, TreePatch, TargetChange, Validities } from './types.js';
 import { goDurationExpr } from './validity.js';
 
 /**
@@ -53,7 +53,7 @@ export function unifiedDiff(file: string, before: string, after: string): string
  * file and target on drift (missing) or ambiguity (declared twice); nothing is written by anyone
  * in that case because the result is only returned when every target was found.
  */
-export function computePatch(files: SourceFiles, validity: Validities, opts: PatchOptions = {}): PatchResult {
+export function computePatch(files: SourceFiles, validity: Validities, opts: PatchOptions = {}): TreePatch {
   const { spans, notes } = locateTargets(files, opts);
   const editsByFile = new Map<string, Edit[]>();
   for (const span of spans) {

@@ -25,7 +25,7 @@ export const BUILD_TAGS = 'selinux,notest';
 /** Bumped whenever the tool changes how it patches or builds, so old cache entries are not reused. */
 export const PLAN_RECIPE_VERSION = 2;
 
-export interface PlanInput {
+export interface BuildPlanInput {
   version: VersionInfo;
   validity: Validities;
   /** default: the version's own platform (linux/amd64 when unknown) */
@@ -123,7 +123,7 @@ export function platformCacheKey(plan: BuildPlan, platform: Platform, source?: s
 }
 
 /** Builds the plan. Pure: tree facts (build mode) come in through `input`. */
-export function createBuildPlan(input: PlanInput): BuildPlan {
+export function createBuildPlan(input: BuildPlanInput): BuildPlan {
   const version = input.version;
   const kube = parseKubeVersion(version.gitVersion);
   assertSupportedKube(kube);

@@ -16,6 +16,8 @@ export interface Progress {
   detail?(text: string): void;
   /** the running phase failed; its error follows */
   fail?(): void;
+  /** the running phase is done (what follows is about its outcome) */
+  succeed?(): void;
 }
 
 /** Every member of `p`, absent ones as no-ops (called as methods: an Output keeps its `this`). */
@@ -27,5 +29,6 @@ export function reporter(p: Progress = {}): Required<Progress> {
     warn: (text) => p.warn?.(text),
     detail: (text) => p.detail?.(text),
     fail: () => p.fail?.(),
+    succeed: () => p.succeed?.(),
   };
 }

@@ -1,5 +1,5 @@
 import { sha256Hex } from './digest.js';
-import type { PatchResult } from './types.js';
+import type { TreePatch } from './types.js';
 import type { SourceFiles } from './patch-targets.js';
 
 /**
@@ -134,7 +134,7 @@ export function checkMarker(text: string | undefined, contentId: string, files: 
  * The files one build writes over the volume: every patch target the tree has, with the patched
  * text where the patch changed it and the pristine text otherwise (see the module comment).
  */
-export function overlayFiles(sources: SourceFiles, patch: PatchResult): Map<string, string> {
+export function overlayFiles(sources: SourceFiles, patch: TreePatch): Map<string, string> {
   const patched = new Map(patch.files.map((f) => [f.file, f.after] as const));
   const files = new Map<string, string>();
   for (const [file, text] of Object.entries(sources)) {

@@ -81,7 +81,7 @@ export interface TargetChange {
   after: string;
 }
 
-export interface PatchResult {
+export interface TreePatch {
   /** only files whose content changes (empty when the tree is already patched with these values) */
   files: FilePatch[];
   /** unified diff of all files, `a/` and `b/` prefixed */

@@ -5,11 +5,13 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CacheManifest } from '../../src/core/cache-manifest.js';
 import { auditManifest, years as y } from './fixtures/audit-manifest.js';
-import { runCli } from '../helpers/env.js';
+import { runAudit } from '../../src/commands/audit.js';
+import { DEFAULT_GO_CACHE_VOLUME } from '../../src/core/go-invocation.js';
+import { captureIo, expectFailure } from '../helpers/command-io.js';
 
-// audit's checks that come before any rebuild, through the CLI (no Docker needed): bad usage
-// exits 2, a binary that is not the recorded one and a manifest whose inputs were changed exit 1
-// with the two-line error, and nothing is written.
+// audit's checks that come before any rebuild, in-process (no Docker needed): bad usage is a
+// usage error (exit 2), a binary that is not the recorded one and a manifest whose inputs were
+// changed are refused (exit 1), and nothing is written.
 
 let dir: string;
 let binary: string;
@@ -35,53 +37,52 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const audit = (...args: string[]) =>
-  runCli(['audit', ...args, '--cache-dir', path.join(dir, 'cache')], { timeout: 60_000 });
+const audit = (file: string, manifest: string, goCacheVolume = DEFAULT_GO_CACHE_VOLUME) =>
+  runAudit({ binary: file, manifest, goCacheVolume, cacheDir: path.join(dir, 'cache') }, captureIo());
 
 describe('audit before the rebuild', () => {
-  it('usage: no --manifest, a missing binary or manifest, a bad volume name exit 2', () => {
-    expect(audit(binary).status).toBe(2);
+  it('usage: a missing binary or manifest, a bad volume name exit 2', async () => {
     writeManifest();
-    for (const args of [
-      [path.join(dir, 'none'), '--manifest', manifestFile],
-      [binary, '--manifest', path.join(dir, 'none.json')],
-      [binary, '--manifest', manifestFile, '--go-cache-volume', '../x'],
-    ]) {
-      const r = audit(...args);
-      expect(r.status, args.join(' ')).toBe(2);
-      expect(r.stderr).toMatch(/^error: .+\nnext: .+\n$/);
-    }
+    await expectFailure(audit(path.join(dir, 'none'), manifestFile), 2, /none: no such file$/);
+    await expectFailure(audit(binary, path.join(dir, 'none.json')), 2, /^--manifest .*none\.json: /);
+    await expectFailure(audit(binary, manifestFile, '../x'), 2, /is not a Docker volume name/);
   });
 
-  it('a binary that is not the recorded one: exit 1, "binary differs from its manifest"', () => {
+  it('a binary that is not the recorded one: exit 1, "binary differs from its manifest"', async () => {
     writeManifest((m) => (m.sha256 = 'b'.repeat(64)));
-    const r = audit(binary, '--manifest', manifestFile);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^error: binary differs from its manifest: .+\nnext: .+\n$/);
+    await expectFailure(audit(binary, manifestFile), 1, /^binary differs from its manifest: /);
   });
 
-  it('a recorded input changed after the build: exit 1 naming it, before any rebuild', () => {
+  it('a recorded input changed after the build: exit 1 naming it, before any rebuild', async () => {
     writeManifest((m) => {
       (m.inputs as { validity: { leaf: unknown } }).validity.leaf = y(100);
       m.validity = y(100);
     });
-    const r = audit(binary, '--manifest', manifestFile, '--json');
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^error: recorded input validity changed.*\nnext: .+\n$/m);
-    // --json: the failure is also the one document on stdout
-    expect(JSON.parse(r.stdout)).toEqual({
-      error: expect.stringMatching(/^recorded input validity changed/),
-      next: expect.any(String),
-    });
+    const io = captureIo();
+    await expectFailure(
+      runAudit(
+        {
+          binary,
+          manifest: manifestFile,
+          goCacheVolume: DEFAULT_GO_CACHE_VOLUME,
+          cacheDir: path.join(dir, 'cache'),
+        },
+        io,
+      ),
+      1,
+      /^recorded input validity changed/,
+    );
+    expect(io.told()).toMatch(/^the manifest's recorded inputs were changed after the build:\n {2}/);
     expect(fs.readdirSync(dir).sort()).toEqual(['kubeadm', 'manifest.json']);
   });
 
-  it('a sound manifest whose source is not here: exit 2 asking for the source', () => {
+  it('a sound manifest whose source is not here: exit 2 asking for the source', async () => {
     writeManifest();
-    const r = audit(binary, '--manifest', manifestFile);
-    expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(
-      /^error: the recorded source \/nonexistent.tgz is not on this machine\nnext: pass the source with/,
+    const e = await expectFailure(
+      audit(binary, manifestFile),
+      2,
+      /^the recorded source \/nonexistent.tgz is not on this machine$/,
     );
+    expect(e.next).toMatch(/^pass the source with/);
   });
 });

@@ -1,4 +1,10 @@
 import { spawnSync } from 'node:child_process';
+import {
+  formatKubeletCertResult,
+  runKubeletCert,
+  type KubeletCertInput,
+} from '../../src/commands/kubelet-cert.js';
+import { captureIo, expectFailure } from '../helpers/command-io.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -104,34 +110,32 @@ describe('kubelet certificate by CSR', () => {
   });
 });
 
-describe('kubelet-cert --make-csr / --sign-csr - / --install - (the CLI the rollout runs over ssh)', () => {
-  it('carries a CSR and its certificate through stdin and stdout', async () => {
-    const cli = path.resolve('dist/cli.js');
+describe('kubelet-cert --make-csr / --sign-csr - / --install - (the steps the rollout runs over ssh)', () => {
+  it('carries a CSR and its certificate through stdin and the human text', async () => {
     const cp = await pki('cli-cluster');
     const w = path.join(tmp, 'cli-w1');
     fs.mkdirSync(w);
-    const run = (args: string[], input?: string) =>
-      spawnSync(process.execPath, [cli, 'kubelet-cert', '--node', 'cli-w1', ...args], {
-        input,
-        encoding: 'utf8',
-      });
-    const csr = run(['--make-csr', '--out', w]);
-    expect(csr.status, csr.stderr).toBe(0);
-    expect(csr.stdout).toMatch(/^-----BEGIN CERTIFICATE REQUEST-----/);
-    const cert = run(['--sign-csr=-', '--pki-dir', cp, '--validity', '50y'], csr.stdout);
-    expect(cert.status, cert.stderr).toBe(0);
-    expect(cert.stdout).toMatch(/^-----BEGIN CERTIFICATE-----/);
-    const inst = run(
-      ['--install=-', '--out', w, '--ca-file', path.join(cp, 'ca.crt'), '--json'],
-      cert.stdout,
+    const base: KubeletCertInput = {
+      node: 'cli-w1',
+      makeCsr: false,
+      caFile: path.join(cp, 'ca.crt'),
+      out: w,
+      validity: '199y',
+      allowShorter: false,
+    };
+    const run = (more: Partial<KubeletCertInput>, stdin?: string) =>
+      runKubeletCert({ ...base, ...more }, captureIo({ stdin }));
+    const csr = formatKubeletCertResult(await run({ makeCsr: true }));
+    expect(csr).toMatch(/^-----BEGIN CERTIFICATE REQUEST-----/);
+    const cert = formatKubeletCertResult(await run({ signCsr: '-', pkiDir: cp, validity: '50y' }, csr));
+    expect(cert).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    const inst = await run({ install: '-' }, cert);
+    expect('subject' in inst && inst.subject).toContain('system:node:cli-w1');
+    await expectFailure(
+      run({ makeCsr: true, install: '-' }),
+      2,
+      /^--make-csr, --sign-csr and --install are separate steps$/,
     );
-    expect(inst.status, inst.stderr).toBe(0);
-    expect(JSON.parse(inst.stdout).subject).toContain('system:node:cli-w1');
-    const both = run(['--make-csr', '--install=-', '--out', w]);
-    expect(both.status).toBe(2);
-    expect(both.stderr).toMatch(/^error: --make-csr, --sign-csr and --install are separate steps\nnext: /);
-    const noPki = run(['--sign-csr=-'], csr.stdout);
-    expect(noPki.status).toBe(2);
-    expect(noPki.stderr).toMatch(/^error: --sign-csr needs --pki-dir/);
+    await expectFailure(run({ signCsr: '-' }, csr), 2, /^--sign-csr needs --pki-dir/);
   });
 });

@@ -6,7 +6,9 @@ import { readPatchInputs } from '../../src/adapters/source-tree.js';
 import { CLIENT_GO_CERT_FILE, CONSTANTS_FILE } from '../../src/core/patch-targets.js';
 import { computePatch } from '../../src/core/patch.js';
 import { resolveValidityPair } from '../../src/core/validity.js';
-import { runCli } from '../helpers/env.js';
+import { formatPatchResult, runPatch } from '../../src/commands/patch.js';
+import { formatPlanResult, runPlan } from '../../src/commands/plan.js';
+import { captureIo } from '../helpers/command-io.js';
 import { composeShape, type FixtureShape } from '../helpers/fixtures.js';
 
 // A tree whose vendor/k8s.io/* are real copies, not links into staging/. The
@@ -89,34 +91,35 @@ describe('the cert.go the build compiles', () => {
 describe('plan and patch show the path actually patched', () => {
   it.each(['gopath', 'module'] as const)(
     'plan --source-dir (%s) diffs the vendored file and says why',
-    (mode) => {
+    async (mode) => {
       const root = shape(mode, 'copies');
-      const r = runCli(['plan', '--kubernetes-version', 'v1.27.3', '--source-dir', root, '--json']);
-      expect(r.stderr).toBe('');
-      expect(r.status).toBe(0);
-      const doc = JSON.parse(r.stdout);
-      expect(doc.patches.files.map((f: { file: string }) => f.file)).toEqual([
+      const io = captureIo();
+      const doc = await runPlan(
+        { kubernetesVersion: 'v1.27.3', sourceDir: root, cacheDir: path.join(root, '.no-cache') },
+        io,
+      );
+      expect(io.told()).toBe('');
+      expect(doc.patches!.files.map((f: { file: string }) => f.file)).toEqual([
         CONSTANTS_FILE,
         VENDORED_CERT,
         CLIENT_GO_CERT_FILE,
       ]);
-      expect(doc.patches.diff).toContain(`--- a/${VENDORED_CERT}\n+++ b/${VENDORED_CERT}\n`);
+      expect(doc.patches!.diff).toContain(`--- a/${VENDORED_CERT}\n+++ b/${VENDORED_CERT}\n`);
       expect(doc.notes.join('\n')).toContain(`${VENDORED_CERT} is a copy in vendor/`);
-      const text = runCli(['plan', '--kubernetes-version', 'v1.27.3', '--source-dir', root]).stdout;
+      const text = formatPlanResult(doc);
       expect(text).toContain(`+++ b/${VENDORED_CERT}`);
     },
   );
 
-  it('patch --check prints the vendored file in the diff (notes on stderr), patch writes both copies', () => {
+  it('patch --check prints the vendored file in the diff (notes on stderr), patch writes both copies', async () => {
     const root = shape('gopath', 'copies');
-    const check = runCli(['patch', root, '--check']);
-    expect(check.status).toBe(0);
-    expect(check.stdout).toContain(`+++ b/${VENDORED_CERT}`);
-    expect(check.stdout).not.toContain('note:');
-    expect(check.stderr).toContain(`note: ${VENDORED_CERT} is a copy in vendor/`);
-    const r = runCli(['patch', root, '--json']);
-    expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout).written).toEqual([CONSTANTS_FILE, VENDORED_CERT, CLIENT_GO_CERT_FILE]);
+    const io = captureIo();
+    const check = formatPatchResult(await runPatch({ dir: root, check: true }, io));
+    expect(check).toContain(`+++ b/${VENDORED_CERT}`);
+    expect(check).not.toContain('note:');
+    expect(io.told()).toContain(`note: ${VENDORED_CERT} is a copy in vendor/`);
+    const r = await runPatch({ dir: root, check: false }, captureIo());
+    expect(r.written).toEqual([CONSTANTS_FILE, VENDORED_CERT, CLIENT_GO_CERT_FILE]);
     const vendored = fs.readFileSync(path.join(root, VENDORED_CERT), 'utf8');
     expect(vendored).toContain('now.Add(time.Hour * 24 * 365 * 200)');
     expect(fs.readFileSync(path.join(root, CLIENT_GO_CERT_FILE), 'utf8')).toBe(vendored);

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/env.js';
+import { formatPlanResult, runPlan, type PlanInput } from '../../src/commands/plan.js';
+import { captureIo, expectFailure } from '../helpers/command-io.js';
 import { composeShape } from '../helpers/fixtures.js';
 
 // `--kubernetes-version vX.Y.Z` alone. The commit comes from the repository's
@@ -52,25 +53,15 @@ beforeAll(() => {
 
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
-const cacheArgs = () => ['--cache-dir', path.join(work, 'cache')];
-
-function expectTwoLineError(
-  r: { status: number | null; stderr: string; stdout: string },
-  code: number,
-  what: RegExp,
-) {
-  expect(r.status).toBe(code);
-  expect(r.stderr).toMatch(/^error: [^\n]+\nnext: [^\n]+\n$/);
-  expect(r.stderr.split('\n')[0]).toMatch(what);
-  expect(r.stdout).toBe('');
-}
+/** `plan` asked for `kubernetesVersion` with these flags and the test's cache dir. */
+const plan = (kubernetesVersion: string, more: Partial<PlanInput> = {}) =>
+  runPlan({ kubernetesVersion, cacheDir: path.join(work, 'cache'), ...more }, captureIo());
 
 describe('plan --kubernetes-version alone with --repo', () => {
-  it('an annotated tag: the peeled commit (not the tag object), Go from .go-version, both labelled', () => {
-    const r = runCli(['plan', '--kubernetes-version', 'v1.27.3', '--repo', repo, '--json', ...cacheArgs()]);
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
-    const doc = JSON.parse(r.stdout);
+  it('an annotated tag: the peeled commit (not the tag object), Go from .go-version, both labelled', async () => {
+    const io = captureIo();
+    const doc = await runPlan({ kubernetesVersion: 'v1.27.3', repo, cacheDir: path.join(work, 'cache') }, io);
+    expect(io.told()).toBe('');
     expect(doc.gitCommit).toBe(first);
     expect(doc.gitCommit).not.toBe(annotatedTagObject);
     expect(doc.goVersion).toBe('go1.19.8');
@@ -83,67 +74,37 @@ describe('plan --kubernetes-version alone with --repo', () => {
     expect(doc.notes.join('\n')).not.toMatch(/commit unknown|Go version unknown/);
     expect(doc.ldflags).toContain(`gitCommit=${first}`);
 
-    const text = runCli(['plan', '--kubernetes-version', 'v1.27.3', '--repo', repo, ...cacheArgs()]).stdout;
+    const text = formatPlanResult(doc);
     expect(text).toContain(`commit      ${first} (resolved from annotated tag v1.27.3 of file://${repo})`);
     expect(text).toContain(
       `go          go1.19.8 (resolved from .go-version "1.19.8" at commit ${first.slice(0, 12)})`,
     );
   });
 
-  it('a lightweight tag, and the kube-cross tag when there is no .go-version', () => {
-    const doc = JSON.parse(
-      runCli(['plan', '--kubernetes-version', 'v1.27.4', '--repo', repo, '--json', ...cacheArgs()]).stdout,
-    );
+  it('a lightweight tag, and the kube-cross tag when there is no .go-version', async () => {
+    const doc = await plan('v1.27.4', { repo });
     expect(doc.gitCommit).toBe(second);
-    expect(doc.resolved.gitCommit.from).toBe(`tag v1.27.4 of file://${repo}`);
+    expect(doc.resolved.gitCommit!.from).toBe(`tag v1.27.4 of file://${repo}`);
     expect(doc.goVersion).toBe('go1.20.5');
-    expect(doc.resolved.goVersion.from).toContain(
+    expect(doc.resolved.goVersion!.from).toContain(
       'build/build-image/cross/VERSION "v1.27.0-go1.20.5-bullseye.0"',
     );
   });
 
-  it('what is given stays: --commit and --go-version are not looked up', () => {
-    const doc = JSON.parse(
-      runCli([
-        'plan',
-        '--kubernetes-version',
-        'v1.27.3',
-        '--commit',
-        second,
-        '--go-version',
-        '1.21.0',
-        '--repo',
-        repo,
-        '--json',
-        ...cacheArgs(),
-      ]).stdout,
-    );
+  it('what is given stays: --commit and --go-version are not looked up', async () => {
+    const doc = await plan('v1.27.3', { commit: second, goVersion: '1.21.0', repo });
     expect(doc).toMatchObject({
       gitCommit: second,
       goVersion: 'go1.21.0',
       resolved: { gitCommit: null, goVersion: null },
     });
     // only --commit: the Go version comes from that commit's tree
-    const only = JSON.parse(
-      runCli([
-        'plan',
-        '--kubernetes-version',
-        'v1.27.3',
-        '--commit',
-        second,
-        '--repo',
-        repo,
-        '--json',
-        ...cacheArgs(),
-      ]).stdout,
-    );
+    const only = await plan('v1.27.3', { commit: second, repo });
     expect(only).toMatchObject({ gitCommit: second, goVersion: 'go1.20.5', resolved: { gitCommit: null } });
   });
 
-  it('without a named source plan reads nothing (and says what is unknown)', () => {
-    const doc = JSON.parse(
-      runCli(['plan', '--kubernetes-version', 'v1.27.3', '--json', ...cacheArgs()]).stdout,
-    );
+  it('without a named source plan reads nothing (and says what is unknown)', async () => {
+    const doc = await plan('v1.27.3');
     expect(doc).toMatchObject({
       gitCommit: null,
       goVersion: null,
@@ -151,38 +112,29 @@ describe('plan --kubernetes-version alone with --repo', () => {
     });
   });
 
-  it('--source-dir: the Go version from the directory', () => {
+  it('--source-dir: the Go version from the directory', async () => {
     const dir = composeShape('gopath', path.join(work, 'dir'));
     fs.writeFileSync(path.join(dir, '.go-version'), '1.22.5');
-    const doc = JSON.parse(
-      runCli(['plan', '--kubernetes-version', 'v1.29.7', '--source-dir', dir, '--json', ...cacheArgs()])
-        .stdout,
-    );
+    const doc = await plan('v1.29.7', { sourceDir: dir });
     expect(doc.goVersion).toBe('go1.22.5');
-    expect(doc.resolved.goVersion.from).toBe(`.go-version "1.22.5" in ${dir}`);
+    expect(doc.resolved.goVersion!.from).toBe(`.go-version "1.22.5" in ${dir}`);
     expect(doc.gitCommit).toBeNull();
   });
 
-  it('a tag the repository does not have: two lines, nothing resolved', () => {
-    expectTwoLineError(
-      runCli(['plan', '--kubernetes-version', 'v1.27.9', '--repo', repo, ...cacheArgs()]),
-      1,
-      new RegExp(`has no tag v1.27.9`),
-    );
+  it('a tag the repository does not have: two lines, nothing resolved', async () => {
+    await expectFailure(plan('v1.27.9', { repo }), 1, /has no tag v1.27.9/);
   });
 
-  it('a .go-version that says something else: two lines naming the file, escaped', () => {
-    const r = runCli(['plan', '--kubernetes-version', 'v1.27.5', '--repo', repo, ...cacheArgs()]);
-    expectTwoLineError(
-      r,
+  it('a .go-version that says something else: two lines naming the file, escaped', async () => {
+    await expectFailure(
+      plan('v1.27.5', { repo }),
       1,
-      /^error: \.go-version in the source tree says "tip\\u0007": expected a Go version/,
+      /^\.go-version in the source tree says "tip\\u0007": expected a Go version/,
     );
     expect(third).toMatch(/^[0-9a-f]{40}$/);
   });
 
-  it('a --repo that is no repository: two lines', () => {
-    const r = runCli(['plan', '--kubernetes-version', 'v1.27.3', '--repo', work, ...cacheArgs()]);
-    expectTwoLineError(r, 1, /cannot list the tags of/);
+  it('a --repo that is no repository: two lines', async () => {
+    await expectFailure(plan('v1.27.3', { repo: work }), 1, /cannot list the tags of/);
   });
 });

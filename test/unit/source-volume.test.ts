@@ -14,11 +14,11 @@ import {
   CONSTANTS_FILE,
   KUBEADM_PKI_HELPERS_FILE,
 } from '../../src/core/patch-targets.js';
-import type { PatchResult } from '../../src/core/types.js';
+import type { TreePatch } from '../../src/core/types.js';
 
 const commit = 'faecb196815e248d3ecfb03c680a4507229c2a56';
 
-function patchOf(files: Array<{ file: string; after: string }>): PatchResult {
+function patchOf(files: Array<{ file: string; after: string }>): TreePatch {
   return { files: files.map((f) => ({ ...f, targets: [], before: 'x' })), diff: '', changes: [] };
 }
 

@@ -28,10 +28,30 @@ function subjectOf(node: string): x509.JsonName {
   return [{ O: ['system:nodes'] }, { CN: [`system:node:${node}`] }];
 }
 
-export async function makeKubeletCsr(opts: {
-  nodeName: string;
-  outDir: string;
-}): Promise<{ csr: string; keyFile: string; reused: boolean }> {
+/** A CSR for system:node:NODE and where its pending key is kept. */
+export interface KubeletCsr {
+  csr: string;
+  keyFile: string;
+  /** the pending key of an earlier --make-csr, kept */
+  reused: boolean;
+}
+
+/** A worker's CSR signed by the cluster CA. */
+export interface SignedKubeletCsr {
+  cert: string;
+  notAfter: string;
+  subject: string;
+}
+
+/** A signed certificate installed with its pending key. */
+export interface InstalledKubeletCert {
+  file: string;
+  link: string;
+  notAfter: string;
+  subject: string;
+}
+
+export async function makeKubeletCsr(opts: { nodeName: string; outDir: string }): Promise<KubeletCsr> {
   const node = validateDns1123(opts.nodeName, '--node');
   const outDir = path.resolve(opts.outDir);
   assertWritableDir(outDir, 'kubelet certificate directory');
@@ -69,7 +89,7 @@ export async function signKubeletCsr(opts: {
   validity: Validity;
   allowShorter?: boolean;
   now?: Date;
-}): Promise<{ cert: string; notAfter: string; subject: string }> {
+}): Promise<SignedKubeletCsr> {
   const node = validateDns1123(opts.nodeName, '--node');
   if (opts.csrPem.length > MAX_PEM_BYTES) throw new UsageError('the CSR is over 64 KiB', 'pass one PEM CSR');
   let csr: x509.Pkcs10CertificateRequest;
@@ -134,7 +154,7 @@ export async function installKubeletCert(opts: {
   caFile: string;
   allowShorter?: boolean;
   now?: Date;
-}): Promise<{ file: string; link: string; notAfter: string; subject: string }> {
+}): Promise<InstalledKubeletCert> {
   const now = opts.now ?? new Date();
   const outDir = path.resolve(opts.outDir);
   const keyFile = path.join(outDir, PENDING_KEY);

@@ -45,7 +45,7 @@ export interface KubeletCertOptions {
   now?: Date;
 }
 
-export interface KubeletCertResult {
+export interface IssuedKubeletCert {
   node: string;
   file: string;
   link: string;
@@ -80,7 +80,7 @@ export function currentCertificate(link: string): Dated | undefined {
  * rotation does: a timestamped PEM (certificate + key, 0600) and `kubelet-client-current.pem`
  * re-pointed at it with an atomic rename of a fresh symlink.
  */
-export async function issueKubeletCert(opts: KubeletCertOptions): Promise<KubeletCertResult> {
+export async function issueKubeletCert(opts: KubeletCertOptions): Promise<IssuedKubeletCert> {
   const now = opts.now ?? new Date();
   const node = validateNodeName(opts.nodeName);
   const pkiDir = path.resolve(opts.pkiDir);
