@@ -6,7 +6,7 @@ import { jsonDocument } from '../ui/output.js';
 import { runFunction } from './run.js';
 import type { CommandIo } from '../core/command-io.js';
 import { reporter } from '../core/progress.js';
-import type { CheckReport } from '../node/pki/check.js';
+import type { CheckReport } from '../node/pki/pki-check.js';
 import type { LiveReport } from '../node/pki/live.js';
 
 const OUTPUTS = ['table', 'json', 'prometheus', 'kubeadm-json'] as const;
@@ -67,7 +67,7 @@ export async function runCheck(input: CheckInput, io: CommandIo): Promise<CheckR
     { replaceFiles, recoveryWarnings },
     { checkLiveApiserver, withLive },
   ] = await Promise.all([
-    import('../node/pki/check.js'),
+    import('../node/pki/pki-check.js'),
     import('../node/pki/check-report-prometheus.js'),
     import('../adapters/file-transaction.js'),
     import('../node/pki/live.js'),
@@ -101,7 +101,7 @@ export async function runCheck(input: CheckInput, io: CommandIo): Promise<CheckR
 /** The check for people: a table of every certificate, then the live API server. */
 export async function formatCheckResult(r: CheckResult): Promise<string> {
   const [{ formatCheckReport }, { formatLive }] = await Promise.all([
-    import('../node/pki/check.js'),
+    import('../node/pki/pki-check.js'),
     import('../node/pki/live.js'),
   ]);
   return `${formatCheckReport(r)}\n${formatLive(r.live)}`;

@@ -1,7 +1,7 @@
 import type { Argv, BuilderArguments } from 'yargs';
 import { goImageFor } from '../core/plan.js';
 import { UsageError } from '../core/errors.js';
-import type { GoImageResult, ToolchainSource } from '../build/go-image.js';
+import type { GoImageResult, ToolchainSource } from '../build/go-image-to-engine.js';
 import type { CommandIo } from '../core/command-io.js';
 import { defineCommand, type CamelFlags, type GlobalFlags } from './options.js';
 import { commandSummaries } from './catalog.js';
@@ -54,7 +54,7 @@ export async function runImage(input: ImageInput, io: CommandIo): Promise<ImageR
   // dockerode and the image builder only when an image is made, not for `image --help`
   const [{ connectDocker }, { makeGoImage }] = await Promise.all([
     import('../adapters/docker.js'),
-    import('../build/go-image.js'),
+    import('../build/go-image-to-engine.js'),
   ]);
   const docker = await connectDocker(io.env);
   return makeGoImage(docker, {

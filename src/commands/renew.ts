@@ -117,7 +117,7 @@ export async function runRenew(input: RenewInput, io: CommandIo): Promise<RenewR
       : parseValidity(input.kubeletSigningDuration, '--kubelet-signing-duration');
   const [{ renew }, { checkNode }] = await Promise.all([
     import('../node/renew/renew.js'),
-    import('../node/renew/check.js'),
+    import('../node/renew/post-renew-check.js'),
   ]);
   return renew({
     layout,

@@ -28,7 +28,7 @@ export interface NodeReport {
   problems: string[];
 }
 
-/** The subset of `check --json` this reads (src/node/pki/check.ts CheckReport). */
+/** The subset of `check --json` this reads (src/node/pki/pki-check.ts CheckReport). */
 export interface CheckDocument {
   ok: boolean;
   rows: { source: string; kind: 'ca' | 'leaf'; notAfter: string; yearsLeft: number }[];

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readToolchain, unpackGoDebs } from '../../src/adapters/go-image.js';
-import { debUnpackLimit } from '../../src/core/go-image.js';
+import { readToolchain, unpackGoDebs } from '../../src/adapters/go-toolchain-files.js';
+import { debUnpackLimit } from '../../src/core/go-image-layout.js';
 import { KfError } from '../../src/core/errors.js';
 
 // `image --deb` with hostile packages, made by the real dpkg-deb: a package that unpacks to far

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatCheckReport, type CheckReport, type CheckRow } from '../../src/node/pki/check.js';
+import { formatCheckReport, type CheckReport, type CheckRow } from '../../src/node/pki/pki-check.js';
 
 const row = (source: string, notAfter: string, over: Partial<CheckRow> = {}): CheckRow => ({
   source,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CheckReport, CheckRow } from '../../src/node/pki/check.js';
+import type { CheckReport, CheckRow } from '../../src/node/pki/pki-check.js';
 import { toKubeadmExpirationInfo } from '../../src/node/pki/check-report-kubeadm.js';
 import { escapeLabelValue, formatPrometheus } from '../../src/node/pki/check-report-prometheus.js';
 

@@ -9,7 +9,7 @@ import {
   parseDebianGoPackage,
   parseImageName,
   parseLdd,
-} from '../../src/core/go-image.js';
+} from '../../src/core/go-image-layout.js';
 import { escapeControl } from '../../src/core/errors.js';
 
 describe('Go image core', () => {

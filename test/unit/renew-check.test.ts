@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { CheckReport, CheckRow } from '../../src/node/pki/check.js';
-import { judgeRenewal, renewedRows } from '../../src/node/renew/check.js';
+import type { CheckReport, CheckRow } from '../../src/node/pki/pki-check.js';
+import { judgeRenewal, renewedRows } from '../../src/node/renew/post-renew-check.js';
 import { nodeLayout } from '../../src/node/renew/node.js';
 
 const layout = nodeLayout('/etc/kubernetes', '/var/lib/kubelet/pki');

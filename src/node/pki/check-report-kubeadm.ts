@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { CheckReport, CheckRow } from './check.js';
+import type { CheckReport, CheckRow } from './pki-check.js';
 
 /**
  * `check --output kubeadm-json`: the document `kubeadm certs check-expiration -o json` prints

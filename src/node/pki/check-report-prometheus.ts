@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { escapeControl } from '../../core/errors.js';
-import type { CheckReport, CheckRow } from './check.js';
+import type { CheckReport, CheckRow } from './pki-check.js';
 
 /**
  * `check --output prometheus`: the report in the Prometheus text exposition format, for

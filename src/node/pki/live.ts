@@ -6,7 +6,7 @@ import { UsageError, messageOf } from '../../core/errors.js';
 import { isFileReadError, readBoundedFile, readBoundedText } from '../../adapters/bounded-read.js';
 import { isIssuedBy, parseCertificatesPem } from './certs.js';
 import { HOUR_MS, YEAR_MS } from '../../core/validity.js';
-import type { CheckReport } from './check.js';
+import type { CheckReport } from './pki-check.js';
 
 /**
  * `check` on a live node: the certificate kube-apiserver actually serves (read from a TLS

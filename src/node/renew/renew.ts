@@ -26,7 +26,7 @@ import {
   type StagedFile,
 } from '../../adapters/file-transaction.js';
 import { restartAsChosen, type RestartReport, type RestartStrategy } from './restart.js';
-import type { NodeCheck, NodeChecker } from './check.js';
+import type { NodeCheck, NodeChecker } from './post-renew-check.js';
 
 /** The options with their progress made complete, as renew's steps get them. */
 type Ready = RenewOptions & { progress: Required<Progress> };

@@ -5,8 +5,8 @@ import { normalizeGoVersion } from './version.js';
 
 /**
  * The Go builder image made from a local toolchain (`kubeadm-forever image`): what goes in and
- * where, decided here without I/O; src/adapters/go-image.ts reads the files, src/build/
- * go-image.ts streams them to the engine.
+ * where, decided here without I/O; src/adapters/go-toolchain-files.ts reads the files, src/build/
+ * go-image-to-engine.ts streams them to the engine.
  */
 
 /** GOROOT inside the image (as in the official golang images). */

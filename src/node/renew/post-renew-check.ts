@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { HOURS_PER_YEAR } from '../../core/validity.js';
-import { checkPki, formatCheckReport, type CheckReport, type CheckRow } from '../pki/check.js';
+import { checkPki, formatCheckReport, type CheckReport, type CheckRow } from '../pki/pki-check.js';
 import { renewedKubeconfigs, type NodeLayout } from './node.js';
 
 /** The result of checking a node's certificates after a renewal. */

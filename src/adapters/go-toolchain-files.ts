@@ -11,7 +11,7 @@ import {
   gorootLinkRoots,
   parseDebianGoPackage,
   parseLdd,
-} from '../core/go-image.js';
+} from '../core/go-image-layout.js';
 import { KfError, messageOf, escapeControl, UsageError } from '../core/errors.js';
 import type { TarEntry } from './archive.js';
 
@@ -44,7 +44,7 @@ export interface Toolchain {
 
 /**
  * Reads a GOROOT like `cp -aL` would, but bounded: a link is followed only when it leads inside
- * the GOROOT or Debian's `share/go-1.NN` beside it (core/go-image.ts gorootLinkRoots), anything
+ * the GOROOT or Debian's `share/go-1.NN` beside it (core/go-image-layout.ts gorootLinkRoots), anything
  * else is refused; modes lose setuid/setgid and group/world write; entry count and bytes are
  * limited before anything is sent. A directory that is no Go root is refused with what is missing.
  * `inside`: the GOROOT and every directory its links may lead into must lie in it, links

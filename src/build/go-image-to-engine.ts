@@ -2,7 +2,7 @@ import os from 'node:os';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { packEntries, type TarEntry } from '../adapters/archive.js';
-import { readBusybox, readToolchain, sharedLibraries, unpackGoDebs } from '../adapters/go-image.js';
+import { readBusybox, readToolchain, sharedLibraries, unpackGoDebs } from '../adapters/go-toolchain-files.js';
 import {
   BUSYBOX_APPLETS,
   GO_VERSION_LABEL,
@@ -13,7 +13,7 @@ import {
   imageGoVersion,
   imageTags,
   parseImageName,
-} from '../core/go-image.js';
+} from '../core/go-image-layout.js';
 import { KfError, messageOf, UsageError } from '../core/errors.js';
 import { reporter, type Progress } from '../core/progress.js';
 
