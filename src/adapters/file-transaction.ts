@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfError, messageOf } from '../core/errors.js';
+import { FAULT_ENV, testFaults, type TestFaults } from '../core/test-faults.js';
 import { isProcessAlive } from './process.js';
 
 /**
@@ -27,8 +28,8 @@ import { isProcessAlive } from './process.js';
  * `..`, no absolute path, no link on the way). A journal planted in a directory others can write
  * (a textfile collector directory, a source tree) is reported and left alone.
  *
- * Test-only fault hook: KF_TEST_FAULT (see faultPlan) makes the Nth swap fail,
- * every put-back fail, or SIGKILLs the process before step N. Not for production use.
+ * Test-only fault hook: KF_TEST_FAULT (core/test-faults.ts) makes the Nth swap fail, every
+ * put-back fail, or SIGKILLs the process before step N; only under the test runner.
  */
 
 export interface StagedFile {
@@ -83,32 +84,8 @@ export interface TransactionOptions {
   recover?: boolean;
 }
 
-export const FAULT_ENV = 'KF_TEST_FAULT';
-
-interface FaultPlan {
-  killAtStep?: number;
-  failSwap?: number;
-  failRestore: boolean;
-}
-
-/**
- * Test-only: `kill-at:N` (SIGKILL before mutating step N, counted from 1 over staging, old
- * links, journals, swaps, removals), `fail-swap:N` (the Nth swap rename fails with EIO),
- * `fail-restore` (every put-back rename fails); comma-separated.
- */
-function faultPlan(): FaultPlan {
-  const plan: FaultPlan = { failRestore: false };
-  for (const part of (process.env[FAULT_ENV] ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)) {
-    const m = /^(kill-at|fail-swap):(\d+)$/.exec(part);
-    if (m?.[1] === 'kill-at') plan.killAtStep = Number(m[2]);
-    else if (m?.[1] === 'fail-swap') plan.failSwap = Number(m[2]);
-    else if (part === 'fail-restore') plan.failRestore = true;
-  }
-  return plan;
-}
+type FaultPlan = TestFaults;
+const faultPlan = () => testFaults(process.env);
 
 function injected(op: string, file: string): NodeJS.ErrnoException {
   const err: NodeJS.ErrnoException = new Error(`EIO: i/o error (injected by ${FAULT_ENV}), ${op} '${file}'`);

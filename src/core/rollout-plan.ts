@@ -58,6 +58,16 @@ export interface Gate {
   cluster: boolean;
 }
 
+/** What a gate saw when it ran: for the result, the journal and the operator. */
+export interface GateRecord {
+  step: string;
+  node: string;
+  gate: GateKind | 'cluster-info' | 'kube-root-ca.crt' | 'extension-apiserver-authentication';
+  ok: boolean;
+  saw: string;
+  seconds: number;
+}
+
 export interface PlanStep {
   /** stable across runs of the same plan: the journal's key */
   id: string;

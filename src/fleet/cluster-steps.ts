@@ -1,9 +1,11 @@
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { apiserverManifestFacts, type ApiserverManifestFacts } from '../core/apiserver-manifest.js';
 import { KfError, messageOf } from '../core/errors.js';
 import type { FleetNode } from '../core/inventory.js';
-import type { GateKind } from '../core/rollout-plan.js';
+import type { GateRecord } from '../core/rollout-plan.js';
+import { FAULT_ENV, testFaults } from '../core/test-faults.js';
 import { describeTarget, type SshSession } from '../adapters/openssh-client.js';
 import { caCopy, KUBERNETES_DIR } from './preflight.js';
 
@@ -17,16 +19,9 @@ import { caCopy, KUBERNETES_DIR } from './preflight.js';
 
 const ADMIN_CONF = `${KUBERNETES_DIR}/admin.conf`;
 const PKI = `${KUBERNETES_DIR}/pki`;
-
-/** What a gate saw, for the result and the operator. */
-export interface GateRecord {
-  step: string;
-  node: string;
-  gate: GateKind | 'cluster-info' | 'kube-root-ca.crt' | 'extension-apiserver-authentication';
-  ok: boolean;
-  saw: string;
-  seconds: number;
-}
+const APISERVER_MANIFEST = `${KUBERNETES_DIR}/manifests/kube-apiserver.yaml`;
+/** a static pod manifest is a few KiB */
+const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 /** The state of the cluster's API, read on a control plane before any step. */
 export interface ApiState {
@@ -114,7 +109,14 @@ async function gate(
   session: SshSession,
   probe: () => Promise<{ ok: boolean; saw: string }>,
 ): Promise<string> {
+  const t0 = Date.now();
   try {
+    const fault = testFaults(process.env).failGate;
+    if (fault?.gate === kind && fault.node === node)
+      throw new KfError(
+        `${describeTarget(session.target)}: gate ${kind} failed (injected by ${FAULT_ENV})`,
+        'this is a test run',
+      );
     const r = await waitFor(kind, session, ctx.timeoutMs, probe);
     ctx.record({ step: ctx.step, node, gate: kind, ok: true, saw: r.saw, seconds: r.seconds });
     return r.saw;
@@ -125,7 +127,7 @@ async function gate(
       gate: kind,
       ok: false,
       saw: messageOf(err).split('\n')[0]!,
-      seconds: ctx.timeoutMs / 1000,
+      seconds: (Date.now() - t0) / 1000,
     });
     throw err;
   }
@@ -180,16 +182,7 @@ export async function controlPlaneGates(
   });
   // the address the API server advertises (in its certificate): the endpoint check connected to
   // can be the loopback address, which kubeadm's serving certificate does not name
-  const adv = await session.run(
-    [
-      'sed',
-      '-n',
-      's/^ *- --advertise-address=\\([^ "]*\\).*/\\1/p',
-      `${KUBERNETES_DIR}/manifests/kube-apiserver.yaml`,
-    ],
-    { timeoutMs: 120_000 },
-  );
-  const advertised = adv.stdout.toString('utf8').trim().split('\n')[0] ?? '';
+  const advertised = (await readApiserverManifest(session)).advertiseAddress ?? '';
   const port = /:(\d+)$/.exec(endpoint)?.[1] ?? '6443';
   if (/^[0-9a-fA-F.:]+$/.test(advertised))
     endpoint = advertised.includes(':') ? `[${advertised}]:${port}` : `${advertised}:${port}`;
@@ -320,6 +313,15 @@ export async function rollbackControlPlane(
   return `put back from its backup ${backup}`;
 }
 
+/** The control plane's kube-apiserver manifest, read once, bounded, and parsed as YAML. */
+async function readApiserverManifest(session: SshSession): Promise<ApiserverManifestFacts> {
+  const r = await session.run(['head', '-c', String(MAX_MANIFEST_BYTES), APISERVER_MANIFEST], {
+    timeoutMs: 120_000,
+    maxOutputBytes: MAX_MANIFEST_BYTES,
+  });
+  return r.code === 0 ? apiserverManifestFacts(r.stdout.toString('utf8')) : {};
+}
+
 /** The custom kubeadm on a control plane: it runs there and is the cluster's version. */
 export async function checkKubeadmThere(session: SshSession, kubeadm: string): Promise<string> {
   const v = await session.run([kubeadm, 'version', '-o', 'json'], { timeoutMs: 300_000 });
@@ -336,16 +338,7 @@ export async function checkKubeadmThere(session: SshSession, kubeadm: string): P
       `${describeTarget(session.target)}: the custom kubeadm does not run there (exit ${v.code}: ${firstLines(v.stderr)})`,
       'pass --kubeadm with a kubeadm built for this node’s platform',
     );
-  const m = await session.run(
-    [
-      'sed',
-      '-n',
-      's/^ *image: .*kube-apiserver:\\(v[^ "]*\\).*/\\1/p',
-      `${KUBERNETES_DIR}/manifests/kube-apiserver.yaml`,
-    ],
-    { timeoutMs: 120_000 },
-  );
-  const cluster = m.stdout.toString('utf8').trim().split('\n')[0] ?? '';
+  const cluster = (await readApiserverManifest(session)).version ?? '';
   if (cluster && cluster !== have)
     throw new KfError(
       `${describeTarget(session.target)}: the custom kubeadm is ${have} but kube-apiserver runs ${cluster}`,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { KfError, UsageError, withPath } from '../core/errors.js';
-import type { RolloutPlan } from '../core/rollout-plan.js';
+import type { GateRecord, RolloutPlan } from '../core/rollout-plan.js';
 
 /**
  * The rollout's journal on the admin host: which step of which plan is done, failed or was
@@ -19,6 +19,8 @@ export interface JournalEntry {
   /** when the step began running (kept when it is marked done or failed) */
   startedAt?: string;
   detail?: string;
+  /** what the step's gates saw (the step is the entry's key), so a later reader knows why it passed */
+  gates?: Omit<GateRecord, 'step'>[];
 }
 
 export interface JournalDoc {
@@ -120,8 +122,14 @@ export class Journal {
     return this.doc.steps[stepId]?.state === 'done';
   }
 
-  /** Records a step's state and writes the journal before returning. */
-  mark(stepId: string, state: StepState, detail?: string, now = new Date()): void {
+  /** Records a step's state (and what its gates saw) and writes the journal before returning. */
+  mark(
+    stepId: string,
+    state: StepState,
+    opts: { detail?: string; gates?: readonly GateRecord[]; now?: Date } = {},
+  ): void {
+    const { detail, now = new Date() } = opts;
+    const gates = (opts.gates ?? []).map(({ step: _step, ...g }) => g);
     const prev = this.doc.steps[stepId];
     const startedAt =
       state === 'running' ? now.toISOString() : prev?.state === 'running' ? prev.at : undefined;
@@ -135,6 +143,7 @@ export class Journal {
           at: now.toISOString(),
           ...(startedAt ? { startedAt } : {}),
           ...(detail ? { detail } : {}),
+          ...(gates.length > 0 ? { gates } : {}),
         },
       },
     };

@@ -7,11 +7,11 @@ import { asKfError } from '../core/errors.js';
 import type { CommandIo } from '../core/command-io.js';
 import type { FleetNode } from '../core/inventory.js';
 import { reporter } from '../core/progress.js';
-import { formatPlan, planRollout, type RolloutPlan } from '../core/rollout-plan.js';
+import { formatPlan, planRollout, type GateRecord, type RolloutPlan } from '../core/rollout-plan.js';
 import { describeTarget, SshFleet, type HostKeyPolicy, type SshSession } from '../adapters/openssh-client.js';
 import { readInventory } from './inventory-file.js';
 import { clusterNodes, mergeNodes } from './cluster-nodes.js';
-import { probeApi, type ApiState, type GateRecord } from './cluster-steps.js';
+import { probeApi, type ApiState } from './cluster-steps.js';
 import { Journal } from './journal.js';
 import {
   formatProgressTable,

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { KfError, messageOf } from '../core/errors.js';
 import type { FleetNode } from '../core/inventory.js';
-import type { PlanStep, RolloutPlan } from '../core/rollout-plan.js';
+import type { GateRecord, PlanStep, RolloutPlan } from '../core/rollout-plan.js';
+import { testFaults } from '../core/test-faults.js';
 import { describeTarget, type SshFleet, type SshSession } from '../adapters/openssh-client.js';
 import type { Journal } from './journal.js';
 import { CA_FILES, caCopy, KUBERNETES_DIR, readNodeFacts, type NodeFacts } from './preflight.js';
@@ -17,7 +18,6 @@ import {
   restartKubelet,
   rollbackControlPlane,
   type GateContext,
-  type GateRecord,
 } from './cluster-steps.js';
 
 /**
@@ -364,13 +364,9 @@ async function runStep(
   );
 }
 
-/**
- * Test-only: KF_TEST_ROLLOUT_STOP_AT=<step id> makes the run stop there as if the tool were
- * killed (the step marked running, the process gone), honoured only under the test runner
- * (VITEST set), so a test can interrupt a rollout at a chosen step and resume it.
- */
+/** Test-only (core/test-faults.ts): the run stops at this step as if the tool were killed. */
 async function maybeFailForTest(stepId: string): Promise<void> {
-  if (process.env.VITEST && process.env.KF_TEST_ROLLOUT_STOP_AT === stepId) {
+  if (testFaults(process.env).rolloutStopAt === stepId) {
     process.kill(process.pid, 'SIGKILL');
     await new Promise(() => undefined);
   }
@@ -421,11 +417,13 @@ export async function runPlan(ctx: RunContext): Promise<RunOutcome> {
         todo.map(async (t) => {
           ctx.journal.mark(t.id, 'running');
           const t0 = Date.now();
+          // what this step's gates saw goes into the journal with its state
+          const seen = () => gates.filter((g) => g.step === t.id);
           try {
             await maybeFailForTest(t.id);
             await runStep(ctx, t, bundle, ensureBundle, gates);
           } catch (err) {
-            ctx.journal.mark(t.id, 'failed', firstLine(err));
+            ctx.journal.mark(t.id, 'failed', { detail: firstLine(err), gates: seen() });
             throw err;
           } finally {
             timings.push({
@@ -434,7 +432,7 @@ export async function runPlan(ctx: RunContext): Promise<RunOutcome> {
               seconds: (Date.now() - t0) / 1000,
             });
           }
-          ctx.journal.mark(t.id, 'done');
+          ctx.journal.mark(t.id, 'done', { gates: seen() });
         }),
       );
       const bad = results.findIndex((r) => r.status === 'rejected');

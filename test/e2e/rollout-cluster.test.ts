@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutResult } from '../../src/fleet/rollout.js';
 import type { JournalDoc } from '../../src/fleet/journal.js';
@@ -12,9 +13,11 @@ import { startMultiNodeCluster, type MultiNodeCluster } from '../helpers/multi-n
 /**
  * `rollout` on a real 3 control-plane + 2 worker kubeadm 1.20.2 cluster (stacked etcd), reached
  * only over OpenSSH from the admin namespace (test/helpers/multi-node-cluster.ts, prefix kf-mr-):
- * the dry run changes no file on any node; the real run is killed in the workers phase
- * (KF_TEST_ROLLOUT_STOP_AT, honoured only under the test runner: the tool SIGKILLs itself when
- * that step begins, as Ctrl-C or a lost admin host would leave it) and --resume finishes it;
+ * the dry run changes no file on any node; the real run meets a failing gate on the second
+ * control plane (KF_TEST_FAULT fail-gate, honoured only under the test runner), which puts that
+ * node back from its backup and stops; --resume goes on and is killed in the workers phase
+ * (KF_TEST_FAULT rollout-stop-at: the tool SIGKILLs itself when that step begins, as Ctrl-C or a
+ * lost admin host would leave it) and a second --resume finishes it;
  * then every node's files are read with openssl, and the cluster objects through the API, and
  * must all be long-lived with the extended CA on its original key, every node Ready.
  * An API client polls /readyz through the first control plane during the run (success rate,
@@ -32,6 +35,7 @@ const log = (s: string) => console.log(`[rollout-cluster] ${s}`);
 const fileStart = Date.now();
 const YEAR_MS = 365.25 * 24 * 3600 * 1000;
 const STOP_AT = 'kubelet-cert:kf-worker-2';
+const FAIL_GATE = 'apiserver-readyz';
 
 interface Seen {
   end: number;
@@ -159,8 +163,57 @@ describe.skipIf(skipDockerTests)('rollout on a 3+2 kubeadm 1.20.2 cluster over s
         }
       })();
 
+      // a gate that fails on the second control plane: that node is put back from its backup,
+      // the run stops there and says which node is in which state
+      const t0 = Date.now();
+      const cp2Before = await cert('kf-cp-2', 'cat /etc/kubernetes/pki/apiserver.crt');
+      const failed = await rollout(['--json'], { KF_TEST_FAULT: `fail-gate:${FAIL_GATE}@kf-cp-2` });
+      const failedS = (Date.now() - t0) / 1000;
+      log(
+        `real run with ${FAIL_GATE} failing on kf-cp-2: exit ${failed.status} after ${failedS.toFixed(0)} s`,
+      );
+      expect(failed.status, `${failed.stderr.slice(-3000)}\n${failed.stdout.slice(-2000)}`).toBe(1);
+      expect(failed.stderr).toMatch(
+        new RegExp(
+          `error: node kf-cp-2, step renew:kf-cp-2 failed: .*gate ${FAIL_GATE} failed.*node kf-cp-2 put back from its backup`,
+        ),
+      );
+      const failedDoc = JSON.parse(failed.stdout) as RolloutResult;
+      expect(failedDoc.failedStep).toMatchObject({ step: 'renew:kf-cp-2', node: 'kf-cp-2' });
+      const where = Object.fromEntries(
+        failedDoc.progress!.map((p) => [p.name, `${p.state} ${p.at ?? ''}`.trim()]),
+      );
+      log(`after the failed gate: ${JSON.stringify(where)}`);
+      expect(where['kf-cp-2']).toBe('failed renew:kf-cp-2');
+      const afterFail = JSON.parse(fs.readFileSync(journal, 'utf8')) as JournalDoc;
+      expect(afterFail.steps['renew:kf-cp-1']?.state).toBe('done');
+      expect(afterFail.steps['renew:kf-cp-2']).toMatchObject({
+        state: 'failed',
+        gates: expect.arrayContaining([
+          expect.objectContaining({ gate: FAIL_GATE, node: 'kf-cp-2', ok: false }),
+        ]),
+      });
+      expect(afterFail.steps['renew:kf-cp-3']).toBeUndefined();
+      // put back: the node serves its old certificate again, and its API server answers
+      expect((await cert('kf-cp-2', 'cat /etc/kubernetes/pki/apiserver.crt')).end).toBe(cp2Before.end);
+      const cp2 = cluster.nodes.find((n) => n.name === 'kf-cp-2')!;
+      // (the rollback restarted its static pods: give them the time a gate would)
+      let readyz = { status: -1 as number | null, stdout: '', stderr: '' };
+      for (const until = Date.now() + 180_000; Date.now() < until; await sleep(3000)) {
+        readyz = await cluster.kubectl([
+          '--server',
+          `https://${cp2.address}:6443`,
+          'get',
+          '--raw',
+          '/readyz',
+        ]);
+        if (readyz.status === 0) break;
+      }
+      expect(`${readyz.status} ${readyz.stdout.trim()}`, readyz.stderr).toBe('0 ok');
+
+      // resumed from the failed step, then killed in the workers phase
       const t1 = Date.now();
-      const killed = await rollout(['--json'], { KF_TEST_ROLLOUT_STOP_AT: STOP_AT });
+      const killed = await rollout(['--json', '--resume'], { KF_TEST_FAULT: `rollout-stop-at:${STOP_AT}` });
       const killedS = (Date.now() - t1) / 1000;
       log(`real run killed at ${STOP_AT} after ${killedS.toFixed(0)} s (exit ${killed.status})`);
       expect(killed.status, killed.stderr.slice(-3000)).toBeNull();
@@ -189,8 +242,23 @@ describe.skipIf(skipDockerTests)('rollout on a 3+2 kubeadm 1.20.2 cluster over s
           log(
             `step ${id.padEnd(30)} ${((Date.parse(e.at) - Date.parse(e.startedAt)) / 1000).toFixed(1).padStart(6)} s`,
           );
-      log(`killed run ${killedS.toFixed(0)} s + resumed run ${resumedS.toFixed(0)} s`);
-      for (const g of doc.gates!) log(`gate ${g.node} ${g.gate} (${g.seconds.toFixed(1)} s): ${g.saw}`);
+      log(
+        `failed run ${failedS.toFixed(0)} s + resumed and killed run ${killedS.toFixed(0)} s + resumed run ${resumedS.toFixed(0)} s`,
+      );
+      // what each gate saw, as the journal keeps it for every step of every run
+      for (const [id, e] of Object.entries(done.steps))
+        for (const g of e.gates ?? [])
+          log(
+            `gate ${id} ${g.node} ${g.gate} ${g.ok ? 'ok' : 'FAILED'} (${g.seconds.toFixed(1)} s): ${g.saw}`,
+          );
+      for (const cp of ['kf-cp-1', 'kf-cp-2', 'kf-cp-3'])
+        expect(
+          (done.steps[`renew:${cp}`]?.gates ?? [])
+            .filter((g) => g.ok)
+            .map((g) => g.gate)
+            .sort(),
+          `${cp}: every gate of its renew passed, as the journal says`,
+        ).toEqual(['apiserver-readyz', 'etcd-healthy', 'node-ready', 'served-cert-not-after']);
       const ok = polls.filter((p) => p.ok).length;
       let gap = 0;
       let lastOk = polls[0]?.t ?? t1;

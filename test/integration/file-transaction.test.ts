@@ -3,13 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import {
-  FAULT_ENV,
-  recoverInterrupted,
-  replaceFiles,
-  type StagedEntry,
-} from '../../src/adapters/file-transaction.js';
+import { recoverInterrupted, replaceFiles, type StagedEntry } from '../../src/adapters/file-transaction.js';
 import { KfError } from '../../src/core/errors.js';
+import { FAULT_ENV } from '../../src/core/test-faults.js';
 import { repoRoot } from '../helpers/env.js';
 import { snapshot, tempDir } from './pki-support.js';
 

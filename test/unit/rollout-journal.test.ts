@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { planRollout } from '../../src/core/rollout-plan.js';
 import type { FleetNode } from '../../src/core/inventory.js';
-import { Journal, planDigest } from '../../src/fleet/journal.js';
+import { Journal, planDigest, type JournalDoc } from '../../src/fleet/journal.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kf-journal-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -28,6 +28,27 @@ describe('rollout journal', () => {
     expect(again.isDone('preflight')).toBe(true);
     expect(again.isDone('ca-extend:cp1')).toBe(false);
     expect(again.document.steps['ca-extend:cp1']!.state).toBe('running');
+  });
+
+  it("keeps what each step's gates saw with its state, without the step repeated", () => {
+    const file = path.join(tmp, 'gates.json');
+    const j = Journal.open(file, plan, { resume: false });
+    const seen = { node: 'w1', gate: 'node-ready' as const, saw: 'Ready, lease renewed', seconds: 4.2 };
+    j.mark('kubelet-cert:w1', 'done', { gates: [{ step: 'kubelet-cert:w1', ok: true, ...seen }] });
+    j.mark('kubelet-cert:w2', 'failed', {
+      detail: 'w2: gate node-ready not passed within 300 s',
+      gates: [{ step: 'kubelet-cert:w2', ok: false, ...seen, node: 'w2', seconds: 300 }],
+    });
+    j.mark('preflight', 'done');
+    const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as JournalDoc;
+    expect(doc.steps['kubelet-cert:w1']).toMatchObject({ state: 'done', gates: [{ ok: true, ...seen }] });
+    expect(doc.steps['kubelet-cert:w1']!.gates![0]).not.toHaveProperty('step');
+    expect(doc.steps['kubelet-cert:w2']).toMatchObject({
+      state: 'failed',
+      detail: 'w2: gate node-ready not passed within 300 s',
+      gates: [{ node: 'w2', ok: false, seconds: 300 }],
+    });
+    expect(doc.steps.preflight).not.toHaveProperty('gates');
   });
 
   it('refuses to start over an existing journal, to resume another plan, or to resume nothing', () => {

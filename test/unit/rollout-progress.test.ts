@@ -23,7 +23,7 @@ describe('rollout progress by the journal', () => {
     const j = Journal.open(path.join(tmp, 'j.json'), plan, { resume: false });
     for (const id of ['preflight', 'copy-tool:cp1', 'ca-extend:cp1', 'kubelet-cert:cp1', 'copy-tool:w1'])
       j.mark(id, 'done');
-    j.mark('ca-install:w1', 'failed', 'node w1: copy failed');
+    j.mark('ca-install:w1', 'failed', { detail: 'node w1: copy failed' });
     j.mark('copy-tool:w2', 'running');
     const rows = nodeProgress(plan, nodes, j);
     expect(rows.map((r) => [r.name, r.state, `${r.stepsDone}/${r.steps}`, r.at])).toEqual([
