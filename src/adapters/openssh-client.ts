@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { KfError, UsageError } from '../core/errors.js';
+import { sha256File } from './fs.js';
 import {
   showName,
   validateHostAddress,
@@ -44,8 +44,8 @@ export interface SshOptions {
 }
 
 export interface RunOptions {
-  /** written to the remote command's stdin */
-  input?: Buffer | string;
+  /** written to the remote command's stdin: bytes, or a local file streamed (memory stays bounded) */
+  input?: Buffer | string | { file: string };
   /** the whole command, connection included; default 10 minutes */
   timeoutMs?: number;
   /** stdout beyond this is an error; default 64 MiB */
@@ -303,7 +303,19 @@ export class SshSession {
         if (stderr.length < 256 * 1024) stderr += d.toString('utf8');
       });
       child.stdin.on('error', () => undefined); // a command that exits without reading its input
-      child.stdin.end(opts.input ?? '');
+      const input = opts.input ?? '';
+      if (typeof input === 'string' || Buffer.isBuffer(input)) child.stdin.end(input);
+      else {
+        const source = fs.createReadStream(input.file);
+        source.on('error', (err) => {
+          failed ??= new KfError(
+            `cannot read ${input.file}: ${err.message}`,
+            'check that the file is there and readable',
+          );
+          child.kill('SIGKILL');
+        });
+        source.pipe(child.stdin);
+      }
       child.on('error', (err) => {
         clearTimeout(timer);
         reject(
@@ -350,9 +362,7 @@ export class SshSession {
     mode: number,
     expectSha256?: string,
   ): Promise<string> {
-    const data = fs.readFileSync(local);
-    const sha = createHash('sha256').update(data).digest('hex');
-    const expected = expectSha256 ?? sha;
+    const expected = expectSha256 ?? (await sha256File(local));
     if (!/^[0-9a-f]{64}$/.test(expected))
       throw new UsageError(`invalid sha256 ${showName(expected)}`, 'pass 64 hex digits');
     if (!/^[A-Za-z0-9._-]+$/.test(name) || name.startsWith('.') || !path.posix.isAbsolute(remoteDir)) {
@@ -363,9 +373,7 @@ export class SshSession {
     }
     const r = await this.run(
       ['sh', '-c', COPY_SCRIPT, 'kf-copy', remoteDir, name, mode.toString(8), expected],
-      {
-        input: data,
-      },
+      { input: { file: local } },
     );
     if (r.code === 3) {
       throw new KfError(

@@ -31,7 +31,13 @@ export interface NodeReport {
 /** The subset of `check --json` this reads (src/node/pki/pki-check.ts CheckReport). */
 export interface CheckDocument {
   ok: boolean;
-  rows: { source: string; kind: 'ca' | 'leaf'; notAfter: string; yearsLeft: number }[];
+  rows: {
+    source: string;
+    kind: 'ca' | 'leaf';
+    notAfter: string;
+    yearsLeft: number;
+    informational?: string;
+  }[];
   problems: string[];
   errors: { file: string; message: string }[];
 }
@@ -52,12 +58,16 @@ export function nodeReportFromCheck(
   node: { name: string; role: NodeRole; address: string },
   doc: CheckDocument,
 ): NodeReport {
-  const certificates = doc.rows.map((r) => ({
-    source: r.source,
-    kind: r.kind,
-    notAfter: r.notAfter,
-    yearsLeft: r.yearsLeft,
-  }));
+  // shown by check but not counted there (the kubelet's self-signed serving certificate): not
+  // counted here either, or its 1 year would be every node's earliest NotAfter
+  const certificates = doc.rows
+    .filter((r) => !r.informational)
+    .map((r) => ({
+      source: r.source,
+      kind: r.kind,
+      notAfter: r.notAfter,
+      yearsLeft: r.yearsLeft,
+    }));
   const earliest = certificates.map((c) => c.notAfter).sort()[0];
   const problems = [...doc.problems];
   if (certificates.length === 0) problems.push('no certificate found');

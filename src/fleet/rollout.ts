@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +7,7 @@ import type { CommandIo } from '../core/command-io.js';
 import type { FleetNode } from '../core/inventory.js';
 import { reporter } from '../core/progress.js';
 import { formatPlan, planRollout, type GateRecord, type RolloutPlan } from '../core/rollout-plan.js';
+import { sha256File } from '../adapters/fs.js';
 import { describeTarget, SshFleet, type HostKeyPolicy, type SshSession } from '../adapters/openssh-client.js';
 import { readInventory } from './inventory-file.js';
 import { clusterNodes, mergeNodes } from './cluster-nodes.js';
@@ -170,25 +170,41 @@ async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T) => P
   return out;
 }
 
+/** sha256 of a local file: each file hashed once per run (streamed), however many nodes it goes to. */
+type FileHasher = (file: string) => Promise<string>;
+function hashEachFileOnce(): FileHasher {
+  const hashes = new Map<string, Promise<string>>();
+  return (file) => {
+    let p = hashes.get(file);
+    if (!p) {
+      p = sha256File(file);
+      hashes.set(file, p);
+      p.catch(() => hashes.delete(file));
+    }
+    return p;
+  };
+}
+
 /** The tool on the node, content-addressed: copied (sha256 checked) unless already there. */
-function ensureTool(session: SshSession, tool: string, remoteDir: string): Promise<string> {
-  return ensureFile(session, tool, remoteDir, 'kubeadm-forever');
+function ensureTool(session: SshSession, tool: string, remoteDir: string, hash: FileHasher): Promise<string> {
+  return ensureFile(session, tool, remoteDir, 'kubeadm-forever', hash);
 }
 
 /** A local executable on the node as remoteDir/<stem>-<sha256 prefix>, copied unless there. */
 async function ensureFile(
   session: SshSession,
-  tool: string,
+  local: string,
   remoteDir: string,
   stem: string,
+  hash: FileHasher,
 ): Promise<string> {
-  const sha = createHash('sha256').update(fs.readFileSync(tool)).digest('hex');
+  const sha = await hash(local);
   const name = `${stem}-${sha.slice(0, 16)}`;
   const remote = `${remoteDir}/${name}`;
   // generous: on a loaded node (a control plane restarting its pods) ssh itself can take long
   const have = await session.run(['sha256sum', remote], { timeoutMs: 300_000 });
   if (have.code !== 0 || have.stdout.toString().split(' ')[0] !== sha) {
-    await session.copyFile(tool, remoteDir, name, 0o755, sha);
+    await session.copyFile(local, remoteDir, name, 0o755, sha);
   }
   return remote;
 }
@@ -227,6 +243,7 @@ async function checkNode(
 export async function runRollout(input: RolloutInput, io: CommandIo): Promise<RolloutResult> {
   const progress = reporter(io.progress);
   const started = Date.now();
+  const hash = hashEachFileOnce();
   const { nodes, ignored } = await nodesOf(input);
   const plan = planRollout({
     nodes,
@@ -347,7 +364,7 @@ export async function runRollout(input: RolloutInput, io: CommandIo): Promise<Ro
               ensureKubeadm: (n: FleetNode) => {
                 let p = kubeadms.get(n.name);
                 if (!p) {
-                  p = ensureFile(fleet.session(n), kubeadm, input.remoteDir, 'kubeadm');
+                  p = ensureFile(fleet.session(n), kubeadm, input.remoteDir, 'kubeadm', hash);
                   kubeadms.set(n.name, p);
                   p.catch(() => kubeadms.delete(n.name));
                 }
@@ -358,7 +375,7 @@ export async function runRollout(input: RolloutInput, io: CommandIo): Promise<Ro
         ensureTool: (n) => {
           let p = tools.get(n.name);
           if (!p) {
-            p = ensureTool(fleet.session(n), tool!, input.remoteDir);
+            p = ensureTool(fleet.session(n), tool!, input.remoteDir, hash);
             tools.set(n.name, p);
             p.catch(() => tools.delete(n.name));
           }
@@ -393,7 +410,7 @@ export async function runRollout(input: RolloutInput, io: CommandIo): Promise<Ro
       if (!state.reachable) return unreachableReport(n, state.error!);
       try {
         const session = fleet.session(n);
-        const toolPath = await ensureTool(session, tool!, input.remoteDir);
+        const toolPath = await ensureTool(session, tool!, input.remoteDir, hash);
         return await checkNode(n, session, toolPath, input);
       } catch (err) {
         return unreachableReport(n, asKfError(err)?.what ?? messageOf(err));

@@ -34,6 +34,7 @@ export interface Subject {
   originalCa: string;
   token: string;
   uids: Record<string, string>;
+  /** every key under /etc/kubernetes/pki at birth (the dry run must change none) */
   keys: Record<string, string>;
   journal: string;
   /** the custom kubeadm the rollout copies to the control planes */

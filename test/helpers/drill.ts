@@ -268,8 +268,15 @@ export async function refreshAdminKubeconfig(cluster: MultiNodeCluster): Promise
   );
 }
 
-/** sha256 of every private key under /etc/kubernetes/pki of every node, by node and file. */
-export async function keyHashes(cluster: MultiNodeCluster): Promise<Record<string, string>> {
+/**
+ * The keys every node and every token trusts: the CAs' (ca, etcd/ca, front-proxy-ca) and the
+ * service-account signing key. A rescue must keep them (no node re-joins, no token is lost);
+ * the leaf keys are new on every `kubeadm certs renew`, as kubeadm always makes them.
+ */
+export const TRUST_KEYS = /\/pki\/(ca|etcd\/ca|front-proxy-ca|sa)\.key$/;
+
+/** sha256 of every private key under /etc/kubernetes/pki of every node (or those `only` matches), by node and file. */
+export async function keyHashes(cluster: MultiNodeCluster, only?: RegExp): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const n of cluster.nodes) {
     const r = await cluster.nodeRun(n.name, [
@@ -279,7 +286,7 @@ export async function keyHashes(cluster: MultiNodeCluster): Promise<Record<strin
     ]);
     for (const l of r.stdout.split('\n').filter(Boolean)) {
       const [hash, file] = l.split(/\s+/);
-      out[`${n.name}:${file}`] = hash!;
+      if (!only || only.test(file!)) out[`${n.name}:${file}`] = hash!;
     }
   }
   return out;

@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { formatReportTable, nodeReportFromCheck } from '../../src/fleet/report.js';
 
 const doc = (
-  rows: { source: string; kind: 'ca' | 'leaf'; notAfter: string; yearsLeft: number }[],
+  rows: {
+    source: string;
+    kind: 'ca' | 'leaf';
+    notAfter: string;
+    yearsLeft: number;
+    informational?: string;
+  }[],
   problems: string[],
 ) => ({
   ok: problems.length === 0,
@@ -85,5 +91,32 @@ describe('formatReportTable', () => {
       ),
     );
     expect(formatReportTable([n])).not.toMatch(/OLD CA/);
+  });
+
+  it("leaves out what check shows but does not count: the kubelet's serving certificate is no node's earliest", () => {
+    const n = nodeReportFromCheck(
+      { name: 'w1', role: 'worker', address: '192.0.2.21' },
+      doc(
+        [
+          {
+            source: '/etc/kubernetes/pki/ca.crt',
+            kind: 'ca',
+            notAfter: '2226-12-07T00:00:00.000Z',
+            yearsLeft: 200,
+          },
+          {
+            source: '/var/lib/kubelet/pki/kubelet.crt',
+            kind: 'leaf',
+            notAfter: '2027-12-07T00:00:00.000Z',
+            yearsLeft: 1,
+            informational: "kubelet's self-signed serving certificate: 1 year, not configurable; not counted",
+          },
+        ],
+        [],
+      ),
+    );
+    expect(n.earliestNotAfter).toBe('2226-12-07T00:00:00.000Z');
+    expect(n.certificates.map((c) => c.source)).toEqual(['/etc/kubernetes/pki/ca.crt']);
+    expect(n.atGoal).toBe(true);
   });
 });
