@@ -1,15 +1,17 @@
 /**
  * `npm run bench`: the tool measured against what it replaces, every row a ratio to a baseline
  * measured in the same run on the same machine (docs/performance.md describes the rows and the
- * latest results). Three groups, one per run:
+ * latest results). Four groups, one per run:
  *
  *   npm run bench -- [--tree DIR --version-file FILE] [--tarball FILE] [--image IMG] [--json] [--strict]
  *   npm run bench -- --startup [--json] [--strict]
  *   npm run bench -- --rollout [--workers 2,4,8] [--max-unavailable 1,4] [--json]
+ *   npm run bench -- --rollout-cluster [--runs N] [--json]
  *
  * The build rows (bench/build-rows.ts) need a Docker engine with the Go image and GNU time; the
  * start-up rows (bench/startup-rows.ts) the single executable of `npm run dist`; the rollout
- * rows (bench/rollout-rows.ts) root and Debian's sshd, as the rollout tests do.
+ * rows (bench/rollout-rows.ts) root and Debian's sshd, as the rollout tests do; the cluster rows
+ * (bench/cluster-rows.ts) a machine prepared for the multi-node cluster (scripts/test-env.sh up).
  *
  * Exit: 0 when every row was measured (targets missed are shown as FAIL; --strict makes them
  * exit 3), 1 when a step failed to run, 2 on bad arguments, 130/143 on SIGINT/SIGTERM.
@@ -22,6 +24,7 @@ import { UsageError } from '../src/core/errors.js';
 import { jsonDocument } from '../src/ui/output.js';
 import { reportFailure } from '../src/commands/run.js';
 import { buildRows, formatBuildTable } from './build-rows.js';
+import { clusterRows } from './cluster-rows.js';
 import { cleanup, requireBuilt } from './harness.js';
 import { DEFAULT_ROLLOUT, rolloutRows } from './rollout-rows.js';
 import { startupRows } from './startup-rows.js';
@@ -45,7 +48,7 @@ function parse(argv: string[]) {
   return yargs(argv)
     .scriptName('npm run bench --')
     .usage(
-      '$0 [--tree DIR --version-file FILE] [--tarball FILE] [--image IMG] [--json] [--strict]\n$0 --startup [--json] [--strict]\n$0 --rollout [--workers LIST] [--max-unavailable LIST] [--json]',
+      '$0 [--tree DIR --version-file FILE] [--tarball FILE] [--image IMG] [--json] [--strict]\n$0 --startup [--json] [--strict]\n$0 --rollout [--workers LIST] [--max-unavailable LIST] [--json]\n$0 --rollout-cluster [--runs N] [--json]',
     )
     .option('startup', {
       type: 'boolean',
@@ -56,6 +59,11 @@ function parse(argv: string[]) {
       type: 'boolean',
       default: false,
       describe: 'rollout only: its cost per node and its total over files-only worker nodes',
+    })
+    .option('rollout-cluster', {
+      type: 'boolean',
+      default: false,
+      describe: 'rollout on a real 3+2 kubeadm cluster: its cost per node and per step against plain ssh',
     })
     .option('tree', {
       type: 'string',
@@ -86,7 +94,7 @@ function parse(argv: string[]) {
     .option('runs', {
       type: 'number',
       default: DEFAULT_ROLLOUT.runs,
-      describe: 'the rollout rows per node: best of this many',
+      describe: 'the rollout and cluster rows per node: best of this many',
     })
     .option('json', {
       type: 'boolean',
@@ -95,8 +103,11 @@ function parse(argv: string[]) {
     })
     .option('strict', { type: 'boolean', default: false, describe: 'exit 3 when a target is missed' })
     .check((a) => {
-      if (a.startup && a.rollout)
-        throw new UsageError('--startup and --rollout both given', 'pass one of them');
+      if ([a.startup, a.rollout, a.rolloutCluster].filter(Boolean).length > 1)
+        throw new UsageError(
+          'more than one of --startup, --rollout and --rollout-cluster given',
+          'pass one of them',
+        );
       if (a.tree !== undefined && a['version-file'] === undefined)
         throw new UsageError(
           '--tree needs --version-file',
@@ -140,6 +151,11 @@ async function main(argv: Awaited<ReturnType<typeof parse>>): Promise<number> {
   if (argv.startup) {
     const r = await startupRows();
     print(r.text, { rows: r.rows, executable: r.executable, machine: r.machine }, argv.json);
+    return failed(r.rows);
+  }
+  if (argv.rolloutCluster) {
+    const r = await clusterRows({ runs: argv.runs });
+    print(r.text, { rows: r.rows, machine: r.machine }, argv.json);
     return failed(r.rows);
   }
   if (argv.rollout) {

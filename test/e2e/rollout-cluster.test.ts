@@ -8,7 +8,7 @@ import type { JournalDoc } from '../../src/fleet/journal.js';
 import { cliPath, skipDockerTests } from '../helpers/env.js';
 import { customKubeadm } from '../helpers/custom-kubeadm.js';
 import { toolStandIn } from '../helpers/files-nodes.js';
-import { startMultiNodeCluster, type MultiNodeCluster } from '../helpers/multi-node-cluster.js';
+import { rolloutArgv, startMultiNodeCluster, type MultiNodeCluster } from '../helpers/multi-node-cluster.js';
 
 /**
  * `rollout` on a real 3 control-plane + 2 worker kubeadm 1.20.2 cluster (stacked etcd), reached
@@ -52,25 +52,10 @@ describe.skipIf(skipDockerTests)('rollout on a 3+2 kubeadm 1.20.2 cluster over s
   const caKeys = new Map<string, string>();
 
   const rollout = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-    cluster.adminRun(
-      [
-        process.execPath,
-        cliPath,
-        'rollout',
-        '--inventory',
-        cluster.admin.inventory,
-        '--ssh-config',
-        cluster.admin.sshConfig,
-        '--tool',
-        tool,
-        '--kubeadm',
-        kubeadm,
-        '--journal',
-        journal,
-        ...args,
-      ],
-      { timeoutMs: 30 * 60_000, env: { ...process.env, ...env } },
-    );
+    cluster.adminRun(rolloutArgv(cluster, { tool, kubeadm }, ['--journal', journal, ...args]), {
+      timeoutMs: 30 * 60_000,
+      env: { ...process.env, ...env },
+    });
 
   const sh = async (node: string, script: string) => {
     const r = await cluster.nodeRun(node, ['sh', '-c', script]);

@@ -13,8 +13,7 @@ import {
   ssh,
   type NodeView,
 } from './drill.js';
-import { cliPath } from './env.js';
-import { startMultiNodeCluster, type MultiNodeCluster } from './multi-node-cluster.js';
+import { rolloutArgv, startMultiNodeCluster, type MultiNodeCluster } from './multi-node-cluster.js';
 import { seaExecutable } from './sea.js';
 
 /**
@@ -49,22 +48,11 @@ export async function waitUntil(t: number): Promise<void> {
 
 export function rollout(s: Subject, extra: string[]) {
   return s.cluster.adminRun(
-    [
-      process.execPath,
-      cliPath,
-      'rollout',
-      '--inventory',
-      s.cluster.admin.inventory,
-      '--ssh-config',
-      s.cluster.admin.sshConfig,
-      '--tool',
-      seaExecutable('amd64'),
-      '--kubeadm',
-      s.kubeadm,
+    rolloutArgv(s.cluster, { tool: seaExecutable('amd64'), kubeadm: s.kubeadm }, [
       '--journal',
       s.journal,
       ...extra,
-    ],
+    ]),
     { timeoutMs: 40 * 60_000, env: { ...process.env, HOME: path.join(s.cluster.root, 'admin') } },
   );
 }

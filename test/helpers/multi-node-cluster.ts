@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HOUR_MS } from '../../src/core/validity.js';
 import { createCa } from '../../src/node/pki/certs.js';
 import { generateKey, privateKeyPem } from '../../src/node/pki/keys.js';
-import { repoRoot, type CliResult } from './env.js';
+import { cliPath, repoRoot, type CliResult } from './env.js';
 import { clusterBin, clusterDir } from './live-cluster.js';
 
 /**
@@ -932,4 +932,29 @@ async function stopNode(n: Node): Promise<void> {
   const exited = new Promise((resolve) => h.once('exit', resolve));
   h.kill('SIGKILL');
   await Promise.race([exited, sleep(10_000)]);
+}
+
+/**
+ * argv of `rollout` run from the admin namespace on this cluster: its inventory and ssh_config,
+ * the tool and custom kubeadm to carry, then `extra` (the caller's flags: --journal, --json…).
+ */
+export function rolloutArgv(
+  cluster: MultiNodeCluster,
+  carry: { tool: string; kubeadm: string },
+  extra: readonly string[],
+): string[] {
+  return [
+    process.execPath,
+    cliPath,
+    'rollout',
+    '--inventory',
+    cluster.admin.inventory,
+    '--ssh-config',
+    cluster.admin.sshConfig,
+    '--tool',
+    carry.tool,
+    '--kubeadm',
+    carry.kubeadm,
+    ...extra,
+  ];
 }

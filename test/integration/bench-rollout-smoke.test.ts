@@ -51,4 +51,12 @@ describe('npm run bench -- --rollout, small', { timeout: 540_000 }, () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^error: --workers "2,x" is not a list of whole numbers\nnext: /);
   });
+
+  it('refuses two groups at once with exit 2 before starting anything', () => {
+    const r = runBench(['--rollout', '--rollout-cluster']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(
+      /^error: more than one of --startup, --rollout and --rollout-cluster given\nnext: /,
+    );
+  });
 });
